@@ -1,0 +1,278 @@
+//! AWS adapters: the only code that touches the AWS SDK.
+//!
+//! Each submodule implements ports over one service and converts SDK types to domain types.
+//! [`classify`] turns any `SdkError` into a [`PortError`]. [`Aws`] loads configuration like
+//! the AWS CLI (credential chain, profiles, region, `AWS_ENDPOINT_URL`) with adaptive retry,
+//! and counts every operation per service through [`CallCounter`].
+
+pub mod acm;
+pub mod apigateway;
+pub mod dynamodb;
+pub mod iam;
+pub mod secretsmanager;
+pub mod sts;
+
+use std::collections::BTreeMap;
+use std::error::Error as StdError;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::ports::PortError;
+
+/// Where and as whom to call AWS.
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
+    pub profile: Option<String>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+/// Counts AWS operations (not retry attempts) per `service:operation`.
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter {
+    counts: Arc<Mutex<BTreeMap<String, u64>>>,
+}
+
+impl CallCounter {
+    /// A snapshot of the counts so far.
+    pub fn snapshot(&self) -> BTreeMap<String, u64> {
+        self.counts.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Total calls to one service (e.g. `iam`).
+    pub fn service_total(&self, service: &str) -> u64 {
+        let prefix = format!("{}:", service.to_ascii_lowercase());
+        self.snapshot()
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, v)| v)
+            .sum()
+    }
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "keyrotor::CallCounter"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(meta) = cfg.load::<Metadata>()
+            && let Ok(mut counts) = self.counts.lock()
+        {
+            let key = format!("{}:{}", meta.service().to_ascii_lowercase(), meta.name());
+            *counts.entry(key).or_default() += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Shared AWS configuration and the call counter every client reports to.
+#[derive(Clone, Debug)]
+pub struct Aws {
+    pub config: SdkConfig,
+    pub counter: CallCounter,
+}
+
+impl Aws {
+    /// Loads configuration like the AWS CLI does, with adaptive retry for throttling.
+    pub async fn load(conn: &Connection) -> Aws {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::adaptive().with_max_attempts(6))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(60))
+                    .build(),
+            );
+        if let Some(profile) = &conn.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(region) = &conn.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(url) = &conn.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        Aws {
+            config: loader.load().await,
+            counter: CallCounter::default(),
+        }
+    }
+
+    /// The configured region, if any.
+    pub fn region(&self) -> Option<String> {
+        self.config.region().map(|r| r.to_string())
+    }
+
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        let conf = aws_sdk_iam::config::Builder::from(&self.config)
+            .interceptor(self.counter.clone())
+            .build();
+        aws_sdk_iam::Client::from_conf(conf)
+    }
+
+    pub fn sts(&self) -> aws_sdk_sts::Client {
+        let conf = aws_sdk_sts::config::Builder::from(&self.config)
+            .interceptor(self.counter.clone())
+            .build();
+        aws_sdk_sts::Client::from_conf(conf)
+    }
+
+    pub fn apigateway(&self) -> aws_sdk_apigateway::Client {
+        let conf = aws_sdk_apigateway::config::Builder::from(&self.config)
+            .interceptor(self.counter.clone())
+            .build();
+        aws_sdk_apigateway::Client::from_conf(conf)
+    }
+
+    pub fn secretsmanager(&self) -> aws_sdk_secretsmanager::Client {
+        let conf = aws_sdk_secretsmanager::config::Builder::from(&self.config)
+            .interceptor(self.counter.clone())
+            .build();
+        aws_sdk_secretsmanager::Client::from_conf(conf)
+    }
+
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        let conf = aws_sdk_dynamodb::config::Builder::from(&self.config)
+            .interceptor(self.counter.clone())
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(conf)
+    }
+
+    /// An ACM client for `region` (ACM is regional).
+    pub fn acm(&self, region: &str) -> aws_sdk_acm::Client {
+        let conf = aws_sdk_acm::config::Builder::from(&self.config)
+            .region(Region::new(region.to_owned()))
+            .interceptor(self.counter.clone())
+            .build();
+        aws_sdk_acm::Client::from_conf(conf)
+    }
+}
+
+const THROTTLING: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException",
+    "RequestThrottled",
+    "LimitExceededException",
+];
+const ACCESS_DENIED: &[&str] = &["AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "Unauthorized"];
+const BAD_CREDENTIALS: &[&str] = &[
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidSignatureException",
+];
+const NOT_FOUND: &[&str] = &["NoSuchEntity", "NotFoundException", "ResourceNotFoundException"];
+
+/// Classifies an SDK error from `operation` (e.g. `iam:ListAccessKeys`).
+pub fn classify<E, R>(operation: &str, err: SdkError<E, R>) -> PortError
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    let operation = operation.to_owned();
+    match &err {
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            let code = e.code().unwrap_or("Unknown");
+            let message = e.message().unwrap_or("no message").to_owned();
+            if THROTTLING.contains(&code) {
+                PortError::Throttled { operation }
+            } else if ACCESS_DENIED.contains(&code) {
+                PortError::AccessDenied { operation, message }
+            } else if BAD_CREDENTIALS.contains(&code) {
+                PortError::InvalidCredentials { operation, message }
+            } else if NOT_FOUND.contains(&code) {
+                PortError::NotFound { operation, what: message }
+            } else if code == "ConditionalCheckFailedException" || code == "ConflictException" {
+                PortError::Conflict { operation, message }
+            } else {
+                PortError::Other {
+                    operation,
+                    message: format!("{code}: {message}"),
+                }
+            }
+        }
+        SdkError::TimeoutError(_) => PortError::Unreachable {
+            operation,
+            detail: "timed out".into(),
+        },
+        SdkError::DispatchFailure(failure) => {
+            let text = DisplayErrorContext(&err).to_string();
+            if !failure.is_io() && !failure.is_timeout() && text.to_ascii_lowercase().contains("credential") {
+                PortError::NoCredentials {
+                    detail: last_cause(&err),
+                }
+            } else {
+                PortError::Unreachable {
+                    operation,
+                    detail: last_cause(&err),
+                }
+            }
+        }
+        SdkError::ResponseError(_) => PortError::InvalidResponse {
+            operation,
+            message: last_cause(&err),
+        },
+        _ => {
+            let text = DisplayErrorContext(&err).to_string();
+            if text.to_ascii_lowercase().contains("credential") {
+                PortError::NoCredentials {
+                    detail: last_cause(&err),
+                }
+            } else {
+                PortError::Other {
+                    operation,
+                    message: last_cause(&err),
+                }
+            }
+        }
+    }
+}
+
+/// The innermost cause of an error: usually the one a person can act on.
+fn last_cause(err: &(dyn StdError + 'static)) -> String {
+    let mut current: &(dyn StdError + 'static) = err;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    current.to_string()
+}
+
+/// Converts an SDK `DateTime` to chrono.
+pub(crate) fn to_utc(t: &aws_smithy_types::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smithy_time_converts_to_chrono() {
+        let t = aws_smithy_types::DateTime::from_secs(1_764_028_800);
+        assert_eq!(to_utc(&t).unwrap().to_rfc3339(), "2025-11-25T00:00:00+00:00");
+    }
+}

@@ -1,0 +1,424 @@
+//! The `keyrotor` command: argument parsing, wiring of adapters to steps, exit codes.
+//!
+//! Exit codes (stable, documented in the README):
+//! 0 success; 1 `audit verify` found tampering; 2 bad input (arguments, policy file,
+//! `KEYROTOR_NOW`); 3 AWS refused or could not be reached (credentials, access, network,
+//! missing table); 4 any other failure.
+
+mod output;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::{DateTime, Duration, Utc};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::aws::acm::AcmInventory;
+use crate::aws::apigateway::ApiGatewayInventory;
+use crate::aws::dynamodb::{DynamoAuditStore, DynamoTables};
+use crate::aws::iam::IamClient;
+use crate::aws::secretsmanager::SecretsManagerInventory;
+use crate::aws::sts::StsIdentity;
+use crate::aws::{Aws, Connection};
+use crate::domain::model::Kind;
+use crate::domain::policy::{Policy, PolicyError};
+use crate::ports::{AuditQuery, PortError, SystemClock};
+use crate::steps::{self, discover::DiscoveryPorts};
+
+/// Output format of every command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keyrotor",
+    version,
+    about = "Automated key and credential rotation for AWS",
+    long_about = "keyrotor plans and carries out the rotation of API Gateway API keys, the retirement of stale IAM access keys, the migration of IAM users to temporary credentials and the follow-up of expiring ACM certificates, recording every decision in a tamper-evident audit table.\n\nCredentials, profile and region resolve like the AWS CLI. KEYROTOR_NOW (RFC 3339) overrides the clock for forecasts."
+)]
+struct Cli {
+    /// Policy file [default: ./keyrotor.toml if present, else built-in defaults]
+    #[arg(long, global = true, env = "KEYROTOR_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// AWS profile (as in ~/.aws/config)
+    #[arg(long, global = true, value_name = "NAME")]
+    profile: Option<String>,
+    /// AWS region
+    #[arg(long, global = true, value_name = "REGION")]
+    region: Option<String>,
+    /// Send every AWS call to this endpoint (e.g. a local emulator)
+    #[arg(long, global = true, value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// Output format
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    output: OutputFormat,
+    /// Print the number of AWS calls per operation to stderr when done
+    #[arg(long, global = true)]
+    call_stats: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum KindArg {
+    ApiKeys,
+    IamKeys,
+    Migration,
+    Certs,
+    All,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show what keyrotor would do now, and why (read-only)
+    Plan {
+        /// Kinds of credential to plan (repeatable)
+        #[arg(long, value_enum, default_value = "all")]
+        kind: Vec<KindArg>,
+        /// Plan as of this time (RFC 3339) instead of now
+        #[arg(long, value_name = "RFC3339")]
+        at: Option<String>,
+        /// Write each decision to the audit table as a dry-run record
+        #[arg(long)]
+        record: bool,
+    },
+    /// Create the audit and state tables if they do not exist (idempotent)
+    Init,
+    /// Read and verify the audit trail
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Check the policy file and print the effective policy
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// List audit records, oldest first
+    List {
+        /// Only this resource: its id (access key id, API key id, certificate ARN) or full key
+        #[arg(long, value_name = "ID")]
+        resource: Option<String>,
+        /// Only this run
+        #[arg(long, value_name = "ID")]
+        run: Option<String>,
+        /// Only records written within this duration (e.g. 30m, 24h, 7d, 2w)
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+    },
+    /// Walk every hash chain; exit 1 when a record was altered, removed or reordered
+    Verify,
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Validate the policy file and print the effective policy
+    Check,
+}
+
+/// An error that ends the command, with its exit code.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Policy(#[from] PolicyError),
+    #[error("{0}")]
+    Aws(#[from] PortError),
+    #[error("{0}")]
+    Io(String),
+}
+
+impl CliError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) | CliError::Policy(_) => 2,
+            CliError::Aws(_) => 3,
+            CliError::Io(_) => 4,
+        }
+    }
+}
+
+/// Parses a duration such as `30m`, `24h`, `7d` or `2w`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = text.split_at(split);
+    let n: i64 = n.parse().ok()?;
+    match unit {
+        "s" => Duration::try_seconds(n),
+        "m" => Duration::try_minutes(n),
+        "h" => Duration::try_hours(n),
+        "d" => Duration::try_days(n),
+        "w" => Duration::try_weeks(n),
+        _ => None,
+    }
+}
+
+fn parse_time(text: &str, source: &str) -> Result<DateTime<Utc>, CliError> {
+    DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            CliError::Usage(format!(
+                "{source} = {text:?} is not an RFC 3339 time ({e}); use e.g. 2026-11-25T00:00:00Z"
+            ))
+        })
+}
+
+/// The policy: `--config`, or `./keyrotor.toml` when present, or the built-in defaults.
+fn load_policy(path: Option<&PathBuf>) -> Result<(Policy, String), CliError> {
+    let path = match path {
+        Some(p) => p.clone(),
+        None => {
+            let default = PathBuf::from("keyrotor.toml");
+            if !default.exists() {
+                return Ok((Policy::default(), "built-in defaults".into()));
+            }
+            default
+        }
+    };
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        CliError::Usage(format!(
+            "cannot read policy file {shown}: {e}; pass an existing file with --config (see examples/keyrotor.toml)"
+        ))
+    })?;
+    let policy = Policy::from_toml(&text, &shown)?;
+    if policy.accounts.organization || !policy.accounts.ids.is_empty() {
+        return Err(CliError::Usage(format!(
+            "{shown}: [accounts] organization / ids: multi-account sweeps are not available in this version; remove them and run once per account with --profile"
+        )));
+    }
+    Ok((policy, shown))
+}
+
+fn kinds(args: &[KindArg]) -> Vec<Kind> {
+    let mut out: Vec<Kind> = Vec::new();
+    for arg in args {
+        let add: &[Kind] = match arg {
+            KindArg::All => &Kind::ALL,
+            KindArg::ApiKeys => &[Kind::ApiKeys],
+            KindArg::IamKeys => &[Kind::IamKeys],
+            KindArg::Migration => &[Kind::Migration],
+            KindArg::Certs => &[Kind::Certs],
+        };
+        for k in add {
+            if !out.contains(k) {
+                out.push(*k);
+            }
+        }
+    }
+    out
+}
+
+/// Writes to stdout; a closed pipe (`keyrotor plan | head`) is not an error.
+fn emit(text: &str) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CliError::Io(format!("cannot write output: {e}"))),
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, CliError> {
+    serde_json::to_string_pretty(value)
+        .map(|s| s + "\n")
+        .map_err(|e| CliError::Io(format!("cannot encode JSON: {e}")))
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let (policy, policy_source) = load_policy(cli.config.as_ref())?;
+    if let Command::Policy {
+        command: PolicyCommand::Check,
+    } = &cli.command
+    {
+        let text = match cli.output {
+            OutputFormat::Json => to_json(&policy)?,
+            OutputFormat::Table => format!(
+                "{policy_source}: valid\n{}",
+                toml::to_string_pretty(&policy).map_err(|e| CliError::Io(e.to_string()))?
+            ),
+        };
+        emit(&text)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let env_now = match std::env::var("KEYROTOR_NOW") {
+        Ok(v) if !v.trim().is_empty() => Some(parse_time(&v, "KEYROTOR_NOW")?),
+        _ => None,
+    };
+
+    let aws = Aws::load(&Connection {
+        profile: cli.profile.clone(),
+        region: cli.region.clone(),
+        endpoint_url: cli.endpoint_url.clone(),
+    })
+    .await;
+    let Some(region) = aws.region() else {
+        return Err(CliError::Usage(
+            "no AWS region configured; pass --region, set AWS_REGION, or set a region in your profile".into(),
+        ));
+    };
+    let audit_store = DynamoAuditStore::new(aws.dynamodb(), policy.audit.table.clone());
+
+    let result = match cli.command {
+        Command::Policy { .. } => unreachable!("handled above"),
+        Command::Plan { kind, at, record } => {
+            let now = match at {
+                Some(at) => parse_time(&at, "--at")?,
+                None => env_now.unwrap_or_else(Utc::now),
+            };
+            let kinds = kinds(&kind);
+            let iam = IamClient::new(aws.iam());
+            let api_keys = ApiGatewayInventory::new(aws.apigateway());
+            let certs = AcmInventory::new(aws.clone());
+            let secrets = SecretsManagerInventory::new(aws.secretsmanager());
+            let discovery = DiscoveryPorts {
+                iam: &iam,
+                api_keys: &api_keys,
+                certs: &certs,
+                secrets: &secrets,
+            };
+            let identity = StsIdentity::new(aws.sts());
+            let outcome = steps::plan(
+                &identity,
+                &discovery,
+                record.then_some(&audit_store as &dyn crate::ports::AuditStore),
+                &policy,
+                &kinds,
+                now,
+                &region,
+                &SystemClock::Real,
+            )
+            .await?;
+            if let Some(run) = &outcome.run_id {
+                eprintln!(
+                    "recorded {} decision(s) to audit table {} as run {run} (dry run)",
+                    outcome.recorded, policy.audit.table
+                );
+            }
+            emit(&match cli.output {
+                OutputFormat::Json => to_json(&outcome.plan)?,
+                OutputFormat::Table => output::plan_table(&outcome.plan),
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Init => {
+            let tables = DynamoTables::new(aws.dynamodb());
+            let done = steps::init(&tables, &policy).await?;
+            emit(&match cli.output {
+                OutputFormat::Json => to_json(&output::init_json(&done))?,
+                OutputFormat::Table => output::init_table(&done, &region),
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit {
+            command: AuditCommand::List { resource, run, since },
+        } => {
+            let since = match since {
+                None => None,
+                Some(s) => {
+                    let d = parse_duration(&s).ok_or_else(|| {
+                        CliError::Usage(format!(
+                            "--since {s:?} is not a duration; use a number and a unit: 30m, 24h, 7d, 2w"
+                        ))
+                    })?;
+                    Some(Utc::now() - d)
+                }
+            };
+            let records = steps::audit_list(&audit_store, &AuditQuery { resource, run, since }).await?;
+            emit(&match cli.output {
+                OutputFormat::Json => to_json(&output::records_json(&records))?,
+                OutputFormat::Table => output::records_table(&records),
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            let report = steps::audit_verify(&audit_store).await?;
+            emit(&match cli.output {
+                OutputFormat::Json => to_json(&report)?,
+                OutputFormat::Table => output::verify_text(&report, &policy.audit.table),
+            })?;
+            Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+    };
+    if cli.call_stats {
+        let counts = aws.counter.snapshot();
+        let total: u64 = counts.values().sum();
+        eprintln!("{}", serde_json::json!({ "aws_calls": counts, "total": total }));
+    }
+    result
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KEYROTOR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Entry point of the `keyrotor` binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("keyrotor: error: cannot start the async runtime: {e}");
+            return ExitCode::from(4);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("keyrotor: error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("30m"), Some(Duration::minutes(30)));
+        assert_eq!(parse_duration("7d"), Some(Duration::days(7)));
+        assert_eq!(parse_duration("2w"), Some(Duration::weeks(2)));
+        assert_eq!(parse_duration("7"), None);
+        assert_eq!(parse_duration("d"), None);
+        assert_eq!(parse_duration("3y"), None);
+        assert_eq!(parse_duration("99999999999999999999d"), None);
+    }
+
+    #[test]
+    fn kind_all_expands_without_duplicates() {
+        assert_eq!(kinds(&[KindArg::IamKeys, KindArg::All]).len(), 4);
+        assert_eq!(kinds(&[KindArg::Certs]), vec![Kind::Certs]);
+    }
+
+    #[test]
+    fn bad_time_names_its_source_and_the_fix() {
+        let err = parse_time("tomorrow", "KEYROTOR_NOW").unwrap_err().to_string();
+        assert!(err.contains("KEYROTOR_NOW") && err.contains("2026-11-25T00:00:00Z"), "{err}");
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

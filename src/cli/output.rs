@@ -1,0 +1,217 @@
+//! Human-readable tables and JSON shapes for the CLI.
+
+use serde::Serialize;
+
+use crate::audit::record::StoredRecord;
+use crate::audit::{AuditRecord, VerifyReport};
+use crate::domain::plan::Plan;
+use crate::ports::TableStatus;
+
+/// Left-aligned columns, two spaces apart; the last column is not padded.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let cells: Vec<&str> = cells.collect();
+        let last = cells.len().saturating_sub(1);
+        for (i, cell) in cells.iter().enumerate() {
+            if i == last {
+                out.push_str(cell);
+            } else {
+                out.push_str(cell);
+                out.push_str(&" ".repeat(widths[i] - cell.chars().count() + 2));
+            }
+        }
+        out.push('\n');
+    };
+    line(&mut header.iter().copied());
+    for row in rows {
+        line(&mut row.iter().map(String::as_str));
+    }
+    out
+}
+
+pub fn plan_table(plan: &Plan) -> String {
+    let mut out = format!(
+        "Plan for account {} at {} (mode: {})\n\n",
+        plan.account,
+        plan.generated_at.format("%Y-%m-%d %H:%M:%SZ"),
+        plan.mode
+    );
+    if plan.actions.is_empty() {
+        out.push_str("Nothing is due.\n");
+    } else {
+        let rows: Vec<Vec<String>> = plan
+            .actions
+            .iter()
+            .map(|a| {
+                let mut detail = a.detail.clone();
+                if let Some(b) = &a.blocked {
+                    detail = format!("BLOCKED: {b}; {detail}");
+                }
+                vec![
+                    a.due_at.format("%Y-%m-%d").to_string(),
+                    a.kind.to_string(),
+                    a.action.as_str().to_owned(),
+                    a.reason.as_str().to_owned(),
+                    a.resource.clone(),
+                    a.principal.clone().unwrap_or_default(),
+                    detail,
+                ]
+            })
+            .collect();
+        out.push_str(&format!("{} action(s) due:\n", plan.actions.len()));
+        out.push_str(&table(&["DUE", "KIND", "ACTION", "REASON", "RESOURCE", "PRINCIPAL", "DETAIL"], &rows));
+    }
+    if !plan.skipped.is_empty() {
+        let rows: Vec<Vec<String>> = plan
+            .skipped
+            .iter()
+            .map(|s| {
+                vec![
+                    s.kind.to_string(),
+                    s.reason.clone(),
+                    s.resource.clone(),
+                    s.principal.clone().unwrap_or_default(),
+                    s.detail.clone(),
+                ]
+            })
+            .collect();
+        out.push_str(&format!("\n{} left alone:\n", plan.skipped.len()));
+        out.push_str(&table(&["KIND", "REASON", "RESOURCE", "PRINCIPAL", "DETAIL"], &rows));
+    }
+    if plan.mode == crate::domain::policy::Mode::Plan {
+        out.push_str("\nmode = \"plan\": nothing is changed. Set mode = \"enforce\" in the policy to carry out actions.\n");
+    }
+    out
+}
+
+#[derive(Serialize)]
+pub struct InitRow<'a> {
+    table: &'a str,
+    status: &'static str,
+}
+
+fn status(s: TableStatus) -> &'static str {
+    match s {
+        TableStatus::Created => "created",
+        TableStatus::AlreadyExists => "exists",
+    }
+}
+
+pub fn init_json(done: &[(String, TableStatus)]) -> Vec<InitRow<'_>> {
+    done.iter()
+        .map(|(t, s)| InitRow {
+            table: t,
+            status: status(*s),
+        })
+        .collect()
+}
+
+pub fn init_table(done: &[(String, TableStatus)], region: &str) -> String {
+    let rows: Vec<Vec<String>> = done
+        .iter()
+        .map(|(t, s)| vec![t.clone(), status(*s).to_owned()])
+        .collect();
+    format!("Tables in {region}:\n{}", table(&["TABLE", "STATUS"], &rows))
+}
+
+/// One listed item: a record, or an item that could not be read.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum ListedRecord<'a> {
+    Record(&'a AuditRecord),
+    Unreadable {
+        resource: &'a str,
+        seq: Option<u64>,
+        unreadable: &'a str,
+    },
+}
+
+pub fn records_json(records: &[StoredRecord]) -> Vec<ListedRecord<'_>> {
+    records
+        .iter()
+        .map(|r| match r {
+            Ok(r) => ListedRecord::Record(r),
+            Err(u) => ListedRecord::Unreadable {
+                resource: &u.resource,
+                seq: u.seq,
+                unreadable: &u.message,
+            },
+        })
+        .collect()
+}
+
+pub fn records_table(records: &[StoredRecord]) -> String {
+    if records.is_empty() {
+        return "No audit records match.\n".into();
+    }
+    let rows: Vec<Vec<String>> = records
+        .iter()
+        .map(|r| match r {
+            Ok(r) => vec![
+                r.recorded_at.get(..19).unwrap_or(&r.recorded_at).replace('T', " "),
+                r.run_id.clone(),
+                r.kind.to_string(),
+                r.resource_id.clone(),
+                r.seq.to_string(),
+                format!(
+                    "{}{}",
+                    r.phase.as_str(),
+                    r.outcome.map(|o| format!("/{}", o.as_str())).unwrap_or_default()
+                ),
+                r.action.clone(),
+                format!("{}{}", r.reason, if r.dry_run { " (dry run)" } else { "" }),
+            ],
+            Err(u) => vec![
+                String::new(),
+                String::new(),
+                String::new(),
+                u.resource.clone(),
+                u.seq.map(|s| s.to_string()).unwrap_or_default(),
+                "UNREADABLE".into(),
+                String::new(),
+                u.message.clone(),
+            ],
+        })
+        .collect();
+    format!(
+        "{} record(s):\n{}",
+        records.len(),
+        table(&["RECORDED", "RUN", "KIND", "RESOURCE", "SEQ", "PHASE", "ACTION", "REASON"], &rows)
+    )
+}
+
+pub fn verify_text(report: &VerifyReport, table_name: &str) -> String {
+    if report.ok() {
+        return format!(
+            "audit table {table_name}: OK — {} record(s) in {} chain(s), every hash and link verified\n",
+            report.records, report.chains
+        );
+    }
+    let mut out = format!(
+        "audit table {table_name}: TAMPERED — {} problem(s) in {} record(s):\n",
+        report.findings.len(),
+        report.records
+    );
+    for f in &report.findings {
+        out.push_str(&format!("  - {f}\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_columns_by_width() {
+        let t = table(&["A", "B", "C"], &[vec!["long".into(), "x".into(), "end".into()]]);
+        assert_eq!(t, "A     B  C\nlong  x  end\n");
+    }
+}

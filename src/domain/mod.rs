@@ -1,0 +1,10 @@
+//! The pure core: no AWS SDK, no I/O, no clock reads.
+//!
+//! Everything here takes its inputs (inventory, time, policy) as arguments, so every decision
+//! keyrotor makes can be unit- and property-tested without an AWS account.
+
+pub mod credential_report;
+pub mod model;
+pub mod plan;
+pub mod policy;
+pub mod scope;

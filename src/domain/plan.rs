@@ -1,0 +1,562 @@
+//! The planner: `(inventory, now, policy) -> Plan`.
+//!
+//! Pure and deterministic: the same inventory, time and policy always give the same plan.
+//! Every action carries a machine-readable reason, a human-readable detail and the time it
+//! became due; every deliberate decision not to act is listed under `skipped`.
+//!
+//! Safety decisions made here, and checked by property tests:
+//! - an active key is never planned for deletion (only an inactive key, after a quiet period);
+//! - nothing excluded by [`scope`](super::scope) gets an action;
+//! - at most one action, hence at most one replacement, per credential.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use super::model::{
+    AccessKey, AccountId, ApiKey, CertType, Certificate, IamUser, Inventory, KeyStatus, Kind,
+    TAG_MIGRATE_TO, TAG_OWNER,
+};
+use super::policy::{Mode, Policy};
+use super::scope::{self, Exclusion};
+
+/// Region label for IAM, which is global.
+pub const GLOBAL: &str = "global";
+
+/// What keyrotor will do to a credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActionType {
+    /// Tell the owner the key will be deactivated, and when.
+    Warn,
+    /// Deactivate an IAM key (reversible).
+    Deactivate,
+    /// Delete an inactive IAM key.
+    Delete,
+    /// Create, publish and verify a replacement, then retire the old credential.
+    Rotate,
+    /// Provision the role that replaces a user's long-lived keys.
+    ProvisionRole,
+    /// Notify the owner of a certificate that needs attention.
+    Notify,
+}
+
+impl ActionType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionType::Warn => "warn",
+            ActionType::Deactivate => "deactivate",
+            ActionType::Delete => "delete",
+            ActionType::Rotate => "rotate",
+            ActionType::ProvisionRole => "provision-role",
+            ActionType::Notify => "notify",
+        }
+    }
+}
+
+/// Why an action is planned (machine-readable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    /// An active key not used for `unused_days`.
+    Unused,
+    /// An active key never used in `unused_days` since creation.
+    NeverUsed,
+    /// Older than `max_age_days` and still in use.
+    MaxAgeExceeded,
+    /// An inactive key that stayed unused through its quiet period.
+    InactiveUnused,
+    /// The user is tagged `keyrotor:migrate-to`.
+    MigrateTo,
+    /// A certificate reached a step of the escalation ladder.
+    Expiring,
+    /// A certificate is past its NotAfter.
+    Expired,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Unused => "unused",
+            Reason::NeverUsed => "never-used",
+            Reason::MaxAgeExceeded => "max-age-exceeded",
+            Reason::InactiveUnused => "inactive-unused",
+            Reason::MigrateTo => "migrate-to",
+            Reason::Expiring => "expiring",
+            Reason::Expired => "expired",
+        }
+    }
+}
+
+/// One planned action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Action {
+    pub kind: Kind,
+    /// The credential: access key id, API key id, certificate ARN, or user name (migration).
+    pub resource: String,
+    /// The IAM user owning the key, or the API key's name; absent for certificates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    pub account: AccountId,
+    pub region: String,
+    pub action: ActionType,
+    pub reason: Reason,
+    /// What was seen and what will happen, for people.
+    pub detail: String,
+    /// When the action became due (never after the plan's time).
+    pub due_at: DateTime<Utc>,
+    /// Who to tell (`owner` tag), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Set when the action cannot proceed as is, with the reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<String>,
+}
+
+/// A deliberate decision not to act.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    pub kind: Kind,
+    pub resource: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    pub account: AccountId,
+    pub region: String,
+    /// Machine-readable code: `root-user`, `break-glass`, `exempt`, `exemption-unreadable`,
+    /// `out-of-scope`, `unmanaged`, `disabled`, `secret-missing`, `no-expiry-date`,
+    /// `discovery-failed`.
+    pub reason: String,
+    pub detail: String,
+}
+
+/// The plan for one account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub generated_at: DateTime<Utc>,
+    pub mode: Mode,
+    pub account: AccountId,
+    pub actions: Vec<Action>,
+    pub skipped: Vec<Skipped>,
+}
+
+fn days(n: u32) -> Duration {
+    Duration::days(i64::from(n))
+}
+
+fn whole_days(d: Duration) -> i64 {
+    d.num_days()
+}
+
+/// The decision for one IAM access key of an in-scope user, if any is due at `now`.
+///
+/// Discovery also uses this to decide which users need per-user API calls, so the two can
+/// never disagree about what may be due.
+pub fn iam_key_decision(
+    key: &AccessKey,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Option<(ActionType, Reason, DateTime<Utc>, String)> {
+    iam_key_facts_decision(
+        key.status == KeyStatus::Active,
+        key.created,
+        key.last_used.as_ref().map(|u| u.at),
+        now,
+        policy,
+    )
+}
+
+/// [`iam_key_decision`] on bare facts (what the credential report gives, without key ids).
+pub fn iam_key_facts_decision(
+    active: bool,
+    created: DateTime<Utc>,
+    last_used: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Option<(ActionType, Reason, DateTime<Utc>, String)> {
+    let p = &policy.iam_keys;
+    let age = whole_days(now - created);
+    if !active {
+        // IAM does not say when a key was deactivated. The quiet period therefore counts
+        // from the last activity plus the unused window, so a key deactivated by hand
+        // yesterday is not deleted today.
+        let quiet_since = last_used.unwrap_or(created);
+        let due = quiet_since + days(p.unused_days) + days(p.delete_after_days);
+        return (now >= due).then(|| {
+            (
+                ActionType::Delete,
+                Reason::InactiveUnused,
+                due,
+                format!(
+                    "inactive, {} since {}; delete (no recovery after this)",
+                    match last_used {
+                        Some(_) => "unused",
+                        None => "never used",
+                    },
+                    quiet_since.format("%Y-%m-%d")
+                ),
+            )
+        });
+    }
+    match last_used {
+        None => {
+            let due = created + days(p.unused_days);
+            (now >= due).then(|| {
+                (
+                    ActionType::Warn,
+                    Reason::NeverUsed,
+                    due,
+                    format!(
+                        "active, never used in {age} days since creation (limit {}); warn the owner, deactivate after {} more days if still unused",
+                        p.unused_days, p.warn_days
+                    ),
+                )
+            })
+        }
+        Some(used) => {
+            let unused_due = used + days(p.unused_days);
+            let age_due = created + days(p.max_age_days);
+            if now >= unused_due {
+                Some((
+                    ActionType::Warn,
+                    Reason::Unused,
+                    unused_due,
+                    format!(
+                        "active, last used {} days ago on {} (limit {}); warn the owner, deactivate after {} more days if still unused",
+                        whole_days(now - used),
+                        used.format("%Y-%m-%d"),
+                        p.unused_days,
+                        p.warn_days
+                    ),
+                ))
+            } else if now >= age_due {
+                Some((
+                    ActionType::Rotate,
+                    Reason::MaxAgeExceeded,
+                    age_due,
+                    format!(
+                        "active, {age} days old (limit {}) and used {} days ago; in use, so rotate rather than deactivate",
+                        p.max_age_days,
+                        whole_days(now - used)
+                    ),
+                ))
+            } else {
+                None
+            }
+        }
+    }
+}
+
+struct Planner<'a> {
+    inv: &'a Inventory,
+    now: DateTime<Utc>,
+    policy: &'a Policy,
+    actions: Vec<Action>,
+    skipped: Vec<Skipped>,
+}
+
+impl Planner<'_> {
+    fn skip(&mut self, kind: Kind, resource: &str, principal: Option<&str>, region: &str, reason: &str, detail: String) {
+        self.skipped.push(Skipped {
+            kind,
+            resource: resource.to_owned(),
+            principal: principal.map(str::to_owned),
+            account: self.inv.account.clone(),
+            region: region.to_owned(),
+            reason: reason.to_owned(),
+            detail,
+        });
+    }
+
+    fn exclude(&mut self, kind: Kind, resource: &str, principal: Option<&str>, region: &str, e: &Exclusion) {
+        self.skip(kind, resource, principal, region, e.code(), e.detail());
+    }
+
+    fn iam_user(&mut self, user: &IamUser, kinds: &[Kind]) {
+        let want_keys = kinds.contains(&Kind::IamKeys);
+        let want_migration = kinds.contains(&Kind::Migration) && self.policy.migration.enabled;
+        if let Some(e) = scope::iam_user_exclusion(user, self.now, self.policy) {
+            // Report exclusions only where something would otherwise have been done, so
+            // the skipped list stays about decisions, not about every user in the account.
+            if want_keys {
+                for key in &user.keys {
+                    if iam_key_decision(key, self.now, self.policy).is_some() {
+                        self.exclude(Kind::IamKeys, key.id.as_str(), Some(&user.name), GLOBAL, &e);
+                    }
+                }
+            }
+            if want_migration && user.tags.contains_key(TAG_MIGRATE_TO) {
+                self.exclude(Kind::Migration, &user.name, Some(&user.name), GLOBAL, &e);
+            }
+            return;
+        }
+        let owner = user.tags.get(TAG_OWNER).cloned();
+        if want_keys {
+            for key in &user.keys {
+                let Some((action, reason, due_at, detail)) = iam_key_decision(key, self.now, self.policy) else {
+                    continue;
+                };
+                let blocked = (action == ActionType::Rotate)
+                    .then(|| rotation_room(user, key))
+                    .flatten();
+                self.actions.push(Action {
+                    kind: Kind::IamKeys,
+                    resource: key.id.to_string(),
+                    principal: Some(user.name.clone()),
+                    account: self.inv.account.clone(),
+                    region: GLOBAL.to_owned(),
+                    action,
+                    reason,
+                    detail,
+                    due_at,
+                    owner: owner.clone(),
+                    blocked,
+                });
+            }
+        }
+        if want_migration
+            && let Some(identity) = user.tags.get(TAG_MIGRATE_TO)
+            && user.keys.iter().any(|k| k.status == KeyStatus::Active)
+        {
+            self.actions.push(Action {
+                kind: Kind::Migration,
+                resource: user.name.clone(),
+                principal: Some(user.name.clone()),
+                account: self.inv.account.clone(),
+                region: GLOBAL.to_owned(),
+                action: ActionType::ProvisionRole,
+                reason: Reason::MigrateTo,
+                detail: format!(
+                    "has active long-lived keys and is tagged {TAG_MIGRATE_TO} = {identity}; provision a role for that identity (max session {}h)",
+                    self.policy.migration.max_session_hours
+                ),
+                due_at: self.now,
+                owner,
+                blocked: None,
+            });
+        }
+    }
+
+    fn api_key(&mut self, key: &ApiKey) {
+        let region = self.inv.region.clone();
+        if let Some(e) = scope::exemption(&key.tags, self.now, self.policy) {
+            return self.exclude(Kind::ApiKeys, &key.id, Some(&key.name), &region, &e);
+        }
+        let prefixes = &self.policy.api_keys.name_prefixes;
+        if !prefixes.is_empty() && !prefixes.iter().any(|p| key.name.starts_with(p.as_str())) {
+            let why = format!("name {} is outside [api_keys] name_prefixes {prefixes:?}", key.name);
+            return self.exclude(Kind::ApiKeys, &key.id, Some(&key.name), &region, &Exclusion::OutOfScope { why });
+        }
+        let age = whole_days(self.now - key.created);
+        let Some(secret) = key.bound_secret() else {
+            let detail = format!(
+                "not managed (no keyrotor:secret tag): {age} days old, last changed {}, in usage plans [{}]; tag it keyrotor:secret = <secret name> to rotate it",
+                key.last_updated.unwrap_or(key.created).format("%Y-%m-%d"),
+                key.usage_plans.join(", ")
+            );
+            return self.skip(Kind::ApiKeys, &key.id, Some(&key.name), &region, "unmanaged", detail);
+        };
+        if !key.enabled {
+            let detail = "disabled: keyrotor rotates enabled keys only".to_owned();
+            return self.skip(Kind::ApiKeys, &key.id, Some(&key.name), &region, "disabled", detail);
+        }
+        let due = key.created + days(self.policy.api_keys.max_age_days);
+        if self.now < due {
+            return;
+        }
+        if !self
+            .inv
+            .secrets
+            .iter()
+            .any(|s| s.name == secret || s.arn == secret)
+        {
+            let detail = format!(
+                "due for rotation ({age} days old) but its secret {secret:?} (tag keyrotor:secret) does not exist in {region}; create it or fix the tag"
+            );
+            return self.skip(Kind::ApiKeys, &key.id, Some(&key.name), &region, "secret-missing", detail);
+        }
+        self.actions.push(Action {
+            kind: Kind::ApiKeys,
+            resource: key.id.clone(),
+            principal: Some(key.name.clone()),
+            account: self.inv.account.clone(),
+            region,
+            action: ActionType::Rotate,
+            reason: Reason::MaxAgeExceeded,
+            detail: format!(
+                "{age} days old (limit {}); create a replacement in {} usage plan(s), publish it to {secret}, keep the old key {} days, then retire it",
+                self.policy.api_keys.max_age_days,
+                key.usage_plans.len(),
+                self.policy.api_keys.grace_days
+            ),
+            due_at: due,
+            owner: key.tags.get(TAG_OWNER).cloned(),
+            blocked: None,
+        });
+    }
+
+    fn certificate(&mut self, cert: &Certificate) {
+        if let Some(e) = scope::exemption(&cert.tags, self.now, self.policy) {
+            return self.exclude(Kind::Certs, &cert.arn, Some(&cert.domain), &cert.region, &e);
+        }
+        let Some(not_after) = cert.not_after else {
+            let detail = format!("status {}: no NotAfter yet, nothing can expire", cert.status);
+            return self.skip(Kind::Certs, &cert.arn, Some(&cert.domain), &cert.region, "no-expiry-date", detail);
+        };
+        let left = not_after - self.now;
+        let diagnosis = renewal_diagnosis(cert);
+        let (reason, due_at, headline) = if left <= Duration::zero() {
+            (
+                Reason::Expired,
+                not_after,
+                format!("expired {} days ago on {}", whole_days(-left), not_after.format("%Y-%m-%d")),
+            )
+        } else {
+            // The nearest ladder step already reached.
+            let Some(step) = self
+                .policy
+                .certs
+                .ladder_days
+                .iter()
+                .rev()
+                .copied()
+                .find(|&s| left <= days(s))
+            else {
+                return;
+            };
+            (
+                Reason::Expiring,
+                not_after - days(step),
+                format!(
+                    "expires in {} days on {} (ladder step {step}d)",
+                    whole_days(left),
+                    not_after.format("%Y-%m-%d")
+                ),
+            )
+        };
+        self.actions.push(Action {
+            kind: Kind::Certs,
+            resource: cert.arn.clone(),
+            principal: Some(cert.domain.clone()),
+            account: self.inv.account.clone(),
+            region: cert.region.clone(),
+            action: ActionType::Notify,
+            reason,
+            detail: format!("{headline}; {diagnosis}"),
+            due_at,
+            owner: cert.tags.get(TAG_OWNER).cloned(),
+            blocked: None,
+        });
+    }
+}
+
+/// Why (or whether) ACM will renew a certificate by itself.
+pub fn renewal_diagnosis(cert: &Certificate) -> String {
+    match cert.cert_type {
+        CertType::Imported => {
+            return "imported: ACM never renews imported certificates; its owner must import a new one".into();
+        }
+        CertType::Private => {
+            return "private CA: renews only while the CA is active and ACM has permission to use it".into();
+        }
+        CertType::AmazonIssued | CertType::Unknown => {}
+    }
+    if cert.renewal_eligibility.as_deref() == Some("INELIGIBLE") {
+        return "renewal eligibility INELIGIBLE: ACM will not renew it; request a new certificate".into();
+    }
+    match cert.renewal_status.as_deref() {
+        Some("PENDING_VALIDATION") => {
+            return format!(
+                "renewal waiting for domain validation ({}): complete the validation records",
+                cert.validation_method.as_deref().unwrap_or("unknown method")
+            );
+        }
+        Some("FAILED") => {
+            return format!(
+                "renewal FAILED ({}): fix the cause and request a new certificate",
+                cert.renewal_failure_reason.as_deref().unwrap_or("no reason given")
+            );
+        }
+        _ => {}
+    }
+    if !cert.in_use {
+        return "not in use: ACM does not renew certificates that are not associated with a resource".into();
+    }
+    "ACM should renew it automatically; watch for the renewal".into()
+}
+
+/// When rotating `key` needs a free slot under IAM's 2-key limit and none can be made.
+fn rotation_room(user: &IamUser, key: &AccessKey) -> Option<String> {
+    if user.keys.len() < 2 {
+        return None;
+    }
+    let removable = user
+        .keys
+        .iter()
+        .filter(|k| k.id != key.id)
+        .any(|k| k.status == KeyStatus::Inactive || k.last_used.is_none());
+    (!removable).then(|| {
+        "two-key-limit: the user already has 2 keys and the other one is active and in use; escalate to the owner".to_owned()
+    })
+}
+
+/// Plans the work due at `now` for the given kinds.
+pub fn plan(inventory: &Inventory, now: DateTime<Utc>, policy: &Policy, kinds: &[Kind]) -> Plan {
+    let mut planner = Planner {
+        inv: inventory,
+        now,
+        policy,
+        actions: Vec::new(),
+        skipped: Vec::new(),
+    };
+    if kinds.contains(&Kind::IamKeys) || kinds.contains(&Kind::Migration) {
+        for user in &inventory.iam_users {
+            planner.iam_user(user, kinds);
+        }
+    }
+    if kinds.contains(&Kind::IamKeys) && inventory.root_active_keys > 0 {
+        planner.skip(
+            Kind::IamKeys,
+            "root",
+            Some("<root_account>"),
+            GLOBAL,
+            Exclusion::RootUser.code(),
+            format!(
+                "the root user has {} active access key(s); keyrotor never touches root: delete them by hand (CIS 1.4)",
+                inventory.root_active_keys
+            ),
+        );
+    }
+    if kinds.contains(&Kind::ApiKeys) {
+        for key in &inventory.api_keys {
+            planner.api_key(key);
+        }
+    }
+    if kinds.contains(&Kind::Certs) {
+        for cert in &inventory.certificates {
+            planner.certificate(cert);
+        }
+    }
+    for problem in &inventory.problems {
+        if kinds.contains(&problem.kind) {
+            planner.skip(
+                problem.kind,
+                "*",
+                None,
+                &problem.region.clone(),
+                "discovery-failed",
+                problem.message.clone(),
+            );
+        }
+    }
+    let mut actions = planner.actions;
+    // Most overdue first; ties broken by identity so the order is stable.
+    actions.sort_by(|a, b| {
+        (a.due_at, a.kind, &a.resource).cmp(&(b.due_at, b.kind, &b.resource))
+    });
+    Plan {
+        generated_at: now,
+        mode: policy.mode,
+        account: inventory.account.clone(),
+        actions,
+        skipped: planner.skipped,
+    }
+}

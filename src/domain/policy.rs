@@ -1,0 +1,734 @@
+//! The policy file (`keyrotor.toml`): thresholds, selectors, exemptions and tables.
+//!
+//! Parsing is two-layered: serde reads a raw, span-carrying document (unknown keys and
+//! wrong types fail there, with their line), then [`Policy::from_toml`] checks every value
+//! and produces a [`Policy`] whose fields are already valid. Every error names the file,
+//! line, key and the values that are allowed. Defaults come from the standards users are
+//! audited against: CIS AWS Foundations 1.12 / Security Hub IAM.22 (credentials unused for
+//! 45 days), CIS 1.14 / IAM.3 (access keys rotated every 90 days).
+
+use std::fmt;
+use std::ops::RangeInclusive;
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use super::model::{AccountId, Tags};
+
+/// Whether destructive actions are carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Plan and report only (the default: safe on a fresh deployment).
+    #[default]
+    Plan,
+    /// Carry out the planned actions.
+    Enforce,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Plan => "plan",
+            Mode::Enforce => "enforce",
+        })
+    }
+}
+
+/// `[iam_keys]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IamKeysPolicy {
+    /// Active keys older than this are due for rotation (CIS 1.14: 90).
+    pub max_age_days: u32,
+    /// Keys unused (or never used) for this long are warned, then deactivated (CIS 1.12: 45).
+    pub unused_days: u32,
+    /// Days between the warning and the deactivation.
+    pub warn_days: u32,
+    /// Days an inactive key must stay unused before it is deleted.
+    pub delete_after_days: u32,
+    /// Only users whose IAM path starts with one of these are in scope.
+    pub path_prefixes: Vec<String>,
+    /// Only users carrying all of these tags (key = value) are in scope.
+    pub require_tags: Tags,
+    /// A credential report younger than this is reused instead of regenerated.
+    pub credential_report_max_age_hours: u32,
+}
+
+/// `[api_keys]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiKeysPolicy {
+    /// Managed API keys older than this are rotated.
+    pub max_age_days: u32,
+    /// Old and new key both work for this long after the new one is promoted.
+    pub grace_days: u32,
+    /// A retired (disabled) key waits this long before it is deleted.
+    pub recovery_days: u32,
+    /// Only keys whose name starts with one of these are in scope (empty: all).
+    pub name_prefixes: Vec<String>,
+}
+
+/// `[certs]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CertsPolicy {
+    /// Escalation ladder, days before expiry, sorted from the farthest to the nearest.
+    pub ladder_days: Vec<u32>,
+    /// Regions to check (empty: the region keyrotor runs in). CloudFront uses us-east-1.
+    pub regions: Vec<String>,
+}
+
+/// `[migration]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MigrationPolicy {
+    /// Plan migrations for users tagged `keyrotor:migrate-to` (costs one tag lookup per
+    /// user with an active key).
+    pub enabled: bool,
+    /// Keys must stay unused this many days after the role is adopted before retirement.
+    pub idle_days: u32,
+    /// Maximum session duration of the roles keyrotor provisions.
+    pub max_session_hours: u32,
+}
+
+/// `[exemptions]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExemptionsPolicy {
+    /// Principals never touched: IAM user names or ARNs.
+    pub break_glass: Vec<String>,
+    /// Exemption tags whose expiry lies farther ahead than this are capped to it.
+    pub max_exemption_days: u32,
+}
+
+/// `[accounts]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccountsPolicy {
+    /// List the accounts of the AWS Organization and work in each.
+    pub organization: bool,
+    /// Explicit member accounts (empty: the caller's account only).
+    pub ids: Vec<AccountId>,
+    /// Role assumed in each member account.
+    pub member_role_name: String,
+    /// Accounts processed at once.
+    pub concurrency: u32,
+}
+
+/// `[audit]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditPolicy {
+    /// DynamoDB table holding the hash-chained audit records.
+    pub table: String,
+    /// DynamoDB table holding lifecycle state and leases.
+    pub state_table: String,
+}
+
+/// A validated policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Policy {
+    pub mode: Mode,
+    pub iam_keys: IamKeysPolicy,
+    pub api_keys: ApiKeysPolicy,
+    pub certs: CertsPolicy,
+    pub migration: MigrationPolicy,
+    pub exemptions: ExemptionsPolicy,
+    pub accounts: AccountsPolicy,
+    pub audit: AuditPolicy,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        // An empty document takes every default; this cannot fail.
+        match Policy::from_toml("", "<defaults>") {
+            Ok(policy) => policy,
+            Err(e) => unreachable!("the built-in defaults are invalid: {e}"),
+        }
+    }
+}
+
+/// A policy file that cannot be used, located to the line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct PolicyError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    /// Dotted key, e.g. `iam_keys.max_age_days` (empty when the document itself is broken).
+    pub key: String,
+    pub message: String,
+    /// The offending line of the file, for context.
+    pub source_line: String,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        if !self.key.is_empty() {
+            write!(f, "{}: ", self.key)?;
+        }
+        write!(f, "{}", self.message)?;
+        if !self.source_line.trim().is_empty() {
+            write!(f, "\n  {:>4} | {}", self.line, self.source_line)?;
+        }
+        Ok(())
+    }
+}
+
+type Field<T> = Option<Spanned<T>>;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    mode: Field<Mode>,
+    #[serde(default)]
+    iam_keys: RawIamKeys,
+    #[serde(default)]
+    api_keys: RawApiKeys,
+    #[serde(default)]
+    certs: RawCerts,
+    #[serde(default)]
+    migration: RawMigration,
+    #[serde(default)]
+    exemptions: RawExemptions,
+    #[serde(default)]
+    accounts: RawAccounts,
+    #[serde(default)]
+    audit: RawAudit,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawIamKeys {
+    max_age_days: Field<i64>,
+    unused_days: Field<i64>,
+    warn_days: Field<i64>,
+    delete_after_days: Field<i64>,
+    path_prefixes: Field<Vec<String>>,
+    require_tags: Field<Tags>,
+    credential_report_max_age_hours: Field<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawApiKeys {
+    max_age_days: Field<i64>,
+    grace_days: Field<i64>,
+    recovery_days: Field<i64>,
+    name_prefixes: Field<Vec<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCerts {
+    ladder_days: Field<Vec<i64>>,
+    regions: Field<Vec<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMigration {
+    enabled: Field<bool>,
+    idle_days: Field<i64>,
+    max_session_hours: Field<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawExemptions {
+    break_glass: Field<Vec<String>>,
+    max_exemption_days: Field<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAccounts {
+    organization: Field<bool>,
+    ids: Field<Vec<String>>,
+    member_role_name: Field<String>,
+    concurrency: Field<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    table: Field<String>,
+    state_table: Field<String>,
+}
+
+/// Locates spans in the source text.
+struct Source<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    fn error_at(&self, offset: usize, key: &str, message: impl Into<String>) -> PolicyError {
+        let offset = offset.min(self.text.len());
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = before[line_start..].chars().count() + 1;
+        let source_line = self.text[line_start..]
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        PolicyError {
+            file: self.file.to_owned(),
+            line,
+            column,
+            key: key.to_owned(),
+            message: message.into(),
+            source_line,
+        }
+    }
+
+    fn error<T>(&self, field: &Spanned<T>, key: &str, message: impl Into<String>) -> PolicyError {
+        self.error_at(field.span().start, key, message)
+    }
+
+    /// A whole number within `range`, or `default` when absent.
+    fn number(
+        &self,
+        field: &Field<i64>,
+        key: &str,
+        default: u32,
+        range: RangeInclusive<u32>,
+        unit: &str,
+    ) -> Result<u32, PolicyError> {
+        let Some(value) = field else {
+            return Ok(default);
+        };
+        let n = *value.get_ref();
+        match u32::try_from(n) {
+            Ok(v) if range.contains(&v) => Ok(v),
+            _ => Err(self.error(
+                value,
+                key,
+                format!(
+                    "{n} is out of range: allowed values are {} to {} {unit}",
+                    range.start(),
+                    range.end()
+                ),
+            )),
+        }
+    }
+}
+
+const DAYS: RangeInclusive<u32> = 1..=3650;
+
+fn is_region(value: &str) -> bool {
+    // e.g. us-east-1, eu-central-2, us-gov-west-1, cn-north-1
+    let parts: Vec<&str> = value.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[0].bytes().all(|b| b.is_ascii_lowercase())
+        && parts[1..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1]
+            .parse::<u8>()
+            .is_ok_and(|n| (1..=20).contains(&n))
+}
+
+fn is_role_name(value: &str) -> bool {
+    (1..=64).contains(&value.len())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+}
+
+fn is_table_name(value: &str) -> bool {
+    (3..=255).contains(&value.len())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+impl Policy {
+    /// Parses and validates a policy document. `file` names it in errors.
+    pub fn from_toml(text: &str, file: &str) -> Result<Policy, PolicyError> {
+        let src = Source { file, text };
+        let raw: RawPolicy = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map_or(0, |s| s.start);
+            let mut err = src.error_at(offset, "", e.message().trim().to_owned());
+            // Name the key when the error sits on a `key = value` line.
+            if let Some((key, _)) = err.source_line.split_once('=') {
+                let key = key.trim();
+                if !key.is_empty() && !key.starts_with('[') {
+                    err.key = key.to_owned();
+                }
+            }
+            err
+        })?;
+
+        let mode = raw.mode.map(|m| m.into_inner()).unwrap_or_default();
+
+        let r = &raw.iam_keys;
+        let max_age_days = src.number(&r.max_age_days, "iam_keys.max_age_days", 90, DAYS, "days")?;
+        let unused_days = src.number(&r.unused_days, "iam_keys.unused_days", 45, DAYS, "days")?;
+        let warn_days = src.number(&r.warn_days, "iam_keys.warn_days", 7, 0..=365, "days")?;
+        let delete_after_days = src.number(
+            &r.delete_after_days,
+            "iam_keys.delete_after_days",
+            30,
+            1..=3650,
+            "days",
+        )?;
+        let path_prefixes = match &r.path_prefixes {
+            None => vec!["/".to_owned()],
+            Some(list) => {
+                if list.get_ref().is_empty() {
+                    return Err(src.error(
+                        list,
+                        "iam_keys.path_prefixes",
+                        "must list at least one IAM path such as \"/\" (every user) or \"/apps/\"",
+                    ));
+                }
+                for p in list.get_ref() {
+                    if !(p.starts_with('/') && p.ends_with('/')) {
+                        return Err(src.error(
+                            list,
+                            "iam_keys.path_prefixes",
+                            format!("{p:?} is not an IAM path: paths start and end with '/', e.g. \"/apps/\""),
+                        ));
+                    }
+                }
+                list.get_ref().clone()
+            }
+        };
+        let require_tags = r
+            .require_tags
+            .as_ref()
+            .map(|t| t.get_ref().clone())
+            .unwrap_or_default();
+        let credential_report_max_age_hours = src.number(
+            &r.credential_report_max_age_hours,
+            "iam_keys.credential_report_max_age_hours",
+            4,
+            0..=168,
+            "hours",
+        )?;
+        if let Some(field) = &r.unused_days
+            && unused_days > max_age_days
+        {
+            // An unused key would never be warned before it is rotated for age.
+            return Err(src.error(
+                field,
+                "iam_keys.unused_days",
+                format!("{unused_days} is longer than iam_keys.max_age_days ({max_age_days}): allowed values are 1 to {max_age_days} days"),
+            ));
+        }
+
+        let r = &raw.api_keys;
+        let api_max_age = src.number(&r.max_age_days, "api_keys.max_age_days", 90, DAYS, "days")?;
+        let grace_days = src.number(&r.grace_days, "api_keys.grace_days", 7, 0..=3650, "days")?;
+        let recovery_days =
+            src.number(&r.recovery_days, "api_keys.recovery_days", 7, 0..=3650, "days")?;
+        if grace_days >= api_max_age {
+            let at = r.grace_days.as_ref().or(r.max_age_days.as_ref());
+            let offset = at.map_or(0, |f| f.span().start);
+            return Err(src.error_at(
+                offset,
+                "api_keys.grace_days",
+                format!(
+                    "{grace_days} is not shorter than api_keys.max_age_days ({api_max_age}): two rotations would overlap; allowed values are 0 to {} days",
+                    api_max_age - 1
+                ),
+            ));
+        }
+        let name_prefixes = r
+            .name_prefixes
+            .as_ref()
+            .map(|p| p.get_ref().clone())
+            .unwrap_or_default();
+
+        let r = &raw.certs;
+        let ladder_days = match &r.ladder_days {
+            None => vec![45, 30, 14, 7],
+            Some(list) => {
+                let mut out = Vec::new();
+                if list.get_ref().is_empty() {
+                    return Err(src.error(
+                        list,
+                        "certs.ladder_days",
+                        "must list at least one step, e.g. [45, 30, 14, 7]",
+                    ));
+                }
+                for &n in list.get_ref() {
+                    match u32::try_from(n) {
+                        Ok(v) if (1..=365).contains(&v) && !out.contains(&v) => out.push(v),
+                        Ok(v) if out.contains(&v) => {
+                            return Err(src.error(
+                                list,
+                                "certs.ladder_days",
+                                format!("{v} is listed twice: each step must be distinct"),
+                            ));
+                        }
+                        _ => {
+                            return Err(src.error(
+                                list,
+                                "certs.ladder_days",
+                                format!("{n} is out of range: allowed values are 1 to 365 days"),
+                            ));
+                        }
+                    }
+                }
+                out.sort_unstable_by(|a, b| b.cmp(a));
+                out
+            }
+        };
+        let regions = match &r.regions {
+            None => Vec::new(),
+            Some(list) => {
+                for region in list.get_ref() {
+                    if !is_region(region) {
+                        return Err(src.error(
+                            list,
+                            "certs.regions",
+                            format!("{region:?} is not an AWS region name such as \"us-east-1\""),
+                        ));
+                    }
+                }
+                list.get_ref().clone()
+            }
+        };
+
+        let r = &raw.migration;
+        let migration = MigrationPolicy {
+            enabled: r.enabled.as_ref().is_some_and(|b| *b.get_ref()),
+            idle_days: src.number(&r.idle_days, "migration.idle_days", 30, DAYS, "days")?,
+            max_session_hours: src.number(
+                &r.max_session_hours,
+                "migration.max_session_hours",
+                1,
+                1..=12,
+                "hours",
+            )?,
+        };
+
+        let r = &raw.exemptions;
+        let break_glass = match &r.break_glass {
+            None => Vec::new(),
+            Some(list) => {
+                if list.get_ref().iter().any(|p| p.trim().is_empty()) {
+                    return Err(src.error(
+                        list,
+                        "exemptions.break_glass",
+                        "contains an empty entry: list IAM user names or ARNs",
+                    ));
+                }
+                list.get_ref().clone()
+            }
+        };
+        let exemptions = ExemptionsPolicy {
+            break_glass,
+            max_exemption_days: src.number(
+                &r.max_exemption_days,
+                "exemptions.max_exemption_days",
+                365,
+                DAYS,
+                "days",
+            )?,
+        };
+
+        let r = &raw.accounts;
+        let mut ids = Vec::new();
+        if let Some(list) = &r.ids {
+            for id in list.get_ref() {
+                ids.push(AccountId::parse(id).map_err(|e| {
+                    src.error(list, "accounts.ids", format!("{e}: list 12-digit account ids"))
+                })?);
+            }
+        }
+        let member_role_name = match &r.member_role_name {
+            None => "KeyRotorMember".to_owned(),
+            Some(name) if is_role_name(name.get_ref()) => name.get_ref().clone(),
+            Some(name) => {
+                return Err(src.error(
+                    name,
+                    "accounts.member_role_name",
+                    format!(
+                        "{:?} is not an IAM role name: 1 to 64 letters, digits and +=,.@_-",
+                        name.get_ref()
+                    ),
+                ));
+            }
+        };
+        let accounts = AccountsPolicy {
+            organization: r.organization.as_ref().is_some_and(|b| *b.get_ref()),
+            ids,
+            member_role_name,
+            concurrency: src.number(&r.concurrency, "accounts.concurrency", 4, 1..=64, "accounts")?,
+        };
+
+        let r = &raw.audit;
+        let table_name = |field: &Field<String>, key: &str, default: &str| match field {
+            None => Ok(default.to_owned()),
+            Some(name) if is_table_name(name.get_ref()) => Ok(name.get_ref().clone()),
+            Some(name) => Err(src.error(
+                name,
+                key,
+                format!(
+                    "{:?} is not a DynamoDB table name: 3 to 255 letters, digits and _.-",
+                    name.get_ref()
+                ),
+            )),
+        };
+        let audit = AuditPolicy {
+            table: table_name(&r.table, "audit.table", "keyrotor-audit")?,
+            state_table: table_name(&r.state_table, "audit.state_table", "keyrotor-state")?,
+        };
+        if audit.table == audit.state_table {
+            let offset = r.state_table.as_ref().map_or(0, |f| f.span().start);
+            return Err(src.error_at(
+                offset,
+                "audit.state_table",
+                "must differ from audit.table: the audit table is append-only",
+            ));
+        }
+
+        Ok(Policy {
+            mode,
+            iam_keys: IamKeysPolicy {
+                max_age_days,
+                unused_days,
+                warn_days,
+                delete_after_days,
+                path_prefixes,
+                require_tags,
+                credential_report_max_age_hours,
+            },
+            api_keys: ApiKeysPolicy {
+                max_age_days: api_max_age,
+                grace_days,
+                recovery_days,
+                name_prefixes,
+            },
+            certs: CertsPolicy {
+                ladder_days,
+                regions,
+            },
+            migration,
+            exemptions,
+            accounts,
+            audit,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Policy, PolicyError> {
+        Policy::from_toml(text, "keyrotor.toml")
+    }
+
+    #[test]
+    fn empty_file_takes_the_audited_standards_as_defaults() {
+        let p = parse("").unwrap();
+        assert_eq!(p.mode, Mode::Plan);
+        assert_eq!(p.iam_keys.max_age_days, 90);
+        assert_eq!(p.iam_keys.unused_days, 45);
+        assert_eq!(p.certs.ladder_days, vec![45, 30, 14, 7]);
+        assert_eq!(p.audit.table, "keyrotor-audit");
+        assert_eq!(p, Policy::default());
+    }
+
+    #[test]
+    fn example_policy_file_is_valid() {
+        let text = include_str!("../../examples/keyrotor.toml");
+        let p = parse(text).unwrap();
+        assert_eq!(p.mode, Mode::Plan);
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_with_line_and_allowed_keys() {
+        let err = parse("mode = \"plan\"\n[iam_keys]\nmax_age = 30\n").unwrap_err();
+        assert_eq!(err.line, 3);
+        assert_eq!(err.key, "max_age");
+        assert!(err.message.contains("unknown field"), "{err}");
+        assert!(err.message.contains("max_age_days"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_rejected_with_line() {
+        let err = parse("[iam_keys]\nmax_age_days = \"ninety\"\n").unwrap_err();
+        assert_eq!(err.line, 2);
+        assert_eq!(err.key, "max_age_days");
+        assert!(err.to_string().starts_with("keyrotor.toml:2:"), "{err}");
+    }
+
+    #[test]
+    fn unknown_mode_lists_allowed_values() {
+        let err = parse("mode = \"yolo\"\n").unwrap_err();
+        assert!(err.message.contains("plan") && err.message.contains("enforce"), "{err}");
+    }
+
+    #[test]
+    fn negative_days_are_rejected_with_the_allowed_range() {
+        let err = parse("\n[iam_keys]\nunused_days = -5\n").unwrap_err();
+        assert_eq!((err.line, err.key.as_str()), (3, "iam_keys.unused_days"));
+        assert!(err.message.contains("1 to 3650"), "{err}");
+    }
+
+    #[test]
+    fn grace_not_shorter_than_max_age_is_rejected() {
+        let err = parse("[api_keys]\nmax_age_days = 30\ngrace_days = 45\n").unwrap_err();
+        assert_eq!((err.line, err.key.as_str()), (3, "api_keys.grace_days"));
+        assert!(err.message.contains("0 to 29"), "{err}");
+    }
+
+    #[test]
+    fn unused_days_longer_than_max_age_is_rejected() {
+        let err = parse("[iam_keys]\nmax_age_days = 30\nunused_days = 60\n").unwrap_err();
+        assert_eq!(err.key, "iam_keys.unused_days");
+    }
+
+    #[test]
+    fn ladder_is_sorted_and_duplicates_rejected() {
+        let p = parse("[certs]\nladder_days = [7, 45, 14]\n").unwrap();
+        assert_eq!(p.certs.ladder_days, vec![45, 14, 7]);
+        let err = parse("[certs]\nladder_days = [7, 7]\n").unwrap_err();
+        assert!(err.message.contains("twice"), "{err}");
+        let err = parse("[certs]\nladder_days = [0]\n").unwrap_err();
+        assert!(err.message.contains("1 to 365"), "{err}");
+    }
+
+    #[test]
+    fn bad_region_path_table_and_account_are_rejected() {
+        for (doc, key) in [
+            ("[certs]\nregions = [\"mars-1\"]\n", "certs.regions"),
+            ("[iam_keys]\npath_prefixes = [\"apps\"]\n", "iam_keys.path_prefixes"),
+            ("[audit]\ntable = \"a b\"\n", "audit.table"),
+            ("[audit]\nstate_table = \"keyrotor-audit\"\n", "audit.state_table"),
+            ("[accounts]\nids = [\"12\"]\n", "accounts.ids"),
+            ("[accounts]\nmember_role_name = \"a/b\"\n", "accounts.member_role_name"),
+        ] {
+            let err = parse(doc).unwrap_err();
+            assert_eq!(err.key, key, "{doc}: {err}");
+            assert_eq!(err.line, 2, "{doc}: {err}");
+        }
+    }
+
+    #[test]
+    fn regions_accept_real_region_names() {
+        for region in ["us-east-1", "eu-central-2", "us-gov-west-1", "ap-southeast-4"] {
+            assert!(is_region(region), "{region}");
+        }
+        for region in ["us-east", "US-EAST-1", "useast1", "us-east-0"] {
+            assert!(!is_region(region), "{region}");
+        }
+    }
+
+    #[test]
+    fn error_display_shows_file_line_key_and_source() {
+        let err = parse("[iam_keys]\nwarn_days = 999\n").unwrap_err();
+        let shown = err.to_string();
+        assert!(shown.starts_with("keyrotor.toml:2:13: iam_keys.warn_days: 999 is out of range"), "{shown}");
+        assert!(shown.contains("warn_days = 999"), "{shown}");
+    }
+
+    #[test]
+    fn malformed_toml_is_rejected_not_panicked() {
+        for doc in ["[iam_keys", "mode = ", "= 3", "[iam_keys]\n[iam_keys]\n", "\u{0}"] {
+            assert!(parse(doc).is_err(), "{doc:?}");
+        }
+    }
+}

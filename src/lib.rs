@@ -1,0 +1,16 @@
+//! keyrotor: automated key and credential rotation for AWS.
+//!
+//! Layers, from the inside out (data flows one way):
+//! - [`domain`]: the pure core (model, policy, planner); no SDK, no I/O, no clock reads;
+//! - [`ports`]: the traits the steps need (inventories, audit store, clock, ...);
+//! - [`audit`]: the hash-chained audit record, its writer and verifier;
+//! - [`steps`]: the operations the CLI and Lambdas run, over ports;
+//! - [`aws`]: adapters implementing the ports with the AWS SDK for Rust;
+//! - [`cli`]: the `keyrotor` command.
+
+pub mod audit;
+pub mod aws;
+pub mod cli;
+pub mod domain;
+pub mod ports;
+pub mod steps;

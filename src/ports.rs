@@ -1,0 +1,171 @@
+//! Ports: the capabilities the steps need from the outside world, one narrow trait each.
+//!
+//! Adapters in [`crate::aws`] implement them over the AWS SDK; tests may implement them in
+//! memory. Errors crossing a port are classified ([`PortError`]) so that callers decide on
+//! retry, escalation or a clear message without looking at SDK types.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::audit::record::{AuditRecord, StoredRecord};
+use crate::domain::credential_report::ReportRow;
+use crate::domain::model::{AccessKey, AccessKeyId, AccountId, ApiKey, Certificate, LastUsed, Secret, Tags};
+
+/// A failed call to the outside world, classified.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    #[error(
+        "no AWS credentials found ({detail}); set --profile or AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run `aws sso login`"
+    )]
+    NoCredentials { detail: String },
+    #[error("cannot reach AWS for {operation} ({detail}); check --endpoint-url, the region and the network")]
+    Unreachable { operation: String, detail: String },
+    #[error("access denied for {operation}: {message}; grant the caller permission for {operation}")]
+    AccessDenied { operation: String, message: String },
+    #[error("the AWS credentials were rejected for {operation}: {message}; refresh them or pick another --profile")]
+    InvalidCredentials { operation: String, message: String },
+    #[error("{operation} was throttled by AWS even after retries; run again later")]
+    Throttled { operation: String },
+    #[error("{operation}: {what} not found")]
+    NotFound { operation: String, what: String },
+    #[error("{operation}: conflicting concurrent change ({message})")]
+    Conflict { operation: String, message: String },
+    #[error("{operation}: unexpected response: {message}")]
+    InvalidResponse { operation: String, message: String },
+    #[error("{operation} failed: {message}")]
+    Other { operation: String, message: String },
+}
+
+impl PortError {
+    /// Stable machine-readable name, used for exit codes and Step Functions Retry/Catch.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PortError::NoCredentials { .. } => "KeyRotor.NoCredentials",
+            PortError::Unreachable { .. } | PortError::Throttled { .. } => "KeyRotor.Retryable",
+            PortError::AccessDenied { .. } | PortError::InvalidCredentials { .. } => "KeyRotor.AccessDenied",
+            PortError::NotFound { .. } => "KeyRotor.NotFound",
+            PortError::Conflict { .. } => "KeyRotor.Conflict",
+            PortError::InvalidResponse { .. } | PortError::Other { .. } => "KeyRotor.Failed",
+        }
+    }
+}
+
+pub type PortResult<T> = Result<T, PortError>;
+
+/// Who keyrotor is running as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub account: AccountId,
+    pub arn: String,
+}
+
+#[async_trait]
+pub trait Identity: Send + Sync {
+    /// STS GetCallerIdentity.
+    async fn caller(&self) -> PortResult<Caller>;
+}
+
+/// Read-only view of IAM users and their access keys.
+#[async_trait]
+pub trait IamInventory: Send + Sync {
+    /// The credential report, regenerated only when missing or older than `max_age_hours`;
+    /// waits while AWS is still generating it.
+    async fn credential_report(&self, now: DateTime<Utc>, max_age_hours: u32) -> PortResult<Vec<ReportRow>>;
+    /// ListAccessKeys for one user (every page).
+    async fn access_keys(&self, user: &str) -> PortResult<Vec<AccessKey>>;
+    /// ListUserTags for one user (every page).
+    async fn user_tags(&self, user: &str) -> PortResult<Tags>;
+    /// GetAccessKeyLastUsed; `None` when never used.
+    async fn key_last_used(&self, key: &AccessKeyId) -> PortResult<Option<LastUsed>>;
+}
+
+/// Read-only view of API Gateway API keys, with their usage plans and tags.
+#[async_trait]
+pub trait ApiKeyInventory: Send + Sync {
+    async fn api_keys(&self) -> PortResult<Vec<ApiKey>>;
+}
+
+/// Read-only view of ACM certificates in one region.
+#[async_trait]
+pub trait CertInventory: Send + Sync {
+    /// Every certificate of every key type and status. `detail_if` says which summaries need
+    /// DescribeCertificate and tags (the rest are returned from the list call alone).
+    async fn certificates(
+        &self,
+        region: &str,
+        detail_if: &(dyn Fn(Option<DateTime<Utc>>) -> bool + Send + Sync),
+    ) -> PortResult<Vec<Certificate>>;
+}
+
+/// Read-only view of Secrets Manager secrets (metadata, never values).
+#[async_trait]
+pub trait SecretInventory: Send + Sync {
+    async fn secrets(&self) -> PortResult<Vec<Secret>>;
+}
+
+/// Outcome of an append to the audit store.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AppendError {
+    /// Another writer took this sequence number first: re-read and retry.
+    #[error("sequence number already taken")]
+    SeqTaken,
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+/// Which audit records to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Full resource key (`kind#account#region#id`) or just the id.
+    pub resource: Option<String>,
+    pub run: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// The append-only, hash-chained audit table.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// The record with the highest sequence number for `resource`.
+    async fn last(&self, resource: &str) -> PortResult<Option<AuditRecord>>;
+    /// Puts a record only if its (resource, seq) is free; never overwrites.
+    async fn append(&self, record: &AuditRecord) -> Result<(), AppendError>;
+    /// Records matching `query`, each decoded or the reason it could not be.
+    async fn query(&self, query: &AuditQuery) -> PortResult<Vec<StoredRecord>>;
+    /// Every record (for verification).
+    async fn all(&self) -> PortResult<Vec<StoredRecord>>;
+}
+
+/// What `keyrotor init` did to a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableStatus {
+    Created,
+    AlreadyExists,
+}
+
+/// Creates keyrotor's tables.
+#[async_trait]
+pub trait TableAdmin: Send + Sync {
+    async fn ensure_audit_table(&self, name: &str) -> PortResult<TableStatus>;
+    async fn ensure_state_table(&self, name: &str) -> PortResult<TableStatus>;
+}
+
+/// The time. Steps read it once per run; the core never reads it.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock, or a fixed time from `KEYROTOR_NOW` / `--at`.
+#[derive(Debug, Clone, Copy)]
+pub enum SystemClock {
+    Real,
+    Fixed(DateTime<Utc>),
+}
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        match self {
+            SystemClock::Real => Utc::now(),
+            SystemClock::Fixed(t) => *t,
+        }
+    }
+}

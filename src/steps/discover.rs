@@ -1,0 +1,141 @@
+//! Discovery: builds the [`Inventory`] the planner needs, with as few AWS calls as possible.
+//!
+//! IAM is read from the credential report first. Per-user calls (ListAccessKeys,
+//! ListUserTags, and GetAccessKeyLastUsed only for a key the report cannot be matched to)
+//! are made only for in-scope users with a key that the planner could act on at `now`, or
+//! for migration candidates when migration planning is on. Certificates are described only
+//! when near or past expiry.
+
+use chrono::{DateTime, Duration, Utc};
+use futures::{StreamExt, TryStreamExt};
+
+use crate::domain::credential_report::ReportRow;
+use crate::domain::model::{DiscoveryProblem, IamUser, Inventory, Kind};
+use crate::domain::plan::iam_key_facts_decision;
+use crate::domain::policy::Policy;
+use crate::ports::{ApiKeyInventory, CertInventory, IamInventory, PortError, PortResult, SecretInventory};
+
+/// Per-user IAM lookups in flight at once (IAM's control plane is rate-limited).
+const IAM_CONCURRENCY: usize = 4;
+
+/// The read-only ports discovery uses.
+pub struct DiscoveryPorts<'a> {
+    pub iam: &'a dyn IamInventory,
+    pub api_keys: &'a dyn ApiKeyInventory,
+    pub certs: &'a dyn CertInventory,
+    pub secrets: &'a dyn SecretInventory,
+}
+
+/// Whether a report row needs per-user calls before it can be planned.
+pub fn row_needs_detail(row: &ReportRow, now: DateTime<Utc>, policy: &Policy) -> bool {
+    if row.is_root() {
+        return false;
+    }
+    let path = row.path();
+    if !policy.iam_keys.path_prefixes.iter().any(|p| path.starts_with(p.as_str())) {
+        return false;
+    }
+    let key_due = row.keys.iter().any(|k| {
+        iam_key_facts_decision(k.active, k.last_rotated, k.last_used.as_ref().map(|u| u.at), now, policy).is_some()
+    });
+    let migration_candidate = policy.migration.enabled && row.keys.iter().any(|k| k.active);
+    key_due || migration_candidate
+}
+
+async fn user_detail(iam: &dyn IamInventory, row: &ReportRow) -> PortResult<IamUser> {
+    let (mut keys, tags) = futures::try_join!(iam.access_keys(&row.user), iam.user_tags(&row.user))?;
+    for key in &mut keys {
+        // The report has no key ids: match its slots to keys by creation time.
+        let slot = row
+            .keys
+            .iter()
+            .find(|s| (s.last_rotated - key.created).num_seconds().abs() <= 1);
+        key.last_used = match slot {
+            Some(slot) => slot.last_used.clone(),
+            None => iam.key_last_used(&key.id).await?,
+        };
+    }
+    Ok(IamUser {
+        name: row.user.clone(),
+        arn: row.arn.clone(),
+        path: row.path(),
+        created: row.created.unwrap_or(DateTime::<Utc>::MIN_UTC),
+        tags,
+        keys,
+        is_root: false,
+    })
+}
+
+/// IAM part of the inventory.
+pub async fn iam_users(iam: &dyn IamInventory, now: DateTime<Utc>, policy: &Policy) -> PortResult<(Vec<IamUser>, u32)> {
+    let rows = iam
+        .credential_report(now, policy.iam_keys.credential_report_max_age_hours)
+        .await?;
+    let root_active = rows
+        .iter()
+        .filter(|r| r.is_root())
+        .flat_map(|r| r.keys.iter())
+        .filter(|k| k.active)
+        .count() as u32;
+    let wanted: Vec<&ReportRow> = rows.iter().filter(|r| row_needs_detail(r, now, policy)).collect();
+    let users = futures::stream::iter(wanted)
+        .map(|row| user_detail(iam, row))
+        .buffered(IAM_CONCURRENCY)
+        .try_collect()
+        .await?;
+    Ok((users, root_active))
+}
+
+/// Whether a certificate needs DescribeCertificate: no NotAfter in its summary, or within
+/// the farthest ladder step (or expired).
+fn cert_needs_detail(not_after: Option<DateTime<Utc>>, now: DateTime<Utc>, policy: &Policy) -> bool {
+    let farthest = policy.certs.ladder_days.first().copied().unwrap_or(0);
+    not_after.is_none_or(|t| t - now <= Duration::days(i64::from(farthest)))
+}
+
+/// Failures confined to one region are reported there; the rest still runs. Credentials
+/// problems are not regional and stop discovery.
+fn regional(kind: Kind, region: &str, e: PortError) -> PortResult<DiscoveryProblem> {
+    match e {
+        PortError::NoCredentials { .. } => Err(e),
+        e => Ok(DiscoveryProblem {
+            kind,
+            region: region.to_owned(),
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// Builds the inventory of `kinds` for `inventory.account`.
+pub async fn discover(
+    ports: &DiscoveryPorts<'_>,
+    mut inventory: Inventory,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    kinds: &[Kind],
+) -> PortResult<Inventory> {
+    if kinds.contains(&Kind::IamKeys) || kinds.contains(&Kind::Migration) {
+        let (users, root_active) = iam_users(ports.iam, now, policy).await?;
+        inventory.iam_users = users;
+        inventory.root_active_keys = root_active;
+    }
+    if kinds.contains(&Kind::ApiKeys) {
+        inventory.secrets = ports.secrets.secrets().await?;
+        inventory.api_keys = ports.api_keys.api_keys().await?;
+    }
+    if kinds.contains(&Kind::Certs) {
+        let regions = if policy.certs.regions.is_empty() {
+            vec![inventory.region.clone()]
+        } else {
+            policy.certs.regions.clone()
+        };
+        let detail_if = move |not_after: Option<DateTime<Utc>>| cert_needs_detail(not_after, now, policy);
+        for region in regions {
+            match ports.certs.certificates(&region, &detail_if).await {
+                Ok(certs) => inventory.certificates.extend(certs),
+                Err(e) => inventory.problems.push(regional(Kind::Certs, &region, e)?),
+            }
+        }
+    }
+    Ok(inventory)
+}

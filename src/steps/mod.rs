@@ -1,0 +1,152 @@
+//! The operations the CLI and the Lambdas run, over ports.
+//!
+//! A step reads the clock once, calls ports, asks the domain for decisions and writes every
+//! decision through the audit log. Steps never touch the SDK.
+
+pub mod discover;
+
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
+
+use crate::audit::record::{Entry, Outcome, Phase, ResourceRef, StoredRecord};
+use crate::audit::{self, AuditLog, VerifyReport};
+use crate::domain::model::{Inventory, Kind};
+use crate::domain::plan::{self, Plan};
+use crate::domain::policy::Policy;
+use crate::ports::{AuditQuery, AuditStore, Caller, Clock, Identity, PortResult, TableAdmin, TableStatus};
+use discover::DiscoveryPorts;
+
+/// Audit appends in flight at once (different resources never contend).
+const AUDIT_CONCURRENCY: usize = 8;
+
+/// A new run id: `run-<UTC time>-<random>`.
+pub fn new_run_id(wall: DateTime<Utc>) -> String {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("run-{}-{}", wall.format("%Y%m%dT%H%M%SZ"), &random[..8])
+}
+
+/// What `plan` produced.
+#[derive(Debug)]
+pub struct PlanOutcome {
+    pub plan: Plan,
+    pub caller: Caller,
+    /// Set when the plan was recorded to the audit table.
+    pub run_id: Option<String>,
+    pub recorded: usize,
+}
+
+/// Discovers, plans and, with `record`, writes every decision to the audit table as a
+/// dry-run record. Without `record` nothing is written anywhere.
+pub async fn plan(
+    identity: &dyn Identity,
+    discovery: &DiscoveryPorts<'_>,
+    audit_store: Option<&dyn AuditStore>,
+    policy: &Policy,
+    kinds: &[Kind],
+    now: DateTime<Utc>,
+    region: &str,
+    wall_clock: &dyn Clock,
+) -> PortResult<PlanOutcome> {
+    let caller = identity.caller().await?;
+    if let Some(store) = audit_store {
+        // Fail before any discovery if the audit table is missing.
+        store.last("keyrotor#probe").await?;
+    }
+    let inventory = discover::discover(discovery, Inventory::empty(caller.account.clone(), region), now, policy, kinds).await?;
+    let plan = plan::plan(&inventory, now, policy, kinds);
+    let Some(store) = audit_store else {
+        return Ok(PlanOutcome {
+            plan,
+            caller,
+            run_id: None,
+            recorded: 0,
+        });
+    };
+    let run_id = new_run_id(wall_clock.now());
+    let log = AuditLog::new(store, run_id.clone(), caller.arn.clone());
+    let recorded = record_plan(&log, &plan, wall_clock).await?;
+    Ok(PlanOutcome {
+        plan,
+        caller,
+        run_id: Some(run_id),
+        recorded,
+    })
+}
+
+/// The dry-run audit entries for a plan: one per action (`planned`) and one per decision not
+/// to act (`skipped`).
+pub fn plan_entries(plan: &Plan) -> Vec<Entry> {
+    let actions = plan.actions.iter().map(|a| Entry {
+        resource: ResourceRef {
+            kind: a.kind,
+            account: a.account.to_string(),
+            region: a.region.clone(),
+            id: a.resource.clone(),
+        },
+        action: a.action.as_str().to_owned(),
+        phase: Phase::Decision,
+        outcome: Some(Outcome::Planned),
+        reason: a.reason.as_str().to_owned(),
+        detail: a.detail.clone(),
+        before: None,
+        after: None,
+        dry_run: true,
+        policy_time: plan.generated_at,
+    });
+    let skipped = plan.skipped.iter().map(|s| Entry {
+        resource: ResourceRef {
+            kind: s.kind,
+            account: s.account.to_string(),
+            region: s.region.clone(),
+            id: s.resource.clone(),
+        },
+        action: "none".to_owned(),
+        phase: Phase::Decision,
+        outcome: Some(Outcome::Skipped),
+        reason: s.reason.clone(),
+        detail: s.detail.clone(),
+        before: None,
+        after: None,
+        dry_run: true,
+        policy_time: plan.generated_at,
+    });
+    actions.chain(skipped).collect()
+}
+
+async fn record_plan(log: &AuditLog<'_>, plan: &Plan, wall_clock: &dyn Clock) -> PortResult<usize> {
+    let entries = plan_entries(plan);
+    let count = entries.len();
+    futures::stream::iter(entries.iter())
+        .map(|entry| log.append(entry, wall_clock.now()))
+        .buffer_unordered(AUDIT_CONCURRENCY)
+        .try_collect::<Vec<_>>()
+        .await?;
+    Ok(count)
+}
+
+/// Creates the audit and state tables if missing.
+pub async fn init(tables: &dyn TableAdmin, policy: &Policy) -> PortResult<[(String, TableStatus); 2]> {
+    let audit = tables.ensure_audit_table(&policy.audit.table).await?;
+    let state = tables.ensure_state_table(&policy.audit.state_table).await?;
+    Ok([
+        (policy.audit.table.clone(), audit),
+        (policy.audit.state_table.clone(), state),
+    ])
+}
+
+/// Audit records matching `query`, oldest first.
+pub async fn audit_list(store: &dyn AuditStore, query: &AuditQuery) -> PortResult<Vec<StoredRecord>> {
+    let mut items = store.query(query).await?;
+    items.sort_by(|a, b| match (a, b) {
+        (Ok(a), Ok(b)) => (&a.recorded_at, &a.resource, a.seq).cmp(&(&b.recorded_at, &b.resource, b.seq)),
+        (Ok(_), Err(_)) => std::cmp::Ordering::Less,
+        (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
+        (Err(a), Err(b)) => a.resource.cmp(&b.resource),
+    });
+    Ok(items)
+}
+
+/// Walks every chain of the audit table.
+pub async fn audit_verify(store: &dyn AuditStore) -> PortResult<VerifyReport> {
+    Ok(audit::verify(store.all().await?))
+}

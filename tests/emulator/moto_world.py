@@ -1,0 +1,175 @@
+"""keyrotor's local AWS world: moto in server mode with per-account isolation and clocks.
+
+moto has no clock control, and keyrotor's lifecycles need time to pass (a key 100 days old
+that was used yesterday). This wrapper serves moto's own WSGI application and adds:
+
+* **per-account isolation**: a request whose path starts with ``/_account/<12 digits>`` is
+  served in that account (moto's ``x-moto-account-id`` header), with the prefix removed, so
+  the AWS SDK reaches an isolated account through an ordinary endpoint URL such as
+  ``http://127.0.0.1:PORT/_account/111122223333``. Tests running in parallel never see each
+  other's resources.
+* **per-account clocks**: ``POST /_keyrotor/clock`` with ``{"account": "...", "now":
+  "RFC 3339"}`` moves that account's clock (it keeps ticking from there). moto's time
+  sources (``utcnow`` and ``time.time`` in the service modules keyrotor uses) read the
+  clock of the account the current request belongs to, so CreateDate, LastUsedDate (moto
+  records a key as used when a request is signed with it) and the credential report follow.
+* ``GET /_keyrotor/health`` for start-up probes.
+
+The process exits when its parent dies (``--parent-pid``), so a test run never leaves an
+emulator behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import re
+import sys
+import threading
+import time as _time
+
+import moto.core.utils as _core_utils
+
+DEFAULT_ACCOUNT = "123456789012"
+_ACCOUNT_PREFIX = re.compile(r"^/_account/(\d{12})(/.*)?$")
+
+_local = threading.local()
+_offsets: dict[str, _dt.timedelta] = {}
+_offsets_lock = threading.Lock()
+_real_utcnow = _core_utils.utcnow
+
+
+def _offset() -> _dt.timedelta:
+    account = getattr(_local, "account", DEFAULT_ACCOUNT)
+    with _offsets_lock:
+        return _offsets.get(account, _dt.timedelta(0))
+
+
+def clocked_utcnow() -> _dt.datetime:
+    """moto's naive-UTC ``utcnow``, shifted by the current account's clock."""
+    return _real_utcnow() + _offset()
+
+
+class _ClockedTime:
+    """Stands in for the ``time`` module inside moto's service modules."""
+
+    def __getattr__(self, name: str):
+        return getattr(_time, name)
+
+    def time(self) -> float:
+        return _time.time() + _offset().total_seconds()
+
+
+def _install_clocks() -> None:
+    # Functions in moto.core.utils look the name up at call time, so this covers them.
+    _core_utils.utcnow = clocked_utcnow
+    import importlib
+
+    for name in (
+        "moto.iam.models",
+        "moto.sts.models",
+        "moto.apigateway.models",
+        "moto.secretsmanager.models",
+        "moto.acm.models",
+        "moto.dynamodb.models",
+    ):
+        module = importlib.import_module(name)
+        if getattr(module, "utcnow", None) is _real_utcnow:
+            module.utcnow = clocked_utcnow
+        if getattr(module, "time", None) is _time:
+            module.time = _ClockedTime()
+
+
+def _json_response(start_response, status: str, body: dict) -> list[bytes]:
+    payload = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
+    return [payload]
+
+
+def _control(environ, start_response) -> list[bytes]:
+    path = environ.get("PATH_INFO", "")
+    method = environ.get("REQUEST_METHOD", "GET")
+    if path == "/_keyrotor/health":
+        return _json_response(start_response, "200 OK", {"status": "ok"})
+    if path == "/_keyrotor/clock" and method == "POST":
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            account = str(body.get("account", DEFAULT_ACCOUNT))
+            if not re.fullmatch(r"\d{12}", account):
+                raise ValueError(f"account must be 12 digits, got {account!r}")
+            target = _dt.datetime.fromisoformat(str(body["now"]).replace("Z", "+00:00"))
+            if target.tzinfo is None:
+                raise ValueError("now must carry a UTC offset (RFC 3339)")
+            target = target.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+        except (KeyError, ValueError, json.JSONDecodeError) as exc:
+            return _json_response(start_response, "400 Bad Request", {"error": str(exc)})
+        with _offsets_lock:
+            _offsets[account] = target - _real_utcnow()
+        return _json_response(start_response, "200 OK", {"account": account, "now": target.isoformat() + "Z"})
+    return _json_response(start_response, "404 Not Found", {"error": f"no control route {method} {path}"})
+
+
+def make_app():
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    inner = DomainDispatcherApplication(create_backend_app)
+
+    def app(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_keyrotor/"):
+            return _control(environ, start_response)
+        match = _ACCOUNT_PREFIX.match(path)
+        if match:
+            environ["PATH_INFO"] = match.group(2) or "/"
+            environ["HTTP_X_MOTO_ACCOUNT_ID"] = match.group(1)
+            environ.pop("RAW_URI", None)
+            environ.pop("REQUEST_URI", None)
+        _local.account = environ.get("HTTP_X_MOTO_ACCOUNT_ID", DEFAULT_ACCOUNT)
+        return inner(environ, start_response)
+
+    return app
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while True:
+        _time.sleep(0.5)
+        try:
+            os.kill(parent_pid, 0)
+        except OSError:
+            os._exit(0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--port-file", help="write the bound port here once listening")
+    parser.add_argument("--parent-pid", type=int, help="exit when this process is gone")
+    args = parser.parse_args()
+
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        sys.exit("moto_world serves loopback only")
+
+    from werkzeug.serving import make_server
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    _install_clocks()
+    server = make_server(args.host, args.port, make_app(), threaded=True, request_handler=MotoRequestHandler)
+    port = server.socket.getsockname()[1]
+    os.environ.setdefault("MOTO_PORT", str(port))
+    if args.port_file:
+        tmp = args.port_file + ".tmp"
+        with open(tmp, "w") as fh:
+            fh.write(str(port))
+        os.replace(tmp, args.port_file)
+    print(f"moto_world listening on http://{args.host}:{port}", flush=True)
+    if args.parent_pid:
+        threading.Thread(target=_watch_parent, args=(args.parent_pid,), daemon=True).start()
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
