@@ -25,6 +25,7 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -67,15 +68,19 @@ impl Intercept for CallCounter {
         "keyrotor::CallCounter"
     }
 
-    fn read_before_execution(
+    // Not `read_before_execution`: client-level interceptors run that hook before the
+    // operation's configuration (and its Metadata) is applied.
+    fn read_before_serialization(
         &self,
         _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(meta) = cfg.load::<Metadata>()
             && let Ok(mut counts) = self.counts.lock()
         {
-            let key = format!("{}:{}", meta.service().to_ascii_lowercase(), meta.name());
+            let service: String = meta.service().chars().filter(|c| !c.is_whitespace()).collect();
+            let key = format!("{}:{}", service.to_ascii_lowercase(), meta.name());
             *counts.entry(key).or_default() += 1;
         }
         Ok(())
