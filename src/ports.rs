@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 
 use crate::audit::record::{AuditRecord, StoredRecord};
 use crate::domain::credential_report::ReportRow;
-use crate::domain::model::{AccessKey, AccessKeyId, AccountId, ApiKey, Certificate, LastUsed, Secret, Tags};
+use crate::domain::model::{
+    AccessKey, AccessKeyId, AccountId, ApiKey, Certificate, LastUsed, Secret, Tags,
+};
 
 /// A failed call to the outside world, classified.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -18,15 +20,21 @@ pub enum PortError {
         "no AWS credentials found ({detail}); set --profile or AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run `aws sso login`"
     )]
     NoCredentials { detail: String },
-    #[error("cannot reach AWS for {operation} ({detail}); check --endpoint-url, the region and the network")]
+    #[error(
+        "cannot reach AWS for {operation} ({detail}); check --endpoint-url, the region and the network"
+    )]
     Unreachable { operation: String, detail: String },
-    #[error("access denied for {operation}: {message}; grant the caller permission for {operation}")]
+    #[error(
+        "access denied for {operation}: {message}; grant the caller permission for {operation}"
+    )]
     AccessDenied { operation: String, message: String },
-    #[error("the AWS credentials were rejected for {operation}: {message}; refresh them or pick another --profile")]
+    #[error(
+        "the AWS credentials were rejected for {operation}: {message}; refresh them or pick another --profile"
+    )]
     InvalidCredentials { operation: String, message: String },
     #[error("{operation} was throttled by AWS even after retries; run again later")]
     Throttled { operation: String },
-    #[error("{operation}: {what} not found")]
+    #[error("{operation}: {what}")]
     NotFound { operation: String, what: String },
     #[error("{operation}: conflicting concurrent change ({message})")]
     Conflict { operation: String, message: String },
@@ -42,7 +50,9 @@ impl PortError {
         match self {
             PortError::NoCredentials { .. } => "KeyRotor.NoCredentials",
             PortError::Unreachable { .. } | PortError::Throttled { .. } => "KeyRotor.Retryable",
-            PortError::AccessDenied { .. } | PortError::InvalidCredentials { .. } => "KeyRotor.AccessDenied",
+            PortError::AccessDenied { .. } | PortError::InvalidCredentials { .. } => {
+                "KeyRotor.AccessDenied"
+            }
             PortError::NotFound { .. } => "KeyRotor.NotFound",
             PortError::Conflict { .. } => "KeyRotor.Conflict",
             PortError::InvalidResponse { .. } | PortError::Other { .. } => "KeyRotor.Failed",
@@ -70,7 +80,11 @@ pub trait Identity: Send + Sync {
 pub trait IamInventory: Send + Sync {
     /// The credential report, regenerated only when missing or older than `max_age_hours`;
     /// waits while AWS is still generating it.
-    async fn credential_report(&self, now: DateTime<Utc>, max_age_hours: u32) -> PortResult<Vec<ReportRow>>;
+    async fn credential_report(
+        &self,
+        now: DateTime<Utc>,
+        max_age_hours: u32,
+    ) -> PortResult<Vec<ReportRow>>;
     /// ListAccessKeys for one user (every page).
     async fn access_keys(&self, user: &str) -> PortResult<Vec<AccessKey>>;
     /// ListUserTags for one user (every page).

@@ -27,7 +27,11 @@ pub struct AuditLog<'a> {
 }
 
 impl<'a> AuditLog<'a> {
-    pub fn new(store: &'a dyn AuditStore, run_id: impl Into<String>, actor: impl Into<String>) -> Self {
+    pub fn new(
+        store: &'a dyn AuditStore,
+        run_id: impl Into<String>,
+        actor: impl Into<String>,
+    ) -> Self {
         Self {
             store,
             run_id: run_id.into(),
@@ -40,11 +44,16 @@ impl<'a> AuditLog<'a> {
     }
 
     /// Appends `entry` to its resource's chain. `recorded_at` is the wall-clock time.
-    pub async fn append(&self, entry: &Entry, recorded_at: DateTime<Utc>) -> Result<AuditRecord, PortError> {
+    pub async fn append(
+        &self,
+        entry: &Entry,
+        recorded_at: DateTime<Utc>,
+    ) -> Result<AuditRecord, PortError> {
         let key = entry.resource.key();
         for _ in 0..APPEND_ATTEMPTS {
             let last = self.store.last(&key).await?;
-            let record = AuditRecord::seal(entry, last.as_ref(), &self.run_id, &self.actor, recorded_at);
+            let record =
+                AuditRecord::seal(entry, last.as_ref(), &self.run_id, &self.actor, recorded_at);
             match self.store.append(&record).await {
                 Ok(()) => return Ok(record),
                 Err(AppendError::SeqTaken) => continue,
@@ -53,7 +62,9 @@ impl<'a> AuditLog<'a> {
         }
         Err(PortError::Conflict {
             operation: "audit append".into(),
-            message: format!("{key}: {APPEND_ATTEMPTS} concurrent writers took every sequence number first"),
+            message: format!(
+                "{key}: {APPEND_ATTEMPTS} concurrent writers took every sequence number first"
+            ),
         })
     }
 }
@@ -65,31 +76,57 @@ pub enum Finding {
     /// The stored hash does not match the record's content: the record was altered.
     Altered { resource: String, seq: u64 },
     /// Sequence numbers skip: these records were removed.
-    Missing { resource: String, from_seq: u64, to_seq: u64 },
+    Missing {
+        resource: String,
+        from_seq: u64,
+        to_seq: u64,
+    },
     /// `prev_hash` does not match the hash of the record before it: a record before it was
     /// replaced, removed or moved.
     BrokenLink { resource: String, seq: u64 },
     /// The item is not a readable audit record.
-    Unreadable { resource: String, seq: Option<u64>, message: String },
+    Unreadable {
+        resource: String,
+        seq: Option<u64>,
+        message: String,
+    },
 }
 
 impl std::fmt::Display for Finding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Finding::Altered { resource, seq } => {
-                write!(f, "{resource} seq {seq}: content does not match its hash (record altered)")
+                write!(
+                    f,
+                    "{resource} seq {seq}: content does not match its hash (record altered)"
+                )
             }
-            Finding::Missing { resource, from_seq, to_seq } if from_seq == to_seq => {
+            Finding::Missing {
+                resource,
+                from_seq,
+                to_seq,
+            } if from_seq == to_seq => {
                 write!(f, "{resource} seq {from_seq}: missing (record removed)")
             }
-            Finding::Missing { resource, from_seq, to_seq } => {
-                write!(f, "{resource} seq {from_seq}..={to_seq}: missing (records removed)")
+            Finding::Missing {
+                resource,
+                from_seq,
+                to_seq,
+            } => {
+                write!(
+                    f,
+                    "{resource} seq {from_seq}..={to_seq}: missing (records removed)"
+                )
             }
             Finding::BrokenLink { resource, seq } => write!(
                 f,
                 "{resource} seq {seq}: prev_hash does not match the record before it (a record was replaced, removed or reordered)"
             ),
-            Finding::Unreadable { resource, seq, message } => match seq {
+            Finding::Unreadable {
+                resource,
+                seq,
+                message,
+            } => match seq {
                 Some(seq) => write!(f, "{resource} seq {seq}: unreadable ({message})"),
                 None => write!(f, "{resource}: unreadable item ({message})"),
             },
@@ -127,7 +164,10 @@ pub fn verify(items: Vec<StoredRecord>) -> VerifyReport {
             }),
         }
     }
-    for (resource, mut chain) in chains.iter_mut().map(|(k, v)| (k.clone(), std::mem::take(v))) {
+    for (resource, mut chain) in chains
+        .iter_mut()
+        .map(|(k, v)| (k.clone(), std::mem::take(v)))
+    {
         chain.sort_by_key(|r| r.seq);
         let mut expected_seq = 1;
         let mut prev_hash: Option<String> = None;
@@ -273,7 +313,12 @@ mod tests {
         c[2].seq = s1;
         let report = verify(ok(c));
         assert!(!report.ok());
-        assert!(report.findings.iter().any(|f| matches!(f, Finding::Altered { .. })));
+        assert!(
+            report
+                .findings
+                .iter()
+                .any(|f| matches!(f, Finding::Altered { .. }))
+        );
     }
 
     #[test]
@@ -284,6 +329,10 @@ mod tests {
             message: "missing attribute hash".into(),
         })]);
         assert_eq!(report.findings.len(), 1);
-        assert!(report.findings[0].to_string().contains("missing attribute hash"));
+        assert!(
+            report.findings[0]
+                .to_string()
+                .contains("missing attribute hash")
+        );
     }
 }

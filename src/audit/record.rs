@@ -148,7 +148,13 @@ impl AuditRecord {
     }
 
     /// Builds the record that follows `prev` (or starts a chain) and seals it with its hash.
-    pub fn seal(entry: &Entry, prev: Option<&AuditRecord>, run_id: &str, actor: &str, recorded_at: DateTime<Utc>) -> AuditRecord {
+    pub fn seal(
+        entry: &Entry,
+        prev: Option<&AuditRecord>,
+        run_id: &str,
+        actor: &str,
+        recorded_at: DateTime<Utc>,
+    ) -> AuditRecord {
         let mut record = AuditRecord {
             resource: entry.resource.key(),
             seq: prev.map_or(1, |p| p.seq + 1),
@@ -218,7 +224,13 @@ mod tests {
         let a = AuditRecord::seal(&entry("AKIAAAAAAAAAAAAAAAAA"), None, "run-1", "arn:me", t);
         assert_eq!((a.seq, a.prev_hash.as_str()), (1, GENESIS));
         assert_eq!(a.hash, a.compute_hash());
-        let b = AuditRecord::seal(&entry("AKIAAAAAAAAAAAAAAAAA"), Some(&a), "run-1", "arn:me", t);
+        let b = AuditRecord::seal(
+            &entry("AKIAAAAAAAAAAAAAAAAA"),
+            Some(&a),
+            "run-1",
+            "arn:me",
+            t,
+        );
         assert_eq!((b.seq, b.prev_hash.as_str()), (2, a.hash.as_str()));
         assert_ne!(a.hash, b.hash);
     }

@@ -45,7 +45,10 @@ impl CertInventory for AcmInventory {
         detail_if: &(dyn Fn(Option<DateTime<Utc>>) -> bool + Send + Sync),
     ) -> PortResult<Vec<Certificate>> {
         let client = self.aws.acm(region);
-        let key_types: Vec<KeyAlgorithm> = KeyAlgorithm::values().iter().map(|v| KeyAlgorithm::from(*v)).collect();
+        let key_types: Vec<KeyAlgorithm> = KeyAlgorithm::values()
+            .iter()
+            .map(|v| KeyAlgorithm::from(*v))
+            .collect();
         let mut stream = client
             .list_certificates()
             .includes(Filters::builder().set_key_types(Some(key_types)).build())
@@ -60,7 +63,10 @@ impl CertInventory for AcmInventory {
             let mut cert = Certificate {
                 domain: s.domain_name().unwrap_or_default().to_owned(),
                 region: region.to_owned(),
-                status: s.status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                status: s
+                    .status()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
                 cert_type: cert_type(s.r#type()),
                 not_after: s.not_after().and_then(to_utc),
                 in_use: s.in_use().unwrap_or(false),
@@ -83,10 +89,12 @@ impl CertInventory for AcmInventory {
                     cert.not_after = d.not_after().and_then(to_utc).or(cert.not_after);
                     cert.cert_type = cert_type(d.r#type());
                     cert.in_use = !d.in_use_by().is_empty() || cert.in_use;
-                    cert.renewal_eligibility = eligibility(d.renewal_eligibility()).or(cert.renewal_eligibility);
+                    cert.renewal_eligibility =
+                        eligibility(d.renewal_eligibility()).or(cert.renewal_eligibility);
                     if let Some(r) = d.renewal_summary() {
                         cert.renewal_status = Some(r.renewal_status().as_str().to_owned());
-                        cert.renewal_failure_reason = r.renewal_status_reason().map(|f| f.as_str().to_owned());
+                        cert.renewal_failure_reason =
+                            r.renewal_status_reason().map(|f| f.as_str().to_owned());
                     }
                     cert.validation_method = d
                         .domain_validation_options()

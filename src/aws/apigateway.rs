@@ -26,7 +26,13 @@ impl ApiGatewayInventory {
     /// API key id -> ids of the usage plans it is attached to.
     async fn plan_membership(&self) -> PortResult<BTreeMap<String, Vec<String>>> {
         let mut membership: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let mut plans = self.client.get_usage_plans().limit(500).into_paginator().items().send();
+        let mut plans = self
+            .client
+            .get_usage_plans()
+            .limit(500)
+            .into_paginator()
+            .items()
+            .send();
         let mut plan_ids = Vec::new();
         while let Some(plan) = plans.next().await {
             let plan = plan.map_err(|e| classify("apigateway:GetUsagePlans", e))?;
@@ -46,7 +52,10 @@ impl ApiGatewayInventory {
             while let Some(key) = keys.next().await {
                 let key = key.map_err(|e| classify("apigateway:GetUsagePlanKeys", e))?;
                 if let Some(id) = key.id() {
-                    membership.entry(id.to_owned()).or_default().push(plan_id.clone());
+                    membership
+                        .entry(id.to_owned())
+                        .or_default()
+                        .push(plan_id.clone());
                 }
             }
         }
@@ -71,13 +80,13 @@ impl ApiKeyInventory for ApiGatewayInventory {
         while let Some(key) = stream.next().await {
             let key = key.map_err(|e| classify(OP, e))?;
             let id = key.id().unwrap_or_default().to_owned();
-            let created = key
-                .created_date()
-                .and_then(to_utc)
-                .ok_or_else(|| PortError::InvalidResponse {
-                    operation: OP.into(),
-                    message: format!("API key {id} has no createdDate"),
-                })?;
+            let created =
+                key.created_date()
+                    .and_then(to_utc)
+                    .ok_or_else(|| PortError::InvalidResponse {
+                        operation: OP.into(),
+                        message: format!("API key {id} has no createdDate"),
+                    })?;
             let tags: Tags = key
                 .tags()
                 .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())

@@ -8,14 +8,17 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    PointInTimeRecoverySpecification, Projection, ProjectionType, ScalarAttributeType, SseSpecification,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, PointInTimeRecoverySpecification, Projection, ProjectionType, ScalarAttributeType,
+    SseSpecification,
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::classify;
 use crate::audit::record::{AuditRecord, StoredRecord, UnreadableRecord};
-use crate::ports::{AppendError, AuditQuery, AuditStore, PortError, PortResult, TableAdmin, TableStatus};
+use crate::ports::{
+    AppendError, AuditQuery, AuditStore, PortError, PortResult, TableAdmin, TableStatus,
+};
 
 /// Name of the audit table's index by run.
 pub const RUN_INDEX: &str = "by-run";
@@ -39,11 +42,18 @@ impl DynamoAuditStore {
     fn not_found(&self, operation: &str) -> PortError {
         PortError::NotFound {
             operation: operation.into(),
-            what: format!("audit table {}; run `keyrotor init` to create it", self.table),
+            what: format!(
+                "audit table {} does not exist; run `keyrotor init` to create it",
+                self.table
+            ),
         }
     }
 
-    fn map_err<E, R>(&self, operation: &str, e: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> PortError
+    fn map_err<E, R>(
+        &self,
+        operation: &str,
+        e: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+    ) -> PortError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
         R: std::fmt::Debug + 'static,
@@ -59,14 +69,21 @@ impl DynamoAuditStore {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let mut req = self.client.scan().table_name(&self.table).set_exclusive_start_key(start.take());
+            let mut req = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .set_exclusive_start_key(start.take());
             if let Some((expr, name, value)) = filter {
                 req = req
                     .filter_expression(expr)
                     .expression_attribute_names("#f", name)
                     .expression_attribute_values(":v", AttributeValue::S(value.to_owned()));
             }
-            let page = req.send().await.map_err(|e| self.map_err("dynamodb:Scan", e))?;
+            let page = req
+                .send()
+                .await
+                .map_err(|e| self.map_err("dynamodb:Scan", e))?;
             out.extend(page.items().iter().map(decode));
             match page.last_evaluated_key() {
                 Some(k) if !k.is_empty() => start = Some(k.clone()),
@@ -75,7 +92,14 @@ impl DynamoAuditStore {
         }
     }
 
-    async fn query_pages(&self, index: Option<&str>, key_attr: &str, key: &str, newest_first: bool, limit: Option<i32>) -> PortResult<Vec<StoredRecord>> {
+    async fn query_pages(
+        &self,
+        index: Option<&str>,
+        key_attr: &str,
+        key: &str,
+        newest_first: bool,
+        limit: Option<i32>,
+    ) -> PortResult<Vec<StoredRecord>> {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -167,11 +191,12 @@ pub fn decode(item: &Item) -> StoredRecord {
         };
         json.insert(name.clone(), v);
     }
-    let record: AuditRecord = serde_json::from_value(serde_json::Value::Object(json)).map_err(|e| UnreadableRecord {
-        resource: resource.clone(),
-        seq,
-        message: e.to_string(),
-    })?;
+    let record: AuditRecord =
+        serde_json::from_value(serde_json::Value::Object(json)).map_err(|e| UnreadableRecord {
+            resource: resource.clone(),
+            seq,
+            message: e.to_string(),
+        })?;
     // A field the schema does not know would be silently dropped by serde and escape the
     // hash; report it instead.
     let known = encode(&record);
@@ -188,7 +213,9 @@ pub fn decode(item: &Item) -> StoredRecord {
 #[async_trait]
 impl AuditStore for DynamoAuditStore {
     async fn last(&self, resource: &str) -> PortResult<Option<AuditRecord>> {
-        let items = self.query_pages(None, "resource", resource, true, Some(1)).await?;
+        let items = self
+            .query_pages(None, "resource", resource, true, Some(1))
+            .await?;
         match items.into_iter().next() {
             None => Ok(None),
             Some(Ok(r)) => Ok(Some(r)),
@@ -214,16 +241,20 @@ impl AuditStore for DynamoAuditStore {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Err(AppendError::SeqTaken),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
+                Err(AppendError::SeqTaken)
+            }
             Err(e) => Err(AppendError::Port(self.map_err("dynamodb:PutItem", e))),
         }
     }
 
     async fn query(&self, q: &AuditQuery) -> PortResult<Vec<StoredRecord>> {
         let mut items = if let Some(run) = &q.run {
-            self.query_pages(Some(RUN_INDEX), "run_id", run, false, None).await?
+            self.query_pages(Some(RUN_INDEX), "run_id", run, false, None)
+                .await?
         } else if let Some(resource) = q.resource.as_deref().filter(|r| r.contains('#')) {
-            self.query_pages(None, "resource", resource, false, None).await?
+            self.query_pages(None, "resource", resource, false, None)
+                .await?
         } else if let Some(id) = &q.resource {
             self.scan(Some(("#f = :v", "resource_id", id))).await?
         } else {
@@ -231,9 +262,12 @@ impl AuditStore for DynamoAuditStore {
         };
         items.retain(|item| match item {
             Ok(r) => {
-                q.resource.as_ref().is_none_or(|want| &r.resource == want || &r.resource_id == want)
+                q.resource
+                    .as_ref()
+                    .is_none_or(|want| &r.resource == want || &r.resource_id == want)
                     && q.since.is_none_or(|since| {
-                        chrono::DateTime::parse_from_rfc3339(&r.recorded_at).is_ok_and(|t| t >= since)
+                        chrono::DateTime::parse_from_rfc3339(&r.recorded_at)
+                            .is_ok_and(|t| t >= since)
                     })
             }
             Err(_) => true,
@@ -314,7 +348,11 @@ impl TableAdmin for DynamoTables {
             .index_name(RUN_INDEX)
             .key_schema(key("run_id", KeyType::Hash)?)
             .key_schema(key("recorded_at", KeyType::Range)?)
-            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
             .build()
             .map_err(|e| other("dynamodb:CreateTable", e))?;
         let created = self
@@ -336,7 +374,9 @@ impl TableAdmin for DynamoTables {
         match created {
             Ok(_) => {}
             // Another `init` won the race: the table exists, which is what we want.
-            Err(e) if e.code() == Some("ResourceInUseException") => return Ok(TableStatus::AlreadyExists),
+            Err(e) if e.code() == Some("ResourceInUseException") => {
+                return Ok(TableStatus::AlreadyExists);
+            }
             Err(e) => return Err(classify("dynamodb:CreateTable", e)),
         }
         self.wait_active(name).await?;
@@ -363,7 +403,9 @@ impl TableAdmin for DynamoTables {
             .await;
         match created {
             Ok(_) => {}
-            Err(e) if e.code() == Some("ResourceInUseException") => return Ok(TableStatus::AlreadyExists),
+            Err(e) if e.code() == Some("ResourceInUseException") => {
+                return Ok(TableStatus::AlreadyExists);
+            }
             Err(e) => return Err(classify("dynamodb:CreateTable", e)),
         }
         self.wait_active(name).await?;
@@ -388,6 +430,9 @@ impl DynamoTables {
             }
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         }
-        Err(other("dynamodb:DescribeTable", format!("table {name} did not become ACTIVE within a minute")))
+        Err(other(
+            "dynamodb:DescribeTable",
+            format!("table {name} did not become ACTIVE within a minute"),
+        ))
     }
 }

@@ -31,7 +31,10 @@ impl IamClient {
         const OP: &str = "iam:GetCredentialReport";
         match self.client.get_credential_report().send().await {
             Ok(out) => {
-                let content = out.content().map(|b| b.as_ref().to_vec()).unwrap_or_default();
+                let content = out
+                    .content()
+                    .map(|b| b.as_ref().to_vec())
+                    .unwrap_or_default();
                 Ok(Some((out.generated_time().and_then(to_utc), content)))
             }
             Err(e) => {
@@ -58,9 +61,14 @@ fn parse_report(content: &[u8]) -> PortResult<Vec<ReportRow>> {
 
 #[async_trait]
 impl IamInventory for IamClient {
-    async fn credential_report(&self, now: DateTime<Utc>, max_age_hours: u32) -> PortResult<Vec<ReportRow>> {
+    async fn credential_report(
+        &self,
+        now: DateTime<Utc>,
+        max_age_hours: u32,
+    ) -> PortResult<Vec<ReportRow>> {
         if let Some((generated, content)) = self.get_report().await?
-            && generated.is_some_and(|g| now - g <= chrono::Duration::hours(i64::from(max_age_hours)))
+            && generated
+                .is_some_and(|g| now - g <= chrono::Duration::hours(i64::from(max_age_hours)))
         {
             return parse_report(&content);
         }
@@ -108,7 +116,8 @@ impl IamInventory for IamClient {
                 operation: OP.into(),
                 message,
             };
-            let id = AccessKeyId::parse(meta.access_key_id().unwrap_or_default()).map_err(|e| invalid(e.to_string()))?;
+            let id = AccessKeyId::parse(meta.access_key_id().unwrap_or_default())
+                .map_err(|e| invalid(e.to_string()))?;
             let created = meta
                 .create_date()
                 .and_then(to_utc)

@@ -79,7 +79,11 @@ impl Intercept for CallCounter {
         if let Some(meta) = cfg.load::<Metadata>()
             && let Ok(mut counts) = self.counts.lock()
         {
-            let service: String = meta.service().chars().filter(|c| !c.is_whitespace()).collect();
+            let service: String = meta
+                .service()
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
             let key = format!("{}:{}", service.to_ascii_lowercase(), meta.name());
             *counts.entry(key).or_default() += 1;
         }
@@ -180,7 +184,12 @@ const THROTTLING: &[&str] = &[
     "RequestThrottled",
     "LimitExceededException",
 ];
-const ACCESS_DENIED: &[&str] = &["AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "Unauthorized"];
+const ACCESS_DENIED: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "Unauthorized",
+];
 const BAD_CREDENTIALS: &[&str] = &[
     "InvalidClientTokenId",
     "UnrecognizedClientException",
@@ -189,7 +198,11 @@ const BAD_CREDENTIALS: &[&str] = &[
     "ExpiredTokenException",
     "InvalidSignatureException",
 ];
-const NOT_FOUND: &[&str] = &["NoSuchEntity", "NotFoundException", "ResourceNotFoundException"];
+const NOT_FOUND: &[&str] = &[
+    "NoSuchEntity",
+    "NotFoundException",
+    "ResourceNotFoundException",
+];
 
 /// Classifies an SDK error from `operation` (e.g. `iam:ListAccessKeys`).
 pub fn classify<E, R>(operation: &str, err: SdkError<E, R>) -> PortError
@@ -210,7 +223,10 @@ where
             } else if BAD_CREDENTIALS.contains(&code) {
                 PortError::InvalidCredentials { operation, message }
             } else if NOT_FOUND.contains(&code) {
-                PortError::NotFound { operation, what: message }
+                PortError::NotFound {
+                    operation,
+                    what: format!("{code}: {message}"),
+                }
             } else if code == "ConditionalCheckFailedException" || code == "ConflictException" {
                 PortError::Conflict { operation, message }
             } else {
@@ -226,7 +242,10 @@ where
         },
         SdkError::DispatchFailure(failure) => {
             let text = DisplayErrorContext(&err).to_string();
-            if !failure.is_io() && !failure.is_timeout() && text.to_ascii_lowercase().contains("credential") {
+            if !failure.is_io()
+                && !failure.is_timeout()
+                && text.to_ascii_lowercase().contains("credential")
+            {
                 PortError::NoCredentials {
                     detail: last_cause(&err),
                 }
@@ -263,7 +282,12 @@ fn last_cause(err: &(dyn StdError + 'static)) -> String {
     while let Some(next) = current.source() {
         current = next;
     }
-    current.to_string()
+    // One line: some causes (the credential chain) list their attempts on several lines.
+    current
+        .to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Converts an SDK `DateTime` to chrono.
@@ -278,6 +302,9 @@ mod tests {
     #[test]
     fn smithy_time_converts_to_chrono() {
         let t = aws_smithy_types::DateTime::from_secs(1_764_028_800);
-        assert_eq!(to_utc(&t).unwrap().to_rfc3339(), "2025-11-25T00:00:00+00:00");
+        assert_eq!(
+            to_utc(&t).unwrap().to_rfc3339(),
+            "2025-11-25T00:00:00+00:00"
+        );
     }
 }

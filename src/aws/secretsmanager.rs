@@ -20,7 +20,12 @@ impl SecretsManagerInventory {
 #[async_trait]
 impl SecretInventory for SecretsManagerInventory {
     async fn secrets(&self) -> PortResult<Vec<Secret>> {
-        let mut pages = self.client.list_secrets().max_results(100).into_paginator().send();
+        let mut pages = self
+            .client
+            .list_secrets()
+            .max_results(100)
+            .into_paginator()
+            .send();
         let mut entries = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| classify("secretsmanager:ListSecrets", e))?;
@@ -31,7 +36,12 @@ impl SecretInventory for SecretsManagerInventory {
             let tags: Tags = entry
                 .tags()
                 .iter()
-                .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+                .filter_map(|t| {
+                    Some((
+                        t.key()?.to_owned(),
+                        t.value().unwrap_or_default().to_owned(),
+                    ))
+                })
                 .collect();
             out.push(Secret {
                 arn: entry.arn().unwrap_or_default().to_owned(),

@@ -321,7 +321,12 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit {
-            command: AuditCommand::List { resource, run, since },
+            command:
+                AuditCommand::List {
+                    resource,
+                    run,
+                    since,
+                },
         } => {
             let since = match since {
                 None => None,
@@ -334,7 +339,15 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                     Some(Utc::now() - d)
                 }
             };
-            let records = steps::audit_list(&audit_store, &AuditQuery { resource, run, since }).await?;
+            let records = steps::audit_list(
+                &audit_store,
+                &AuditQuery {
+                    resource,
+                    run,
+                    since,
+                },
+            )
+            .await?;
             emit(&match cli.output {
                 OutputFormat::Json => to_json(&output::records_json(&records))?,
                 OutputFormat::Table => output::records_table(&records),
@@ -349,20 +362,27 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 OutputFormat::Json => to_json(&report)?,
                 OutputFormat::Table => output::verify_text(&report, &policy.audit.table),
             })?;
-            Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     };
     if cli.call_stats {
         let counts = aws.counter.snapshot();
         let total: u64 = counts.values().sum();
-        eprintln!("{}", serde_json::json!({ "aws_calls": counts, "total": total }));
+        eprintln!(
+            "{}",
+            serde_json::json!({ "aws_calls": counts, "total": total })
+        );
     }
     result
 }
 
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KEYROTOR_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error,keyrotor=warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -373,7 +393,10 @@ fn init_tracing() {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("keyrotor: error: cannot start the async runtime: {e}");
@@ -412,8 +435,13 @@ mod tests {
 
     #[test]
     fn bad_time_names_its_source_and_the_fix() {
-        let err = parse_time("tomorrow", "KEYROTOR_NOW").unwrap_err().to_string();
-        assert!(err.contains("KEYROTOR_NOW") && err.contains("2026-11-25T00:00:00Z"), "{err}");
+        let err = parse_time("tomorrow", "KEYROTOR_NOW")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("KEYROTOR_NOW") && err.contains("2026-11-25T00:00:00Z"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -66,7 +66,18 @@ pub fn plan_table(plan: &Plan) -> String {
             })
             .collect();
         out.push_str(&format!("{} action(s) due:\n", plan.actions.len()));
-        out.push_str(&table(&["DUE", "KIND", "ACTION", "REASON", "RESOURCE", "PRINCIPAL", "DETAIL"], &rows));
+        out.push_str(&table(
+            &[
+                "DUE",
+                "KIND",
+                "ACTION",
+                "REASON",
+                "RESOURCE",
+                "PRINCIPAL",
+                "DETAIL",
+            ],
+            &rows,
+        ));
     }
     if !plan.skipped.is_empty() {
         let rows: Vec<Vec<String>> = plan
@@ -83,7 +94,10 @@ pub fn plan_table(plan: &Plan) -> String {
             })
             .collect();
         out.push_str(&format!("\n{} left alone:\n", plan.skipped.len()));
-        out.push_str(&table(&["KIND", "REASON", "RESOURCE", "PRINCIPAL", "DETAIL"], &rows));
+        out.push_str(&table(
+            &["KIND", "REASON", "RESOURCE", "PRINCIPAL", "DETAIL"],
+            &rows,
+        ));
     }
     if plan.mode == crate::domain::policy::Mode::Plan {
         out.push_str("\nmode = \"plan\": nothing is changed. Set mode = \"enforce\" in the policy to carry out actions.\n");
@@ -118,7 +132,10 @@ pub fn init_table(done: &[(String, TableStatus)], region: &str) -> String {
         .iter()
         .map(|(t, s)| vec![t.clone(), status(*s).to_owned()])
         .collect();
-    format!("Tables in {region}:\n{}", table(&["TABLE", "STATUS"], &rows))
+    format!(
+        "Tables in {region}:\n{}",
+        table(&["TABLE", "STATUS"], &rows)
+    )
 }
 
 /// One listed item: a record, or an item that could not be read.
@@ -155,7 +172,10 @@ pub fn records_table(records: &[StoredRecord]) -> String {
         .iter()
         .map(|r| match r {
             Ok(r) => vec![
-                r.recorded_at.get(..19).unwrap_or(&r.recorded_at).replace('T', " "),
+                r.recorded_at
+                    .get(..19)
+                    .unwrap_or(&r.recorded_at)
+                    .replace('T', " "),
                 r.run_id.clone(),
                 r.kind.to_string(),
                 r.resource_id.clone(),
@@ -163,7 +183,9 @@ pub fn records_table(records: &[StoredRecord]) -> String {
                 format!(
                     "{}{}",
                     r.phase.as_str(),
-                    r.outcome.map(|o| format!("/{}", o.as_str())).unwrap_or_default()
+                    r.outcome
+                        .map(|o| format!("/{}", o.as_str()))
+                        .unwrap_or_default()
                 ),
                 r.action.clone(),
                 format!("{}{}", r.reason, if r.dry_run { " (dry run)" } else { "" }),
@@ -183,7 +205,12 @@ pub fn records_table(records: &[StoredRecord]) -> String {
     format!(
         "{} record(s):\n{}",
         records.len(),
-        table(&["RECORDED", "RUN", "KIND", "RESOURCE", "SEQ", "PHASE", "ACTION", "REASON"], &rows)
+        table(
+            &[
+                "RECORDED", "RUN", "KIND", "RESOURCE", "SEQ", "PHASE", "ACTION", "REASON"
+            ],
+            &rows
+        )
     )
 }
 
@@ -211,7 +238,10 @@ mod tests {
 
     #[test]
     fn table_aligns_columns_by_width() {
-        let t = table(&["A", "B", "C"], &[vec!["long".into(), "x".into(), "end".into()]]);
+        let t = table(
+            &["A", "B", "C"],
+            &[vec!["long".into(), "x".into(), "end".into()]],
+        );
         assert_eq!(t, "A     B  C\nlong  x  end\n");
     }
 }

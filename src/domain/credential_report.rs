@@ -115,10 +115,13 @@ pub fn parse(content: &[u8]) -> Result<Vec<ReportRow>, ReportError> {
         .clone();
     let mut index = [0usize; COLUMNS.len()];
     for (slot, name) in index.iter_mut().zip(COLUMNS) {
-        *slot = headers.iter().position(|h| h == name).ok_or_else(|| ReportError {
-            line: 1,
-            message: format!("missing column {name}; is this an IAM credential report?"),
-        })?;
+        *slot = headers
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| ReportError {
+                line: 1,
+                message: format!("missing column {name}; is this an IAM credential report?"),
+            })?;
     }
 
     let mut rows = Vec::new();
@@ -143,11 +146,12 @@ pub fn parse(content: &[u8]) -> Result<Vec<ReportRow>, ReportError> {
             let Some(last_rotated) = time_cell(cell(base + 1), line, COLUMNS[base + 1])? else {
                 continue; // empty slot
             };
-            let last_used = time_cell(cell(base + 2), line, COLUMNS[base + 2])?.map(|at| LastUsed {
-                at,
-                region: text_cell(cell(base + 3)),
-                service: text_cell(cell(base + 4)),
-            });
+            let last_used =
+                time_cell(cell(base + 2), line, COLUMNS[base + 2])?.map(|at| LastUsed {
+                    at,
+                    region: text_cell(cell(base + 3)),
+                    service: text_cell(cell(base + 4)),
+                });
             keys.push(ReportKey {
                 active,
                 last_rotated,

@@ -254,7 +254,15 @@ struct Planner<'a> {
 }
 
 impl Planner<'_> {
-    fn skip(&mut self, kind: Kind, resource: &str, principal: Option<&str>, region: &str, reason: &str, detail: String) {
+    fn skip(
+        &mut self,
+        kind: Kind,
+        resource: &str,
+        principal: Option<&str>,
+        region: &str,
+        reason: &str,
+        detail: String,
+    ) {
         self.skipped.push(Skipped {
             kind,
             resource: resource.to_owned(),
@@ -266,7 +274,14 @@ impl Planner<'_> {
         });
     }
 
-    fn exclude(&mut self, kind: Kind, resource: &str, principal: Option<&str>, region: &str, e: &Exclusion) {
+    fn exclude(
+        &mut self,
+        kind: Kind,
+        resource: &str,
+        principal: Option<&str>,
+        region: &str,
+        e: &Exclusion,
+    ) {
         self.skip(kind, resource, principal, region, e.code(), e.detail());
     }
 
@@ -291,7 +306,9 @@ impl Planner<'_> {
         let owner = user.tags.get(TAG_OWNER).cloned();
         if want_keys {
             for key in &user.keys {
-                let Some((action, reason, due_at, detail)) = iam_key_decision(key, self.now, self.policy) else {
+                let Some((action, reason, due_at, detail)) =
+                    iam_key_decision(key, self.now, self.policy)
+                else {
                     continue;
                 };
                 let blocked = (action == ActionType::Rotate)
@@ -342,8 +359,17 @@ impl Planner<'_> {
         }
         let prefixes = &self.policy.api_keys.name_prefixes;
         if !prefixes.is_empty() && !prefixes.iter().any(|p| key.name.starts_with(p.as_str())) {
-            let why = format!("name {} is outside [api_keys] name_prefixes {prefixes:?}", key.name);
-            return self.exclude(Kind::ApiKeys, &key.id, Some(&key.name), &region, &Exclusion::OutOfScope { why });
+            let why = format!(
+                "name {} is outside [api_keys] name_prefixes {prefixes:?}",
+                key.name
+            );
+            return self.exclude(
+                Kind::ApiKeys,
+                &key.id,
+                Some(&key.name),
+                &region,
+                &Exclusion::OutOfScope { why },
+            );
         }
         let age = whole_days(self.now - key.created);
         let Some(secret) = key.bound_secret() else {
@@ -352,11 +378,25 @@ impl Planner<'_> {
                 key.last_updated.unwrap_or(key.created).format("%Y-%m-%d"),
                 key.usage_plans.join(", ")
             );
-            return self.skip(Kind::ApiKeys, &key.id, Some(&key.name), &region, "unmanaged", detail);
+            return self.skip(
+                Kind::ApiKeys,
+                &key.id,
+                Some(&key.name),
+                &region,
+                "unmanaged",
+                detail,
+            );
         };
         if !key.enabled {
             let detail = "disabled: keyrotor rotates enabled keys only".to_owned();
-            return self.skip(Kind::ApiKeys, &key.id, Some(&key.name), &region, "disabled", detail);
+            return self.skip(
+                Kind::ApiKeys,
+                &key.id,
+                Some(&key.name),
+                &region,
+                "disabled",
+                detail,
+            );
         }
         let due = key.created + days(self.policy.api_keys.max_age_days);
         if self.now < due {
@@ -371,7 +411,14 @@ impl Planner<'_> {
             let detail = format!(
                 "due for rotation ({age} days old) but its secret {secret:?} (tag keyrotor:secret) does not exist in {region}; create it or fix the tag"
             );
-            return self.skip(Kind::ApiKeys, &key.id, Some(&key.name), &region, "secret-missing", detail);
+            return self.skip(
+                Kind::ApiKeys,
+                &key.id,
+                Some(&key.name),
+                &region,
+                "secret-missing",
+                detail,
+            );
         }
         self.actions.push(Action {
             kind: Kind::ApiKeys,
@@ -398,8 +445,18 @@ impl Planner<'_> {
             return self.exclude(Kind::Certs, &cert.arn, Some(&cert.domain), &cert.region, &e);
         }
         let Some(not_after) = cert.not_after else {
-            let detail = format!("status {}: no NotAfter yet, nothing can expire", cert.status);
-            return self.skip(Kind::Certs, &cert.arn, Some(&cert.domain), &cert.region, "no-expiry-date", detail);
+            let detail = format!(
+                "status {}: no NotAfter yet, nothing can expire",
+                cert.status
+            );
+            return self.skip(
+                Kind::Certs,
+                &cert.arn,
+                Some(&cert.domain),
+                &cert.region,
+                "no-expiry-date",
+                detail,
+            );
         };
         let left = not_after - self.now;
         let diagnosis = renewal_diagnosis(cert);
@@ -407,7 +464,11 @@ impl Planner<'_> {
             (
                 Reason::Expired,
                 not_after,
-                format!("expired {} days ago on {}", whole_days(-left), not_after.format("%Y-%m-%d")),
+                format!(
+                    "expired {} days ago on {}",
+                    whole_days(-left),
+                    not_after.format("%Y-%m-%d")
+                ),
             )
         } else {
             // The nearest ladder step already reached.
@@ -460,19 +521,24 @@ pub fn renewal_diagnosis(cert: &Certificate) -> String {
         CertType::AmazonIssued | CertType::Unknown => {}
     }
     if cert.renewal_eligibility.as_deref() == Some("INELIGIBLE") {
-        return "renewal eligibility INELIGIBLE: ACM will not renew it; request a new certificate".into();
+        return "renewal eligibility INELIGIBLE: ACM will not renew it; request a new certificate"
+            .into();
     }
     match cert.renewal_status.as_deref() {
         Some("PENDING_VALIDATION") => {
             return format!(
                 "renewal waiting for domain validation ({}): complete the validation records",
-                cert.validation_method.as_deref().unwrap_or("unknown method")
+                cert.validation_method
+                    .as_deref()
+                    .unwrap_or("unknown method")
             );
         }
         Some("FAILED") => {
             return format!(
                 "renewal FAILED ({}): fix the cause and request a new certificate",
-                cert.renewal_failure_reason.as_deref().unwrap_or("no reason given")
+                cert.renewal_failure_reason
+                    .as_deref()
+                    .unwrap_or("no reason given")
             );
         }
         _ => {}
@@ -549,9 +615,7 @@ pub fn plan(inventory: &Inventory, now: DateTime<Utc>, policy: &Policy, kinds: &
     }
     let mut actions = planner.actions;
     // Most overdue first; ties broken by identity so the order is stable.
-    actions.sort_by(|a, b| {
-        (a.due_at, a.kind, &a.resource).cmp(&(b.due_at, b.kind, &b.resource))
-    });
+    actions.sort_by(|a, b| (a.due_at, a.kind, &a.resource).cmp(&(b.due_at, b.kind, &b.resource)));
     Plan {
         generated_at: now,
         mode: policy.mode,

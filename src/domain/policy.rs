@@ -360,7 +360,8 @@ impl Policy {
         let mode = raw.mode.map(|m| m.into_inner()).unwrap_or_default();
 
         let r = &raw.iam_keys;
-        let max_age_days = src.number(&r.max_age_days, "iam_keys.max_age_days", 90, DAYS, "days")?;
+        let max_age_days =
+            src.number(&r.max_age_days, "iam_keys.max_age_days", 90, DAYS, "days")?;
         let unused_days = src.number(&r.unused_days, "iam_keys.unused_days", 45, DAYS, "days")?;
         let warn_days = src.number(&r.warn_days, "iam_keys.warn_days", 7, 0..=365, "days")?;
         let delete_after_days = src.number(
@@ -418,8 +419,13 @@ impl Policy {
         let r = &raw.api_keys;
         let api_max_age = src.number(&r.max_age_days, "api_keys.max_age_days", 90, DAYS, "days")?;
         let grace_days = src.number(&r.grace_days, "api_keys.grace_days", 7, 0..=3650, "days")?;
-        let recovery_days =
-            src.number(&r.recovery_days, "api_keys.recovery_days", 7, 0..=3650, "days")?;
+        let recovery_days = src.number(
+            &r.recovery_days,
+            "api_keys.recovery_days",
+            7,
+            0..=3650,
+            "days",
+        )?;
         if grace_days >= api_max_age {
             let at = r.grace_days.as_ref().or(r.max_age_days.as_ref());
             let offset = at.map_or(0, |f| f.span().start);
@@ -532,7 +538,11 @@ impl Policy {
         if let Some(list) = &r.ids {
             for id in list.get_ref() {
                 ids.push(AccountId::parse(id).map_err(|e| {
-                    src.error(list, "accounts.ids", format!("{e}: list 12-digit account ids"))
+                    src.error(
+                        list,
+                        "accounts.ids",
+                        format!("{e}: list 12-digit account ids"),
+                    )
                 })?);
             }
         }
@@ -554,7 +564,13 @@ impl Policy {
             organization: r.organization.as_ref().is_some_and(|b| *b.get_ref()),
             ids,
             member_role_name,
-            concurrency: src.number(&r.concurrency, "accounts.concurrency", 4, 1..=64, "accounts")?,
+            concurrency: src.number(
+                &r.concurrency,
+                "accounts.concurrency",
+                4,
+                1..=64,
+                "accounts",
+            )?,
         };
 
         let r = &raw.audit;
@@ -658,7 +674,10 @@ mod tests {
     #[test]
     fn unknown_mode_lists_allowed_values() {
         let err = parse("mode = \"yolo\"\n").unwrap_err();
-        assert!(err.message.contains("plan") && err.message.contains("enforce"), "{err}");
+        assert!(
+            err.message.contains("plan") && err.message.contains("enforce"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -695,11 +714,20 @@ mod tests {
     fn bad_region_path_table_and_account_are_rejected() {
         for (doc, key) in [
             ("[certs]\nregions = [\"mars-1\"]\n", "certs.regions"),
-            ("[iam_keys]\npath_prefixes = [\"apps\"]\n", "iam_keys.path_prefixes"),
+            (
+                "[iam_keys]\npath_prefixes = [\"apps\"]\n",
+                "iam_keys.path_prefixes",
+            ),
             ("[audit]\ntable = \"a b\"\n", "audit.table"),
-            ("[audit]\nstate_table = \"keyrotor-audit\"\n", "audit.state_table"),
+            (
+                "[audit]\nstate_table = \"keyrotor-audit\"\n",
+                "audit.state_table",
+            ),
             ("[accounts]\nids = [\"12\"]\n", "accounts.ids"),
-            ("[accounts]\nmember_role_name = \"a/b\"\n", "accounts.member_role_name"),
+            (
+                "[accounts]\nmember_role_name = \"a/b\"\n",
+                "accounts.member_role_name",
+            ),
         ] {
             let err = parse(doc).unwrap_err();
             assert_eq!(err.key, key, "{doc}: {err}");
@@ -709,7 +737,12 @@ mod tests {
 
     #[test]
     fn regions_accept_real_region_names() {
-        for region in ["us-east-1", "eu-central-2", "us-gov-west-1", "ap-southeast-4"] {
+        for region in [
+            "us-east-1",
+            "eu-central-2",
+            "us-gov-west-1",
+            "ap-southeast-4",
+        ] {
             assert!(is_region(region), "{region}");
         }
         for region in ["us-east", "US-EAST-1", "useast1", "us-east-0"] {
@@ -721,13 +754,22 @@ mod tests {
     fn error_display_shows_file_line_key_and_source() {
         let err = parse("[iam_keys]\nwarn_days = 999\n").unwrap_err();
         let shown = err.to_string();
-        assert!(shown.starts_with("keyrotor.toml:2:13: iam_keys.warn_days: 999 is out of range"), "{shown}");
+        assert!(
+            shown.starts_with("keyrotor.toml:2:13: iam_keys.warn_days: 999 is out of range"),
+            "{shown}"
+        );
         assert!(shown.contains("warn_days = 999"), "{shown}");
     }
 
     #[test]
     fn malformed_toml_is_rejected_not_panicked() {
-        for doc in ["[iam_keys", "mode = ", "= 3", "[iam_keys]\n[iam_keys]\n", "\u{0}"] {
+        for doc in [
+            "[iam_keys",
+            "mode = ",
+            "= 3",
+            "[iam_keys]\n[iam_keys]\n",
+            "\u{0}",
+        ] {
             assert!(parse(doc).is_err(), "{doc:?}");
         }
     }

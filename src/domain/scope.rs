@@ -49,7 +49,10 @@ impl Exclusion {
             }
             Exclusion::BreakGlass => "listed in [exemptions] break_glass".into(),
             Exclusion::Exempt { until, too_long } => {
-                let mut s = format!("tag {TAG_EXEMPT} exempts it until {}", until.format("%Y-%m-%d"));
+                let mut s = format!(
+                    "tag {TAG_EXEMPT} exempts it until {}",
+                    until.format("%Y-%m-%d")
+                );
                 if *too_long {
                     s.push_str(" (longer than [exemptions] max_exemption_days: shorten it)");
                 }
@@ -88,15 +91,18 @@ pub fn exemption(tags: &Tags, now: DateTime<Utc>, policy: &Policy) -> Option<Exc
         }),
         Some(until) if until > now => Some(Exclusion::Exempt {
             until,
-            too_long: until - now
-                > Duration::days(i64::from(policy.exemptions.max_exemption_days)),
+            too_long: until - now > Duration::days(i64::from(policy.exemptions.max_exemption_days)),
         }),
         Some(_) => None,
     }
 }
 
 /// Whether `user` is excluded from all work at `now`, and why.
-pub fn iam_user_exclusion(user: &IamUser, now: DateTime<Utc>, policy: &Policy) -> Option<Exclusion> {
+pub fn iam_user_exclusion(
+    user: &IamUser,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Option<Exclusion> {
     if user.is_root {
         return Some(Exclusion::RootUser);
     }
@@ -112,7 +118,11 @@ pub fn iam_user_exclusion(user: &IamUser, now: DateTime<Utc>, policy: &Policy) -
         return Some(e);
     }
     let selectors = &policy.iam_keys;
-    if !selectors.path_prefixes.iter().any(|p| user.path.starts_with(p.as_str())) {
+    if !selectors
+        .path_prefixes
+        .iter()
+        .any(|p| user.path.starts_with(p.as_str()))
+    {
         return Some(Exclusion::OutOfScope {
             why: format!(
                 "path {} is outside [iam_keys] path_prefixes {:?}",
@@ -146,13 +156,19 @@ mod tests {
     #[test]
     fn exemption_date_counts_through_the_end_of_that_day() {
         let p = Policy::default();
-        assert!(matches!(exemption(&tags("2026-11-25"), now(), &p), Some(Exclusion::Exempt { .. })));
+        assert!(matches!(
+            exemption(&tags("2026-11-25"), now(), &p),
+            Some(Exclusion::Exempt { .. })
+        ));
         assert_eq!(exemption(&tags("2026-11-24"), now(), &p), None);
     }
 
     #[test]
     fn expired_exemption_no_longer_counts() {
-        assert_eq!(exemption(&tags("2020-01-01"), now(), &Policy::default()), None);
+        assert_eq!(
+            exemption(&tags("2020-01-01"), now(), &Policy::default()),
+            None
+        );
     }
 
     #[test]

@@ -13,7 +13,9 @@ use crate::domain::credential_report::ReportRow;
 use crate::domain::model::{DiscoveryProblem, IamUser, Inventory, Kind};
 use crate::domain::plan::iam_key_facts_decision;
 use crate::domain::policy::Policy;
-use crate::ports::{ApiKeyInventory, CertInventory, IamInventory, PortError, PortResult, SecretInventory};
+use crate::ports::{
+    ApiKeyInventory, CertInventory, IamInventory, PortError, PortResult, SecretInventory,
+};
 
 /// Per-user IAM lookups in flight at once (IAM's control plane is rate-limited).
 const IAM_CONCURRENCY: usize = 4;
@@ -32,18 +34,31 @@ pub fn row_needs_detail(row: &ReportRow, now: DateTime<Utc>, policy: &Policy) ->
         return false;
     }
     let path = row.path();
-    if !policy.iam_keys.path_prefixes.iter().any(|p| path.starts_with(p.as_str())) {
+    if !policy
+        .iam_keys
+        .path_prefixes
+        .iter()
+        .any(|p| path.starts_with(p.as_str()))
+    {
         return false;
     }
     let key_due = row.keys.iter().any(|k| {
-        iam_key_facts_decision(k.active, k.last_rotated, k.last_used.as_ref().map(|u| u.at), now, policy).is_some()
+        iam_key_facts_decision(
+            k.active,
+            k.last_rotated,
+            k.last_used.as_ref().map(|u| u.at),
+            now,
+            policy,
+        )
+        .is_some()
     });
     let migration_candidate = policy.migration.enabled && row.keys.iter().any(|k| k.active);
     key_due || migration_candidate
 }
 
 async fn user_detail(iam: &dyn IamInventory, row: &ReportRow) -> PortResult<IamUser> {
-    let (mut keys, tags) = futures::try_join!(iam.access_keys(&row.user), iam.user_tags(&row.user))?;
+    let (mut keys, tags) =
+        futures::try_join!(iam.access_keys(&row.user), iam.user_tags(&row.user))?;
     for key in &mut keys {
         // The report has no key ids: match its slots to keys by creation time.
         let slot = row
@@ -67,7 +82,11 @@ async fn user_detail(iam: &dyn IamInventory, row: &ReportRow) -> PortResult<IamU
 }
 
 /// IAM part of the inventory.
-pub async fn iam_users(iam: &dyn IamInventory, now: DateTime<Utc>, policy: &Policy) -> PortResult<(Vec<IamUser>, u32)> {
+pub async fn iam_users(
+    iam: &dyn IamInventory,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> PortResult<(Vec<IamUser>, u32)> {
     let rows = iam
         .credential_report(now, policy.iam_keys.credential_report_max_age_hours)
         .await?;
@@ -77,7 +96,10 @@ pub async fn iam_users(iam: &dyn IamInventory, now: DateTime<Utc>, policy: &Poli
         .flat_map(|r| r.keys.iter())
         .filter(|k| k.active)
         .count() as u32;
-    let wanted: Vec<&ReportRow> = rows.iter().filter(|r| row_needs_detail(r, now, policy)).collect();
+    let wanted: Vec<&ReportRow> = rows
+        .iter()
+        .filter(|r| row_needs_detail(r, now, policy))
+        .collect();
     let users = futures::stream::iter(wanted)
         .map(|row| user_detail(iam, row))
         .buffered(IAM_CONCURRENCY)
@@ -88,7 +110,11 @@ pub async fn iam_users(iam: &dyn IamInventory, now: DateTime<Utc>, policy: &Poli
 
 /// Whether a certificate needs DescribeCertificate: no NotAfter in its summary, or within
 /// the farthest ladder step (or expired).
-fn cert_needs_detail(not_after: Option<DateTime<Utc>>, now: DateTime<Utc>, policy: &Policy) -> bool {
+fn cert_needs_detail(
+    not_after: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> bool {
     let farthest = policy.certs.ladder_days.first().copied().unwrap_or(0);
     not_after.is_none_or(|t| t - now <= Duration::days(i64::from(farthest)))
 }
@@ -129,7 +155,8 @@ pub async fn discover(
         } else {
             policy.certs.regions.clone()
         };
-        let detail_if = move |not_after: Option<DateTime<Utc>>| cert_needs_detail(not_after, now, policy);
+        let detail_if =
+            move |not_after: Option<DateTime<Utc>>| cert_needs_detail(not_after, now, policy);
         for region in regions {
             match ports.certs.certificates(&region, &detail_if).await {
                 Ok(certs) => inventory.certificates.extend(certs),

@@ -13,7 +13,9 @@ use crate::audit::{self, AuditLog, VerifyReport};
 use crate::domain::model::{Inventory, Kind};
 use crate::domain::plan::{self, Plan};
 use crate::domain::policy::Policy;
-use crate::ports::{AuditQuery, AuditStore, Caller, Clock, Identity, PortResult, TableAdmin, TableStatus};
+use crate::ports::{
+    AuditQuery, AuditStore, Caller, Clock, Identity, PortResult, TableAdmin, TableStatus,
+};
 use discover::DiscoveryPorts;
 
 /// Audit appends in flight at once (different resources never contend).
@@ -52,7 +54,14 @@ pub async fn plan(
         // Fail before any discovery if the audit table is missing.
         store.last("keyrotor#probe").await?;
     }
-    let inventory = discover::discover(discovery, Inventory::empty(caller.account.clone(), region), now, policy, kinds).await?;
+    let inventory = discover::discover(
+        discovery,
+        Inventory::empty(caller.account.clone(), region),
+        now,
+        policy,
+        kinds,
+    )
+    .await?;
     let plan = plan::plan(&inventory, now, policy, kinds);
     let Some(store) = audit_store else {
         return Ok(PlanOutcome {
@@ -125,7 +134,10 @@ async fn record_plan(log: &AuditLog<'_>, plan: &Plan, wall_clock: &dyn Clock) ->
 }
 
 /// Creates the audit and state tables if missing.
-pub async fn init(tables: &dyn TableAdmin, policy: &Policy) -> PortResult<[(String, TableStatus); 2]> {
+pub async fn init(
+    tables: &dyn TableAdmin,
+    policy: &Policy,
+) -> PortResult<[(String, TableStatus); 2]> {
     let audit = tables.ensure_audit_table(&policy.audit.table).await?;
     let state = tables.ensure_state_table(&policy.audit.state_table).await?;
     Ok([
@@ -135,10 +147,15 @@ pub async fn init(tables: &dyn TableAdmin, policy: &Policy) -> PortResult<[(Stri
 }
 
 /// Audit records matching `query`, oldest first.
-pub async fn audit_list(store: &dyn AuditStore, query: &AuditQuery) -> PortResult<Vec<StoredRecord>> {
+pub async fn audit_list(
+    store: &dyn AuditStore,
+    query: &AuditQuery,
+) -> PortResult<Vec<StoredRecord>> {
     let mut items = store.query(query).await?;
     items.sort_by(|a, b| match (a, b) {
-        (Ok(a), Ok(b)) => (&a.recorded_at, &a.resource, a.seq).cmp(&(&b.recorded_at, &b.resource, b.seq)),
+        (Ok(a), Ok(b)) => {
+            (&a.recorded_at, &a.resource, a.seq).cmp(&(&b.recorded_at, &b.resource, b.seq))
+        }
         (Ok(_), Err(_)) => std::cmp::Ordering::Less,
         (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
         (Err(a), Err(b)) => a.resource.cmp(&b.resource),

@@ -1,0 +1,32 @@
+# keyrotor — see README.md.
+.PHONY: demo test setup build lint bench scale clean-emulator
+
+## demo: seed a local emulated AWS account and run keyrotor's main job against it
+demo:
+	scripts/demo.sh
+
+## test: fmt check, clippy -D warnings, unit + property + emulator-backed integration tests
+test:
+	scripts/test.sh
+
+## setup: install the pinned emulator into .venv (done by demo and test as needed)
+setup:
+	scripts/setup.sh
+
+build:
+	cargo build --bins
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+
+## bench: criterion benches of the pure core
+bench:
+	cargo bench --bench plan
+
+## scale: count the AWS calls of a plan over a large emulated account (see BENCHMARKS.md)
+scale:
+	scripts/scale.sh
+
+clean-emulator:
+	scripts/emulator.sh stop

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# `make demo`: a full keyrotor run against a local emulated AWS account.
+#   1. starts the emulator (moto) and seeds a realistic account as of now: IAM users with
+#      fresh / old / unused / never-used keys, an exempt user, a break-glass user, API keys
+#      in usage plans bound to Secrets Manager secrets, certificates expiring in 3, 20 and
+#      200 days and one already expired;
+#   2. runs the main job: `keyrotor init`, then `keyrotor plan --record` (what a scheduled
+#      sweep in mode = "plan" does), and prints the audit trail and its verification.
+# KEEP=1 leaves the emulator running afterwards so you can explore it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+account=123456789012
+now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+
+cargo build --quiet --bin keyrotor
+base=$(scripts/emulator.sh start)
+if [[ ${KEEP:-0} != 1 ]]; then
+  trap 'scripts/emulator.sh stop' EXIT
+fi
+endpoint="$base/_account/$account"
+
+echo "==> seeding account $account in the emulator at $base (world as of $now)"
+if ! .venv/bin/python tests/emulator/seed_world.py --endpoint "$base" --account "$account" --now "$now" \
+    > .keyrotor/manifest.json 2> .keyrotor/seed.err; then
+  if grep -q "already seeded" .keyrotor/seed.err; then
+    echo "    (already seeded by an earlier KEEP=1 run)"
+  else
+    cat .keyrotor/seed.err >&2
+    exit 1
+  fi
+fi
+
+export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1
+unset AWS_PROFILE AWS_SESSION_TOKEN
+keyrotor() { ./target/debug/keyrotor --endpoint-url "$endpoint" --config examples/keyrotor.toml "$@"; }
+
+echo
+echo "==> keyrotor init"
+keyrotor init
+echo
+echo "==> keyrotor plan --record"
+keyrotor plan --record
+echo
+echo "==> keyrotor audit list"
+keyrotor audit list
+echo
+echo "==> keyrotor audit verify"
+keyrotor audit verify
+if [[ ${KEEP:-0} == 1 ]]; then
+  echo
+  echo "The emulator keeps running at $base. Try:"
+  echo "  AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1 \\"
+  echo "    ./target/debug/keyrotor --endpoint-url $endpoint --config examples/keyrotor.toml plan --output json"
+  echo "Stop it with scripts/emulator.sh stop"
+fi

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what keyrotor's demo and tests need beyond Rust: a project-local virtualenv with
+# the pinned AWS emulator (moto). Idempotent: does nothing when the pinned set is installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+req=tests/emulator/requirements.txt
+stamp=.venv/.installed
+want=$(sha256sum "$req" | cut -d' ' -f1)
+
+if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then
+  exit 0
+fi
+
+command -v python3 >/dev/null || { echo "setup: python3 is required (3.10 or newer)" >&2; exit 1; }
+if [[ ! -x .venv/bin/python ]]; then
+  echo "setup: creating .venv"
+  python3 -m venv .venv
+fi
+echo "setup: installing $(grep -v '^#' "$req" | xargs) into .venv (about a minute)"
+.venv/bin/pip install --quiet --disable-pip-version-check -r "$req"
+echo "$want" > "$stamp"

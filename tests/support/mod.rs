@@ -1,0 +1,209 @@
+//! Test support: the local AWS world.
+//!
+//! [`emulator`] starts `tests/emulator/moto_world.py` once per test process on a free
+//! loopback port (or reuses `KEYROTOR_TEST_ENDPOINT`); every [`World`] is a fresh, randomly
+//! numbered account in it, so tests never see each other's resources even when they share
+//! one emulator. The real `keyrotor` binary and the real AWS SDK reach it through an
+//! ordinary endpoint URL.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+pub const REGION: &str = "us-east-1";
+
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn python() -> PathBuf {
+    let python = repo_root().join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run `make setup` (or scripts/setup.sh) to install the emulator",
+        python.display()
+    );
+    python
+}
+
+pub struct Emulator {
+    pub base: String,
+    _child: Option<Child>,
+}
+
+/// The emulator shared by this test process.
+pub fn emulator() -> &'static Emulator {
+    static EMULATOR: OnceLock<Emulator> = OnceLock::new();
+    EMULATOR.get_or_init(|| {
+        if let Ok(url) = std::env::var("KEYROTOR_TEST_ENDPOINT")
+            && !url.trim().is_empty()
+        {
+            return Emulator {
+                base: url.trim_end_matches('/').to_owned(),
+                _child: None,
+            };
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port_file = dir.path().join("port");
+        let child = Command::new(python())
+            .arg(repo_root().join("tests/emulator/moto_world.py"))
+            .args(["--port", "0", "--port-file"])
+            .arg(&port_file)
+            .args(["--parent-pid", &std::process::id().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_world.py");
+        let started = Instant::now();
+        let port = loop {
+            if let Ok(p) = std::fs::read_to_string(&port_file) {
+                break p.trim().to_owned();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "emulator did not start within 60s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        // The directory may go: the port is read.
+        drop(dir);
+        Emulator {
+            base: format!("http://127.0.0.1:{port}"),
+            _child: Some(child),
+        }
+    })
+}
+
+/// One isolated account in the emulator.
+pub struct World {
+    pub account: String,
+    pub endpoint: String,
+    base: String,
+}
+
+impl World {
+    /// A fresh account with a random 12-digit id.
+    pub fn new() -> World {
+        let base = emulator().base.clone();
+        let n = uuid::Uuid::new_v4().as_u128() % 900_000_000_000 + 100_000_000_000;
+        let account = format!("{n:012}");
+        World {
+            endpoint: format!("{base}/_account/{account}"),
+            account,
+            base,
+        }
+    }
+
+    /// Seeds the demo world as of `now` (RFC 3339); returns the seeder's manifest.
+    pub fn seed_demo(&self, now: &str) -> serde_json::Value {
+        let out = Command::new(python())
+            .arg(repo_root().join("tests/emulator/seed_world.py"))
+            .args([
+                "--endpoint",
+                &self.base,
+                "--account",
+                &self.account,
+                "--now",
+                now,
+            ])
+            .args(["--region", REGION])
+            .output()
+            .expect("run seed_world.py");
+        assert!(
+            out.status.success(),
+            "seed_world.py failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("seed manifest is JSON")
+    }
+
+    /// Moves this account's emulator clock.
+    pub fn set_clock(&self, now: &str) {
+        let out = Command::new("curl")
+            .args([
+                "-sf",
+                "-X",
+                "POST",
+                &format!("{}/_keyrotor/clock", self.base),
+                "-d",
+            ])
+            .arg(format!(
+                "{{\"account\":\"{}\",\"now\":\"{now}\"}}",
+                self.account
+            ))
+            .output()
+            .expect("curl");
+        assert!(out.status.success(), "set clock failed");
+    }
+
+    /// The `keyrotor` binary, pointed at this account, isolated from the user's AWS config.
+    pub fn keyrotor(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyrotor"));
+        isolate_env(&mut cmd);
+        cmd.env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", REGION)
+            .args(["--endpoint-url", &self.endpoint]);
+        cmd
+    }
+
+    /// SDK configuration for direct checks of the emulator's state.
+    pub async fn sdk(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "test", "test", None, None, "tests",
+            ))
+            .load()
+            .await
+    }
+}
+
+/// Removes every AWS/keyrotor variable of the caller's environment and points the AWS
+/// config files at nothing, so a developer's real profile is never used by a test.
+pub fn isolate_env(cmd: &mut Command) {
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AWS_") || key.starts_with("KEYROTOR_") {
+            cmd.env_remove(key);
+        }
+    }
+    let nowhere = std::env::temp_dir().join("keyrotor-no-aws-config");
+    cmd.env("AWS_CONFIG_FILE", &nowhere)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &nowhere)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .current_dir(repo_root());
+}
+
+/// Runs a command and returns its output, failing the test with stderr if it cannot start.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("run keyrotor")
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts success and returns stdout.
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "keyrotor failed with {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        stdout(out),
+        stderr(out)
+    );
+    stdout(out)
+}
+
+pub fn example_policy() -> PathBuf {
+    repo_root().join("examples/keyrotor.toml")
+}
