@@ -14,9 +14,9 @@ fi
 
 command -v python3 >/dev/null || { echo "setup: python3 is required (3.10 or newer)" >&2; exit 1; }
 if [[ ! -x .venv/bin/python ]]; then
-  echo "setup: creating .venv"
+  echo "setup: creating .venv" >&2
   python3 -m venv .venv
 fi
-echo "setup: installing $(grep -v '^#' "$req" | xargs) into .venv (about a minute)"
-.venv/bin/pip install --quiet --disable-pip-version-check -r "$req"
+echo "setup: installing $(grep -v '^#' "$req" | xargs) into .venv (about a minute)" >&2
+.venv/bin/pip install --quiet --disable-pip-version-check -r "$req" >&2
 echo "$want" > "$stamp"

@@ -299,6 +299,41 @@ pub(crate) fn to_utc(t: &aws_smithy_types::DateTime) -> Option<chrono::DateTime<
 mod tests {
     use super::*;
 
+    use aws_sdk_iam::operation::list_access_keys::ListAccessKeysError;
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn service_error(code: &str, status: u16) -> SdkError<ListAccessKeysError, Response> {
+        let meta = ErrorMetadata::builder()
+            .code(code)
+            .message("User: arn:aws:iam::123456789012:user/ci is not authorized")
+            .build();
+        let status = StatusCode::try_from(status).unwrap();
+        SdkError::service_error(ListAccessKeysError::generic(meta), Response::new(status, SdkBody::empty()))
+    }
+
+    #[test]
+    fn access_denied_names_the_operation_and_the_fix() {
+        let e = classify("iam:ListAccessKeys", service_error("AccessDenied", 403));
+        assert!(matches!(e, PortError::AccessDenied { .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(text.contains("iam:ListAccessKeys") && text.contains("grant"), "{text}");
+        assert_eq!(e.name(), "KeyRotor.AccessDenied");
+    }
+
+    #[test]
+    fn throttling_and_rejected_credentials_are_classified() {
+        let e = classify("iam:ListAccessKeys", service_error("Throttling", 400));
+        assert_eq!(e.name(), "KeyRotor.Retryable");
+        let e = classify("iam:ListAccessKeys", service_error("InvalidClientTokenId", 403));
+        assert!(matches!(e, PortError::InvalidCredentials { .. }), "{e:?}");
+        let e = classify("iam:ListAccessKeys", service_error("NoSuchEntity", 404));
+        assert_eq!(e.name(), "KeyRotor.NotFound");
+        let e = classify("iam:ListAccessKeys", service_error("SomethingNew", 400));
+        assert!(e.to_string().contains("SomethingNew"), "{e}");
+    }
+
     #[test]
     fn smithy_time_converts_to_chrono() {
         let t = aws_smithy_types::DateTime::from_secs(1_764_028_800);
