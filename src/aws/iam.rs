@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_iam::types::StatusType;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_sdk_iam::operation::get_credential_report::GetCredentialReportError;
 use chrono::{DateTime, Utc};
 
 use super::{classify, to_utc};
@@ -37,17 +37,14 @@ impl IamClient {
                     .unwrap_or_default();
                 Ok(Some((out.generated_time().and_then(to_utc), content)))
             }
-            Err(e) => {
-                let code = e.code().unwrap_or_default();
-                if ["ReportNotPresent", "ReportExpired", "ReportInProgress"]
-                    .iter()
-                    .any(|c| code.starts_with(c))
-                {
-                    Ok(None)
-                } else {
-                    Err(classify(OP, e))
-                }
-            }
+            Err(e) => match e.as_service_error() {
+                Some(
+                    GetCredentialReportError::CredentialReportNotPresentException(_)
+                    | GetCredentialReportError::CredentialReportExpiredException(_)
+                    | GetCredentialReportError::CredentialReportNotReadyException(_),
+                ) => Ok(None),
+                _ => Err(classify(OP, e)),
+            },
         }
     }
 }
