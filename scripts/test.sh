@@ -14,7 +14,6 @@ export KEYROTOR_TEST_ENDPOINT=$endpoint
 
 if command -v cargo-nextest >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast
-  cargo test --doc
 else
   cargo test --all-targets --no-fail-fast
 fi

@@ -33,7 +33,10 @@ fn entry(id: &str, n: usize) -> Entry {
 
 async fn store(world: &World) -> DynamoAuditStore {
     let client = aws_sdk_dynamodb::Client::new(&world.sdk().await);
-    DynamoTables::new(client.clone()).ensure_audit_table("keyrotor-audit").await.unwrap();
+    DynamoTables::new(client.clone())
+        .ensure_audit_table("keyrotor-audit")
+        .await
+        .unwrap();
     DynamoAuditStore::new(client, "keyrotor-audit")
 }
 
@@ -58,8 +61,13 @@ async fn concurrent_writers_on_one_resource_each_get_a_sequence_number() {
     let report = verify(store.all().await.unwrap());
     assert!(report.ok(), "{:?}", report.findings);
     assert_eq!(report.records, 12);
-    let details: std::collections::BTreeSet<String> =
-        store.all().await.unwrap().into_iter().map(|r| r.unwrap().detail).collect();
+    let details: std::collections::BTreeSet<String> = store
+        .all()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.unwrap().detail)
+        .collect();
     assert_eq!(details.len(), 12, "no writer's record was overwritten");
 }
 
@@ -90,6 +98,10 @@ async fn last_returns_the_highest_sequence_number() {
         log.append(&entry("key-3", n), Utc::now()).await.unwrap();
     }
     // 11 sorts before 2 as text; the sort key is a number, so seq 11 is the last.
-    let last = store.last("api-keys#123456789012#us-east-1#key-3").await.unwrap().unwrap();
+    let last = store
+        .last("api-keys#123456789012#us-east-1#key-3")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(last.seq, 11);
 }

@@ -3,9 +3,13 @@
 //! Uses aws-smithy-mocks (mocked responses through the real SDK client and adapter code).
 
 use aws_sdk_iam::operation::generate_credential_report::GenerateCredentialReportOutput;
-use aws_sdk_iam::operation::get_credential_report::{GetCredentialReportError, GetCredentialReportOutput};
+use aws_sdk_iam::operation::get_credential_report::{
+    GetCredentialReportError, GetCredentialReportOutput,
+};
 use aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput;
-use aws_sdk_iam::types::error::{CredentialReportNotPresentException, CredentialReportNotReadyException};
+use aws_sdk_iam::types::error::{
+    CredentialReportNotPresentException, CredentialReportNotReadyException,
+};
 use aws_sdk_iam::types::{AccessKeyMetadata, ReportStateType, StatusType};
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use aws_smithy_types::{Blob, DateTime as SmithyTime};
@@ -28,12 +32,16 @@ async fn missing_report_is_generated_and_waited_for_while_in_progress() {
         .sequence()
         .error(|| {
             GetCredentialReportError::CredentialReportNotPresentException(
-                CredentialReportNotPresentException::builder().message("not present").build(),
+                CredentialReportNotPresentException::builder()
+                    .message("not present")
+                    .build(),
             )
         })
         .error(|| {
             GetCredentialReportError::CredentialReportNotReadyException(
-                CredentialReportNotReadyException::builder().message("in progress").build(),
+                CredentialReportNotReadyException::builder()
+                    .message("in progress")
+                    .build(),
             )
         })
         .times(2)
@@ -44,19 +52,33 @@ async fn missing_report_is_generated_and_waited_for_while_in_progress() {
                 .build()
         })
         .build();
-    let generate = mock!(aws_sdk_iam::Client::generate_credential_report)
-        .then_output(|| GenerateCredentialReportOutput::builder().state(ReportStateType::Started).build());
+    let generate = mock!(aws_sdk_iam::Client::generate_credential_report).then_output(|| {
+        GenerateCredentialReportOutput::builder()
+            .state(ReportStateType::Started)
+            .build()
+    });
     let client = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&get, &generate]);
 
     // WHEN the adapter reads the report
-    let rows = IamClient::new(client).credential_report(now(), 4).await.unwrap();
+    let rows = IamClient::new(client)
+        .credential_report(now(), 4)
+        .await
+        .unwrap();
 
     // THEN it generated once, polled through "in progress", and parsed the result
     assert_eq!(generate.num_calls(), 1);
     assert_eq!(get.num_calls(), 4);
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].user, "alice");
-    assert_eq!(rows[0].keys[0].last_used.as_ref().unwrap().service.as_deref(), Some("s3"));
+    assert_eq!(
+        rows[0].keys[0]
+            .last_used
+            .as_ref()
+            .unwrap()
+            .service
+            .as_deref(),
+        Some("s3")
+    );
 }
 
 #[tokio::test]
@@ -67,15 +89,25 @@ async fn a_fresh_report_is_reused_without_generating() {
             .generated_time(SmithyTime::from_secs(now().timestamp() - 3600))
             .build()
     });
-    let generate = mock!(aws_sdk_iam::Client::generate_credential_report)
-        .then_output(|| GenerateCredentialReportOutput::builder().state(ReportStateType::Complete).build());
+    let generate = mock!(aws_sdk_iam::Client::generate_credential_report).then_output(|| {
+        GenerateCredentialReportOutput::builder()
+            .state(ReportStateType::Complete)
+            .build()
+    });
     let client = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&get, &generate]);
 
-    let rows = IamClient::new(client).credential_report(now(), 4).await.unwrap();
+    let rows = IamClient::new(client)
+        .credential_report(now(), 4)
+        .await
+        .unwrap();
 
     assert_eq!(rows.len(), 1);
     assert_eq!(get.num_calls(), 1);
-    assert_eq!(generate.num_calls(), 0, "a report younger than 4 hours is reused");
+    assert_eq!(
+        generate.num_calls(),
+        0,
+        "a report younger than 4 hours is reused"
+    );
 }
 
 #[tokio::test]
@@ -86,11 +118,17 @@ async fn a_stale_report_is_regenerated() {
             .generated_time(SmithyTime::from_secs(now().timestamp() - 5 * 3600))
             .build()
     });
-    let generate = mock!(aws_sdk_iam::Client::generate_credential_report)
-        .then_output(|| GenerateCredentialReportOutput::builder().state(ReportStateType::Complete).build());
+    let generate = mock!(aws_sdk_iam::Client::generate_credential_report).then_output(|| {
+        GenerateCredentialReportOutput::builder()
+            .state(ReportStateType::Complete)
+            .build()
+    });
     let client = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&get, &generate]);
 
-    IamClient::new(client).credential_report(now(), 4).await.unwrap();
+    IamClient::new(client)
+        .credential_report(now(), 4)
+        .await
+        .unwrap();
 
     assert_eq!(generate.num_calls(), 1);
     assert_eq!(get.num_calls(), 2);
@@ -105,7 +143,10 @@ async fn a_corrupt_report_is_an_error_not_a_panic() {
             .build()
     });
     let client = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&get]);
-    let err = IamClient::new(client).credential_report(now(), 4).await.unwrap_err();
+    let err = IamClient::new(client)
+        .credential_report(now(), 4)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("credential report"), "{err}");
 }
 
@@ -161,6 +202,9 @@ async fn a_malformed_key_id_from_aws_is_an_error_not_a_panic() {
             .unwrap()
     });
     let client = mock_client!(aws_sdk_iam, RuleMode::Sequential, [&page]);
-    let err = IamClient::new(client).access_keys("alice").await.unwrap_err();
+    let err = IamClient::new(client)
+        .access_keys("alice")
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("iam:ListAccessKeys"), "{err}");
 }

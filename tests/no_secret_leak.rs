@@ -16,7 +16,12 @@ async fn a_recorded_plan_contains_no_secret_value_anywhere() {
     let sdk = world.sdk().await;
     let apigw = aws_sdk_apigateway::Client::new(&sdk);
     let mut secrets: Vec<String> = Vec::new();
-    let keys = apigw.get_api_keys().include_values(true).send().await.unwrap();
+    let keys = apigw
+        .get_api_keys()
+        .include_values(true)
+        .send()
+        .await
+        .unwrap();
     for key in keys.items() {
         secrets.push(key.value().unwrap().to_owned());
     }
@@ -29,7 +34,11 @@ async fn a_recorded_plan_contains_no_secret_value_anywhere() {
         .unwrap();
     let doc: serde_json::Value = serde_json::from_str(value.secret_string().unwrap()).unwrap();
     secrets.push(doc["secretAccessKey"].as_str().unwrap().to_owned());
-    assert!(secrets.len() >= 5 && secrets.iter().all(|s| s.len() >= 20), "{}", secrets.len());
+    assert!(
+        secrets.len() >= 5 && secrets.iter().all(|s| s.len() >= 20),
+        "{}",
+        secrets.len()
+    );
 
     // WHEN the plan is recorded and printed, with debug logs on
     ok(&run(world.keyrotor().arg("init")));
@@ -45,16 +54,26 @@ async fn a_recorded_plan_contains_no_secret_value_anywhere() {
         outputs.push(ok(&out));
         outputs.push(stderr(&out));
     }
-    outputs.push(ok(&run(world.keyrotor().args(["audit", "list", "--output", "json"]))));
+    outputs.push(ok(&run(world
+        .keyrotor()
+        .args(["audit", "list", "--output", "json"]))));
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    let items = ddb.scan().table_name("keyrotor-audit").send().await.unwrap();
+    let items = ddb
+        .scan()
+        .table_name("keyrotor-audit")
+        .send()
+        .await
+        .unwrap();
     assert!(items.count() > 0);
     outputs.push(format!("{:?}", items.items()));
 
     // THEN no output contains any of them
     for (i, text) in outputs.iter().enumerate() {
         for secret in &secrets {
-            assert!(!text.contains(secret.as_str()), "output #{i} contains a secret value");
+            assert!(
+                !text.contains(secret.as_str()),
+                "output #{i} contains a secret value"
+            );
         }
     }
 }

@@ -132,14 +132,16 @@ pub fn format_time(t: DateTime<Utc>) -> String {
 impl AuditRecord {
     /// Canonical bytes hashed into `hash`.
     pub fn canonical(&self) -> Vec<u8> {
-        let mut value = match serde_json::to_value(self) {
+        let map = match serde_json::to_value(self) {
             Ok(serde_json::Value::Object(map)) => map,
             // A struct of strings, numbers and bools always serialises to an object.
             _ => unreachable!("an audit record serialises to a JSON object"),
         };
-        value.remove("hash");
-        // serde_json's Map is ordered by key (no `preserve_order` feature), so this is canonical.
-        serde_json::to_vec(&value).unwrap_or_default()
+        // Sorted explicitly: serde_json's own map order depends on a cargo feature
+        // (`preserve_order`) that any dependency may switch on, and the hash must not.
+        let sorted: std::collections::BTreeMap<String, serde_json::Value> =
+            map.into_iter().filter(|(k, _)| k != "hash").collect();
+        serde_json::to_vec(&sorted).unwrap_or_default()
     }
 
     /// SHA-256 (hex) of the canonical form.
@@ -243,6 +245,23 @@ mod tests {
         assert!(text.starts_with("{\"account\":"), "{text}");
         assert!(!text.contains("\"hash\":"), "{text}");
         assert!(text.contains("\"prev_hash\":"), "{text}");
+    }
+
+    #[test]
+    fn canonical_form_is_pinned() {
+        // The exact bytes hashed: any change here breaks every stored chain.
+        let t = Utc.with_ymd_and_hms(2026, 11, 25, 1, 0, 0).unwrap();
+        let a = AuditRecord::seal(&entry("AKIAAAAAAAAAAAAAAAAA"), None, "run-1", "arn:me", t);
+        let expected = concat!(
+            r#"{"account":"123456789012","action":"warn","actor":"arn:me","detail":"d","dry_run":true,"#,
+            r#""kind":"iam-keys","outcome":"planned","phase":"decision","policy_time":"2026-11-25T00:00:00.000000Z","#,
+            r#""prev_hash":"0000000000000000000000000000000000000000000000000000000000000000","#,
+            r#""reason":"unused","recorded_at":"2026-11-25T01:00:00.000000Z","region":"global","#,
+            r#""resource":"iam-keys#123456789012#global#AKIAAAAAAAAAAAAAAAAA","#,
+            r#""resource_id":"AKIAAAAAAAAAAAAAAAAA","run_id":"run-1","seq":1}"#
+        );
+        assert_eq!(String::from_utf8(a.canonical()).unwrap(), expected);
+        assert_eq!(a.hash, hex::encode(Sha256::digest(expected.as_bytes())));
     }
 
     #[test]

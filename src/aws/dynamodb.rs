@@ -1,7 +1,7 @@
 //! DynamoDB: the audit table (append-only store) and the creation of keyrotor's tables.
 //!
 //! Audit table: partition key `resource` (S), sort key `seq` (N), GSI `by-run` on `run_id`
-//! + `recorded_at`. Appends are `PutItem` with `attribute_not_exists(resource)`, so a record
+//! and `recorded_at`. Appends are `PutItem` with `attribute_not_exists(resource)`, so a record
 //! is never overwritten. State table: partition key `pk` (S), sort key `sk` (S).
 
 use std::collections::HashMap;

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_iam::types::StatusType;
 use aws_sdk_iam::operation::get_credential_report::GetCredentialReportError;
+use aws_sdk_iam::types::StatusType;
 use chrono::{DateTime, Utc};
 
 use super::{classify, to_utc};

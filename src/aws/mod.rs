@@ -310,7 +310,10 @@ mod tests {
             .message("User: arn:aws:iam::123456789012:user/ci is not authorized")
             .build();
         let status = StatusCode::try_from(status).unwrap();
-        SdkError::service_error(ListAccessKeysError::generic(meta), Response::new(status, SdkBody::empty()))
+        SdkError::service_error(
+            ListAccessKeysError::generic(meta),
+            Response::new(status, SdkBody::empty()),
+        )
     }
 
     #[test]
@@ -318,7 +321,10 @@ mod tests {
         let e = classify("iam:ListAccessKeys", service_error("AccessDenied", 403));
         assert!(matches!(e, PortError::AccessDenied { .. }), "{e:?}");
         let text = e.to_string();
-        assert!(text.contains("iam:ListAccessKeys") && text.contains("grant"), "{text}");
+        assert!(
+            text.contains("iam:ListAccessKeys") && text.contains("grant"),
+            "{text}"
+        );
         assert_eq!(e.name(), "KeyRotor.AccessDenied");
     }
 
@@ -326,7 +332,10 @@ mod tests {
     fn throttling_and_rejected_credentials_are_classified() {
         let e = classify("iam:ListAccessKeys", service_error("Throttling", 400));
         assert_eq!(e.name(), "KeyRotor.Retryable");
-        let e = classify("iam:ListAccessKeys", service_error("InvalidClientTokenId", 403));
+        let e = classify(
+            "iam:ListAccessKeys",
+            service_error("InvalidClientTokenId", 403),
+        );
         assert!(matches!(e, PortError::InvalidCredentials { .. }), "{e:?}");
         let e = classify("iam:ListAccessKeys", service_error("NoSuchEntity", 404));
         assert_eq!(e.name(), "KeyRotor.NotFound");

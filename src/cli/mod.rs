@@ -293,9 +293,11 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 &discovery,
                 record.then_some(&audit_store as &dyn crate::ports::AuditStore),
                 &policy,
-                &kinds,
-                now,
-                &region,
+                &steps::PlanRequest {
+                    kinds: &kinds,
+                    now,
+                    region: &region,
+                },
                 &SystemClock::Real,
             )
             .await?;

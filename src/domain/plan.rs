@@ -12,9 +12,10 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
+use super::cert::{self, LadderStep};
 use super::model::{
-    AccessKey, AccountId, ApiKey, CertType, Certificate, IamUser, Inventory, KeyStatus, Kind,
-    TAG_MIGRATE_TO, TAG_OWNER,
+    AccessKey, AccountId, ApiKey, Certificate, IamUser, Inventory, KeyStatus, Kind, TAG_MIGRATE_TO,
+    TAG_OWNER,
 };
 use super::policy::{Mode, Policy};
 use super::scope::{self, Exclusion};
@@ -444,11 +445,9 @@ impl Planner<'_> {
         if let Some(e) = scope::exemption(&cert.tags, self.now, self.policy) {
             return self.exclude(Kind::Certs, &cert.arn, Some(&cert.domain), &cert.region, &e);
         }
-        let Some(not_after) = cert.not_after else {
-            let detail = format!(
-                "status {}: no NotAfter yet, nothing can expire",
-                cert.status
-            );
+        let a = cert::assess(cert, self.now, self.policy);
+        let (Some(not_after), Some(days_left)) = (a.not_after, a.days_left) else {
+            let detail = format!("{}; {}", a.explanation, a.action);
             return self.skip(
                 Kind::Certs,
                 &cert.arn,
@@ -458,40 +457,25 @@ impl Planner<'_> {
                 detail,
             );
         };
-        let left = not_after - self.now;
-        let diagnosis = renewal_diagnosis(cert);
-        let (reason, due_at, headline) = if left <= Duration::zero() {
-            (
+        let Some(step) = a.step else {
+            return;
+        };
+        let (reason, headline) = match step {
+            LadderStep::Expired => (
                 Reason::Expired,
-                not_after,
                 format!(
                     "expired {} days ago on {}",
-                    whole_days(-left),
+                    -days_left,
                     not_after.format("%Y-%m-%d")
                 ),
-            )
-        } else {
-            // The nearest ladder step already reached.
-            let Some(step) = self
-                .policy
-                .certs
-                .ladder_days
-                .iter()
-                .rev()
-                .copied()
-                .find(|&s| left <= days(s))
-            else {
-                return;
-            };
-            (
+            ),
+            LadderStep::Days(d) => (
                 Reason::Expiring,
-                not_after - days(step),
                 format!(
-                    "expires in {} days on {} (ladder step {step}d)",
-                    whole_days(left),
+                    "expires in {days_left} days on {} (ladder step {d}d)",
                     not_after.format("%Y-%m-%d")
                 ),
-            )
+            ),
         };
         self.actions.push(Action {
             kind: Kind::Certs,
@@ -501,52 +485,12 @@ impl Planner<'_> {
             region: cert.region.clone(),
             action: ActionType::Notify,
             reason,
-            detail: format!("{headline}; {diagnosis}"),
-            due_at,
-            owner: cert.tags.get(TAG_OWNER).cloned(),
+            detail: format!("{headline}; {}; action: {}", a.explanation, a.action),
+            due_at: cert::step_time(not_after, step),
+            owner: a.owner,
             blocked: None,
         });
     }
-}
-
-/// Why (or whether) ACM will renew a certificate by itself.
-pub fn renewal_diagnosis(cert: &Certificate) -> String {
-    match cert.cert_type {
-        CertType::Imported => {
-            return "imported: ACM never renews imported certificates; its owner must import a new one".into();
-        }
-        CertType::Private => {
-            return "private CA: renews only while the CA is active and ACM has permission to use it".into();
-        }
-        CertType::AmazonIssued | CertType::Unknown => {}
-    }
-    if cert.renewal_eligibility.as_deref() == Some("INELIGIBLE") {
-        return "renewal eligibility INELIGIBLE: ACM will not renew it; request a new certificate"
-            .into();
-    }
-    match cert.renewal_status.as_deref() {
-        Some("PENDING_VALIDATION") => {
-            return format!(
-                "renewal waiting for domain validation ({}): complete the validation records",
-                cert.validation_method
-                    .as_deref()
-                    .unwrap_or("unknown method")
-            );
-        }
-        Some("FAILED") => {
-            return format!(
-                "renewal FAILED ({}): fix the cause and request a new certificate",
-                cert.renewal_failure_reason
-                    .as_deref()
-                    .unwrap_or("no reason given")
-            );
-        }
-        _ => {}
-    }
-    if !cert.in_use {
-        return "not in use: ACM does not renew certificates that are not associated with a resource".into();
-    }
-    "ACM should renew it automatically; watch for the renewal".into()
 }
 
 /// When rotating `key` needs a free slot under IAM's 2-key limit and none can be made.

@@ -119,6 +119,16 @@ pub struct AuditPolicy {
     pub state_table: String,
 }
 
+/// `[notifications]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotificationsPolicy {
+    /// SNS topic that receives every notification (empty: notifications are only printed
+    /// and audited).
+    pub sns_topic_arn: Option<String>,
+    /// Who to tell when a resource has no `owner` tag.
+    pub default_contact: Option<String>,
+}
+
 /// A validated policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Policy {
@@ -130,6 +140,7 @@ pub struct Policy {
     pub exemptions: ExemptionsPolicy,
     pub accounts: AccountsPolicy,
     pub audit: AuditPolicy,
+    pub notifications: NotificationsPolicy,
 }
 
 impl Default for Policy {
@@ -189,6 +200,15 @@ struct RawPolicy {
     accounts: RawAccounts,
     #[serde(default)]
     audit: RawAudit,
+    #[serde(default)]
+    notifications: RawNotifications,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNotifications {
+    sns_topic_arn: Field<String>,
+    default_contact: Field<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -331,6 +351,21 @@ fn is_role_name(value: &str) -> bool {
         && value
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+}
+
+fn is_sns_topic_arn(value: &str) -> bool {
+    // arn:<partition>:sns:<region>:<12-digit account>:<topic name>
+    let parts: Vec<&str> = value.splitn(6, ':').collect();
+    parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "sns"
+        && is_region(parts[3])
+        && AccountId::parse(parts[4]).is_ok()
+        && (1..=256).contains(&parts[5].len())
+        && parts[5]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
 }
 
 fn is_table_name(value: &str) -> bool {
@@ -599,6 +634,31 @@ impl Policy {
             ));
         }
 
+        let r = &raw.notifications;
+        let sns_topic_arn = match &r.sns_topic_arn {
+            Some(arn) if arn.get_ref().is_empty() => None,
+            Some(arn) if is_sns_topic_arn(arn.get_ref()) => Some(arn.get_ref().clone()),
+            Some(arn) => {
+                return Err(src.error(
+                    arn,
+                    "notifications.sns_topic_arn",
+                    format!(
+                        "{:?} is not an SNS topic ARN such as \"arn:aws:sns:us-east-1:123456789012:keyrotor\"",
+                        arn.get_ref()
+                    ),
+                ));
+            }
+            None => None,
+        };
+        let notifications = NotificationsPolicy {
+            sns_topic_arn,
+            default_contact: r
+                .default_contact
+                .as_ref()
+                .map(|c| c.get_ref().trim().to_owned())
+                .filter(|c| !c.is_empty()),
+        };
+
         Ok(Policy {
             mode,
             iam_keys: IamKeysPolicy {
@@ -624,6 +684,7 @@ impl Policy {
             exemptions,
             accounts,
             audit,
+            notifications,
         })
     }
 }

@@ -27,6 +27,14 @@ pub fn new_run_id(wall: DateTime<Utc>) -> String {
     format!("run-{}-{}", wall.format("%Y%m%dT%H%M%SZ"), &random[..8])
 }
 
+/// What to plan: which kinds, as of when, and the region of regional services.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanRequest<'a> {
+    pub kinds: &'a [Kind],
+    pub now: DateTime<Utc>,
+    pub region: &'a str,
+}
+
 /// What `plan` produced.
 #[derive(Debug)]
 pub struct PlanOutcome {
@@ -44,11 +52,10 @@ pub async fn plan(
     discovery: &DiscoveryPorts<'_>,
     audit_store: Option<&dyn AuditStore>,
     policy: &Policy,
-    kinds: &[Kind],
-    now: DateTime<Utc>,
-    region: &str,
+    request: &PlanRequest<'_>,
     wall_clock: &dyn Clock,
 ) -> PortResult<PlanOutcome> {
+    let PlanRequest { kinds, now, region } = *request;
     let caller = identity.caller().await?;
     if let Some(store) = audit_store {
         // Fail before any discovery if the audit table is missing.
