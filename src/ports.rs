@@ -183,3 +183,43 @@ impl Clock for SystemClock {
         }
     }
 }
+
+/// The state table: lifecycle state that must survive between runs (e.g. the last
+/// certificate ladder step notified).
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    /// The attributes of item (`pk`, `sk`), if it exists.
+    async fn get(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> PortResult<Option<std::collections::BTreeMap<String, String>>>;
+    /// Writes item (`pk`, `sk`) with `attrs` and `rank` only if it does not exist or its
+    /// stored rank is lower. `Ok(false)` when another run got there first.
+    async fn advance(
+        &self,
+        pk: &str,
+        sk: &str,
+        rank: u64,
+        attrs: &std::collections::BTreeMap<String, String>,
+    ) -> PortResult<bool>;
+}
+
+/// A message for a person: what happened or will happen, to what, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Notification {
+    /// Stable event name, e.g. `certificate-expiring`.
+    pub event: String,
+    pub resource: String,
+    pub owner: Option<String>,
+    /// One line, at most 100 characters (SNS subject limit).
+    pub subject: String,
+    pub message: String,
+}
+
+/// Delivers notifications.
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Sends one notification; returns the channel's message id when it has one.
+    async fn notify(&self, notification: &Notification) -> PortResult<Option<String>>;
+}

@@ -4,7 +4,7 @@
 //! and `recorded_at`. Appends are `PutItem` with `attribute_not_exists(resource)`, so a record
 //! is never overwritten. State table: partition key `pk` (S), sort key `sk` (S).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
@@ -17,7 +17,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use super::classify;
 use crate::audit::record::{AuditRecord, StoredRecord, UnreadableRecord};
 use crate::ports::{
-    AppendError, AuditQuery, AuditStore, PortError, PortResult, TableAdmin, TableStatus,
+    AppendError, AuditQuery, AuditStore, PortError, PortResult, StateStore, TableAdmin, TableStatus,
 };
 
 /// Name of the audit table's index by run.
@@ -434,5 +434,99 @@ impl DynamoTables {
             "dynamodb:DescribeTable",
             format!("table {name} did not become ACTIVE within a minute"),
         ))
+    }
+}
+
+/// [`StateStore`] over the state table (`pk`, `sk`; a numeric `rank`; string attributes).
+pub struct DynamoStateStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoStateStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn map_err<E, R>(
+        &self,
+        operation: &str,
+        e: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+    ) -> PortError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + 'static,
+    {
+        if e.code() == Some("ResourceNotFoundException") {
+            PortError::NotFound {
+                operation: operation.into(),
+                what: format!(
+                    "state table {} does not exist; run `keyrotor init` to create it",
+                    self.table
+                ),
+            }
+        } else {
+            classify(operation, e)
+        }
+    }
+}
+
+const RESERVED: [&str; 3] = ["pk", "sk", "rank"];
+
+#[async_trait]
+impl StateStore for DynamoStateStore {
+    async fn get(&self, pk: &str, sk: &str) -> PortResult<Option<BTreeMap<String, String>>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.map_err("dynamodb:GetItem", e))?;
+        Ok(out.item().map(|item| {
+            item.iter()
+                .filter(|(k, _)| !RESERVED.contains(&k.as_str()))
+                .filter_map(|(k, v)| v.as_s().ok().map(|v| (k.clone(), v.clone())))
+                .collect()
+        }))
+    }
+
+    async fn advance(
+        &self,
+        pk: &str,
+        sk: &str,
+        rank: u64,
+        attrs: &BTreeMap<String, String>,
+    ) -> PortResult<bool> {
+        let mut item = Item::new();
+        for (k, v) in attrs {
+            if !RESERVED.contains(&k.as_str()) {
+                item.insert(k.clone(), s(v));
+            }
+        }
+        item.insert("pk".into(), s(pk));
+        item.insert("sk".into(), s(sk));
+        item.insert("rank".into(), AttributeValue::N(rank.to_string()));
+        match self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR #rank < :rank")
+            .expression_attribute_names("#rank", "rank")
+            .expression_attribute_values(":rank", AttributeValue::N(rank.to_string()))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(self.map_err("dynamodb:PutItem", e)),
+        }
     }
 }

@@ -10,6 +10,7 @@ pub mod apigateway;
 pub mod dynamodb;
 pub mod iam;
 pub mod secretsmanager;
+pub mod sns;
 pub mod sts;
 
 use std::collections::BTreeMap;
@@ -162,6 +163,13 @@ impl Aws {
             .interceptor(self.counter.clone())
             .build();
         aws_sdk_dynamodb::Client::from_conf(conf)
+    }
+
+    pub fn sns(&self) -> aws_sdk_sns::Client {
+        let conf = aws_sdk_sns::config::Builder::from(&self.config)
+            .interceptor(self.counter.clone())
+            .build();
+        aws_sdk_sns::Client::from_conf(conf)
     }
 
     /// An ACM client for `region` (ACM is regional).

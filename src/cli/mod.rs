@@ -3,7 +3,8 @@
 //! Exit codes (stable, documented in the README):
 //! 0 success; 1 `audit verify` found tampering; 2 bad input (arguments, policy file,
 //! `KEYROTOR_NOW`); 3 AWS refused or could not be reached (credentials, access, network,
-//! missing table); 4 any other failure.
+//! missing table); 4 any other failure (including failed notifications); 5 `certs
+//! --fail-within` found a certificate expiring within the limit.
 
 mod output;
 
@@ -16,9 +17,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::aws::acm::AcmInventory;
 use crate::aws::apigateway::ApiGatewayInventory;
-use crate::aws::dynamodb::{DynamoAuditStore, DynamoTables};
+use crate::aws::dynamodb::{DynamoAuditStore, DynamoStateStore, DynamoTables};
 use crate::aws::iam::IamClient;
 use crate::aws::secretsmanager::SecretsManagerInventory;
+use crate::aws::sns::{NoNotifier, SnsNotifier};
 use crate::aws::sts::StsIdentity;
 use crate::aws::{Aws, Connection};
 use crate::domain::model::Kind;
@@ -85,6 +87,28 @@ enum Command {
         /// Write each decision to the audit table as a dry-run record
         #[arg(long)]
         record: bool,
+    },
+    /// Report certificates by urgency: days left, ladder step, why ACM will not renew, what to do (read-only)
+    Certs {
+        /// Only certificates expiring within this duration [default: the farthest ladder step]
+        #[arg(long, value_name = "DURATION")]
+        within: Option<String>,
+        /// Regions to check, comma-separated [default: [certs] regions, else --region]
+        #[arg(long, value_delimiter = ',', value_name = "REGION,...")]
+        regions: Vec<String>,
+        /// Exit 5 when a certificate expires within this many days (or has expired), for CI
+        #[arg(long, value_name = "DAYS")]
+        fail_within: Option<i64>,
+    },
+    /// Carry out what is due. This version sweeps certificates: owners are notified once
+    /// per ladder step, each notification audited
+    Sweep {
+        /// Kind to sweep (this version: certs)
+        #[arg(long, value_enum, default_value = "certs")]
+        kind: KindArg,
+        /// Also write one CloudWatch Embedded Metric Format line per certificate to FILE ('-': stdout)
+        #[arg(long, value_name = "FILE")]
+        emf: Option<PathBuf>,
     },
     /// Create the audit and state tables if they do not exist (idempotent)
     Init,
@@ -311,6 +335,103 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 OutputFormat::Json => to_json(&outcome.plan)?,
                 OutputFormat::Table => output::plan_table(&outcome.plan),
             })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Certs {
+            within,
+            regions,
+            fail_within,
+        } => {
+            let now = env_now.unwrap_or_else(Utc::now);
+            let within_days = match within {
+                None => i64::from(policy.certs.ladder_days.first().copied().unwrap_or(45)),
+                Some(w) => parse_duration(&w)
+                    .filter(|d| *d >= Duration::zero())
+                    .ok_or_else(|| {
+                        CliError::Usage(format!(
+                            "--within {w:?} is not a duration; use e.g. 45d, 2w"
+                        ))
+                    })?
+                    .num_days(),
+            };
+            let certs = AcmInventory::new(aws.clone());
+            let identity = StsIdentity::new(aws.sts());
+            let report = steps::certs::report(
+                &identity,
+                &certs,
+                &policy,
+                &regions,
+                &region,
+                now,
+                within_days,
+            )
+            .await?;
+            emit(&match cli.output {
+                OutputFormat::Json => to_json(&report)?,
+                OutputFormat::Table => {
+                    output::certs_table(&report, &format!(" expiring within {within_days} days"))
+                }
+            })?;
+            let failing = fail_within.is_some_and(|limit| {
+                report
+                    .certificates
+                    .iter()
+                    .any(|c| c.days_left.is_some_and(|d| d <= limit))
+            });
+            Ok(if failing {
+                ExitCode::from(5)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Sweep { kind, emf } => {
+            if kind != KindArg::Certs {
+                return Err(CliError::Usage(
+                    "this version sweeps certificates only (--kind certs); use `keyrotor plan` for the other kinds".into(),
+                ));
+            }
+            let now = env_now.unwrap_or_else(Utc::now);
+            let certs = AcmInventory::new(aws.clone());
+            let identity = StsIdentity::new(aws.sts());
+            let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
+            let sns;
+            let notifier: &dyn crate::ports::Notifier = match &policy.notifications.sns_topic_arn {
+                Some(topic) => {
+                    sns = SnsNotifier::new(aws.sns(), topic.clone());
+                    &sns
+                }
+                None => &NoNotifier,
+            };
+            let ports = steps::certs::SweepPorts {
+                identity: &identity,
+                certs: &certs,
+                state: &state,
+                notifier,
+                audit: &audit_store,
+            };
+            let done =
+                steps::certs::sweep(&ports, &policy, &region, now, &SystemClock::Real).await?;
+            if let Some(path) = emf {
+                let lines: String = done.metrics.iter().map(|m| format!("{m}\n")).collect();
+                if path.as_os_str() == "-" {
+                    emit(&lines)?;
+                } else {
+                    std::fs::write(&path, lines).map_err(|e| {
+                        CliError::Io(format!("cannot write {}: {e}", path.display()))
+                    })?;
+                }
+            }
+            emit(&match cli.output {
+                OutputFormat::Json => to_json(&done)?,
+                OutputFormat::Table => output::sweep_table(&done),
+            })?;
+            if done.failed() > 0 {
+                eprintln!(
+                    "keyrotor: error: {} notification(s) failed; they are retried by the next sweep",
+                    done.failed()
+                );
+                return Ok(ExitCode::from(4));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Init => {

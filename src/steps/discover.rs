@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use futures::{StreamExt, TryStreamExt};
 
 use crate::domain::credential_report::ReportRow;
-use crate::domain::model::{DiscoveryProblem, IamUser, Inventory, Kind};
+use crate::domain::model::{Certificate, DiscoveryProblem, IamUser, Inventory, Kind};
 use crate::domain::plan::iam_key_facts_decision;
 use crate::domain::policy::Policy;
 use crate::ports::{
@@ -108,15 +108,36 @@ pub async fn iam_users(
     Ok((users, root_active))
 }
 
-/// Whether a certificate needs DescribeCertificate: no NotAfter in its summary, or within
-/// the farthest ladder step (or expired).
-fn cert_needs_detail(
-    not_after: Option<DateTime<Utc>>,
+/// The regions to read certificates from: `[certs] regions`, else the default region.
+pub fn cert_regions(policy: &Policy, default_region: &str) -> Vec<String> {
+    if policy.certs.regions.is_empty() {
+        vec![default_region.to_owned()]
+    } else {
+        policy.certs.regions.clone()
+    }
+}
+
+/// Certificates of every region. DescribeCertificate and tags are fetched only for those
+/// without NotAfter in their summary or expiring within `horizon_days`. A region that cannot
+/// be read becomes a problem; the other regions are still read.
+pub async fn certificates(
+    certs: &dyn CertInventory,
+    regions: &[String],
     now: DateTime<Utc>,
-    policy: &Policy,
-) -> bool {
-    let farthest = policy.certs.ladder_days.first().copied().unwrap_or(0);
-    not_after.is_none_or(|t| t - now <= Duration::days(i64::from(farthest)))
+    horizon_days: i64,
+) -> PortResult<(Vec<Certificate>, Vec<DiscoveryProblem>)> {
+    let detail_if = move |not_after: Option<DateTime<Utc>>| {
+        not_after.is_none_or(|t| t - now <= Duration::days(horizon_days))
+    };
+    let mut found = Vec::new();
+    let mut problems = Vec::new();
+    for region in regions {
+        match certs.certificates(region, &detail_if).await {
+            Ok(list) => found.extend(list),
+            Err(e) => problems.push(regional(Kind::Certs, region, e)?),
+        }
+    }
+    Ok((found, problems))
 }
 
 /// Failures confined to one region are reported there; the rest still runs. Credentials
@@ -150,19 +171,12 @@ pub async fn discover(
         inventory.api_keys = ports.api_keys.api_keys().await?;
     }
     if kinds.contains(&Kind::Certs) {
-        let regions = if policy.certs.regions.is_empty() {
-            vec![inventory.region.clone()]
-        } else {
-            policy.certs.regions.clone()
-        };
-        let detail_if =
-            move |not_after: Option<DateTime<Utc>>| cert_needs_detail(not_after, now, policy);
-        for region in regions {
-            match ports.certs.certificates(&region, &detail_if).await {
-                Ok(certs) => inventory.certificates.extend(certs),
-                Err(e) => inventory.problems.push(regional(Kind::Certs, &region, e)?),
-            }
-        }
+        let regions = cert_regions(policy, &inventory.region);
+        let farthest = policy.certs.ladder_days.first().copied().unwrap_or(0);
+        let (certs, problems) =
+            certificates(ports.certs, &regions, now, i64::from(farthest)).await?;
+        inventory.certificates = certs;
+        inventory.problems.extend(problems);
     }
     Ok(inventory)
 }
