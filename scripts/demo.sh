@@ -4,8 +4,9 @@
 #      fresh / old / unused / never-used keys, an exempt user, a break-glass user, API keys
 #      in usage plans bound to Secrets Manager secrets, certificates expiring in 3, 20 and
 #      200 days and one already expired;
-#   2. runs the main job: `keyrotor init`, then `keyrotor plan --record` (what a scheduled
-#      sweep in mode = "plan" does), and prints the audit trail and its verification.
+#   2. runs the main job: `keyrotor init`, `keyrotor plan --record` (what a scheduled sweep
+#      in mode = "plan" does), the certificate report and certificate sweep, and prints the
+#      audit trail and its verification.
 # KEEP=1 leaves the emulator running afterwards so you can explore it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +42,13 @@ keyrotor init
 echo
 echo "==> keyrotor plan --record"
 keyrotor plan --record
+echo
+echo "==> keyrotor certs --within 365d"
+keyrotor certs --within 365d
+echo
+echo "==> keyrotor sweep --kind certs   (owners notified once per ladder step; no SNS topic in the demo policy, so reported only)"
+keyrotor sweep --kind certs --emf .keyrotor/metrics.jsonl
+echo "    (one CloudWatch EMF metric per certificate written to .keyrotor/metrics.jsonl)"
 echo
 echo "==> keyrotor audit list"
 keyrotor audit list

@@ -180,3 +180,74 @@ pub async fn discover(
     }
     Ok(inventory)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+    use chrono::TimeZone;
+
+    /// Certificates in `us-east-1`; access denied in `eu-west-1`; no credentials in `cn-north-1`.
+    struct Regional;
+
+    #[async_trait]
+    impl CertInventory for Regional {
+        async fn certificates(
+            &self,
+            region: &str,
+            _detail_if: &(dyn Fn(Option<DateTime<Utc>>) -> bool + Send + Sync),
+        ) -> PortResult<Vec<Certificate>> {
+            match region {
+                "eu-west-1" => Err(PortError::AccessDenied {
+                    operation: "acm:ListCertificates".into(),
+                    message: "not authorized".into(),
+                }),
+                "cn-north-1" => Err(PortError::NoCredentials {
+                    detail: "none".into(),
+                }),
+                _ => Ok(vec![Certificate {
+                    arn: "arn:aws:acm:us-east-1:123456789012:certificate/a".into(),
+                    domain: "a.example.com".into(),
+                    region: region.into(),
+                    status: "ISSUED".into(),
+                    cert_type: crate::domain::model::CertType::Imported,
+                    not_after: None,
+                    in_use: true,
+                    renewal_eligibility: None,
+                    renewal_status: None,
+                    renewal_failure_reason: None,
+                    validation_method: None,
+                    key_algorithm: None,
+                    tags: Default::default(),
+                }]),
+            }
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_region_that_fails_is_reported_and_the_others_still_read() {
+        let regions = ["eu-west-1".to_owned(), "us-east-1".to_owned()];
+        let (certs, problems) = certificates(&Regional, &regions, now(), 45).await.unwrap();
+        assert_eq!(certs.len(), 1);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].region, "eu-west-1");
+        assert!(
+            problems[0].message.contains("access denied"),
+            "{}",
+            problems[0].message
+        );
+    }
+
+    #[tokio::test]
+    async fn missing_credentials_stop_discovery_instead_of_being_blamed_on_a_region() {
+        let regions = ["us-east-1".to_owned(), "cn-north-1".to_owned()];
+        let err = certificates(&Regional, &regions, now(), 45)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PortError::NoCredentials { .. }));
+    }
+}
