@@ -239,15 +239,8 @@ pub fn step_time(not_after: DateTime<Utc>, step: LadderStep) -> DateTime<Utc> {
 /// Assesses one certificate at `now`.
 pub fn assess(cert: &Certificate, now: DateTime<Utc>, policy: &Policy) -> CertAssessment {
     let (diagnosis, explanation, action) = diagnose(cert);
-    let days_left = cert.not_after.map(|t| {
-        let left = t - now;
-        // Round towards the past: 2.5 days left is "2 days", 0.5 days past is "-1".
-        if left < Duration::zero() && left.num_days() * 86_400 != left.num_seconds() {
-            left.num_days() - 1
-        } else {
-            left.num_days()
-        }
-    });
+    // Whole days, truncated: 2.5 days left is 2, 2.5 days past is -2.
+    let days_left = cert.not_after.map(|t| (t - now).num_days());
     CertAssessment {
         arn: cert.arn.clone(),
         domain: cert.domain.clone(),
@@ -375,12 +368,15 @@ mod tests {
     }
 
     #[test]
-    fn days_left_rounds_towards_the_past() {
+    fn days_left_counts_whole_days() {
         let p = Policy::default();
         let mut c = cert(Some(3), CertType::Imported);
         assert_eq!(assess(&c, now(), &p).days_left, Some(3));
+        c.not_after = Some(now() - Duration::hours(60));
+        assert_eq!(assess(&c, now(), &p).days_left, Some(-2));
         c.not_after = Some(now() - Duration::hours(12));
-        assert_eq!(assess(&c, now(), &p).days_left, Some(-1));
+        let a = assess(&c, now(), &p);
+        assert_eq!((a.days_left, a.step), (Some(0), Some(LadderStep::Expired)));
         c.not_after = Some(now() + Duration::hours(60));
         assert_eq!(assess(&c, now(), &p).days_left, Some(2));
     }
