@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::types::{
     KeyType, PointInTimeRecoverySpecification, Projection, ProjectionType, ScalarAttributeType,
     SseSpecification,
 };
+use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::classify;
@@ -24,6 +25,22 @@ use crate::ports::{
 pub const RUN_INDEX: &str = "by-run";
 
 type Item = HashMap<String, AttributeValue>;
+
+/// Classifies a DynamoDB error; a missing table says how to create it.
+fn table_error<E, R>(which: &str, table: &str, operation: &str, e: SdkError<E, R>) -> PortError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    if e.code() == Some("ResourceNotFoundException") {
+        PortError::NotFound {
+            operation: operation.into(),
+            what: format!("{which} table {table} does not exist; run `keyrotor init` to create it"),
+        }
+    } else {
+        classify(operation, e)
+    }
+}
 
 /// [`AuditStore`] over one DynamoDB table.
 pub struct DynamoAuditStore {
@@ -39,30 +56,12 @@ impl DynamoAuditStore {
         }
     }
 
-    fn not_found(&self, operation: &str) -> PortError {
-        PortError::NotFound {
-            operation: operation.into(),
-            what: format!(
-                "audit table {} does not exist; run `keyrotor init` to create it",
-                self.table
-            ),
-        }
-    }
-
-    fn map_err<E, R>(
-        &self,
-        operation: &str,
-        e: aws_smithy_runtime_api::client::result::SdkError<E, R>,
-    ) -> PortError
+    fn map_err<E, R>(&self, operation: &str, e: SdkError<E, R>) -> PortError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
         R: std::fmt::Debug + 'static,
     {
-        if e.code() == Some("ResourceNotFoundException") {
-            self.not_found(operation)
-        } else {
-            classify(operation, e)
-        }
+        table_error("audit", &self.table, operation, e)
     }
 
     async fn scan(&self, filter: Option<(&str, &str, &str)>) -> PortResult<Vec<StoredRecord>> {
@@ -451,26 +450,12 @@ impl DynamoStateStore {
         }
     }
 
-    fn map_err<E, R>(
-        &self,
-        operation: &str,
-        e: aws_smithy_runtime_api::client::result::SdkError<E, R>,
-    ) -> PortError
+    fn map_err<E, R>(&self, operation: &str, e: SdkError<E, R>) -> PortError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
         R: std::fmt::Debug + 'static,
     {
-        if e.code() == Some("ResourceNotFoundException") {
-            PortError::NotFound {
-                operation: operation.into(),
-                what: format!(
-                    "state table {} does not exist; run `keyrotor init` to create it",
-                    self.table
-                ),
-            }
-        } else {
-            classify(operation, e)
-        }
+        table_error("state", &self.table, operation, e)
     }
 }
 
