@@ -9,6 +9,8 @@
 //! - nothing excluded by [`scope`](super::scope) gets an action;
 //! - at most one action, hence at most one replacement, per credential.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
@@ -248,6 +250,8 @@ pub fn iam_key_facts_decision(
 
 struct Planner<'a> {
     inv: &'a Inventory,
+    /// Names and ARNs of the inventory's secrets, looked up once per API key.
+    secrets: HashSet<&'a str>,
     now: DateTime<Utc>,
     policy: &'a Policy,
     actions: Vec<Action>,
@@ -403,12 +407,7 @@ impl Planner<'_> {
         if self.now < due {
             return;
         }
-        if !self
-            .inv
-            .secrets
-            .iter()
-            .any(|s| s.name == secret || s.arn == secret)
-        {
+        if !self.secrets.contains(secret) {
             let detail = format!(
                 "due for rotation ({age} days old) but its secret {secret:?} (tag keyrotor:secret) does not exist in {region}; create it or fix the tag"
             );
@@ -512,6 +511,11 @@ fn rotation_room(user: &IamUser, key: &AccessKey) -> Option<String> {
 pub fn plan(inventory: &Inventory, now: DateTime<Utc>, policy: &Policy, kinds: &[Kind]) -> Plan {
     let mut planner = Planner {
         inv: inventory,
+        secrets: inventory
+            .secrets
+            .iter()
+            .flat_map(|s| [s.name.as_str(), s.arn.as_str()])
+            .collect(),
         now,
         policy,
         actions: Vec::new(),
