@@ -56,14 +56,6 @@ impl DynamoAuditStore {
         }
     }
 
-    fn map_err<E, R>(&self, operation: &str, e: SdkError<E, R>) -> PortError
-    where
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: std::fmt::Debug + 'static,
-    {
-        table_error("audit", &self.table, operation, e)
-    }
-
     async fn scan(&self, filter: Option<(&str, &str, &str)>) -> PortResult<Vec<StoredRecord>> {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
@@ -82,7 +74,7 @@ impl DynamoAuditStore {
             let page = req
                 .send()
                 .await
-                .map_err(|e| self.map_err("dynamodb:Scan", e))?;
+                .map_err(|e| table_error("audit", &self.table, "dynamodb:Scan", e))?;
             out.extend(page.items().iter().map(decode));
             match page.last_evaluated_key() {
                 Some(k) if !k.is_empty() => start = Some(k.clone()),
@@ -115,7 +107,7 @@ impl DynamoAuditStore {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| self.map_err("dynamodb:Query", e))?;
+                .map_err(|e| table_error("audit", &self.table, "dynamodb:Query", e))?;
             out.extend(page.items().iter().map(decode));
             match page.last_evaluated_key() {
                 Some(k) if !k.is_empty() && limit.is_none() => start = Some(k.clone()),
@@ -243,7 +235,12 @@ impl AuditStore for DynamoAuditStore {
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
                 Err(AppendError::SeqTaken)
             }
-            Err(e) => Err(AppendError::Port(self.map_err("dynamodb:PutItem", e))),
+            Err(e) => Err(AppendError::Port(table_error(
+                "audit",
+                &self.table,
+                "dynamodb:PutItem",
+                e,
+            ))),
         }
     }
 
@@ -449,14 +446,6 @@ impl DynamoStateStore {
             table: table.into(),
         }
     }
-
-    fn map_err<E, R>(&self, operation: &str, e: SdkError<E, R>) -> PortError
-    where
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: std::fmt::Debug + 'static,
-    {
-        table_error("state", &self.table, operation, e)
-    }
 }
 
 const RESERVED: [&str; 3] = ["pk", "sk", "rank"];
@@ -473,7 +462,7 @@ impl StateStore for DynamoStateStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| self.map_err("dynamodb:GetItem", e))?;
+            .map_err(|e| table_error("state", &self.table, "dynamodb:GetItem", e))?;
         Ok(out.item().map(|item| {
             item.iter()
                 .filter(|(k, _)| !RESERVED.contains(&k.as_str()))
@@ -511,7 +500,7 @@ impl StateStore for DynamoStateStore {
         {
             Ok(_) => Ok(true),
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-            Err(e) => Err(self.map_err("dynamodb:PutItem", e)),
+            Err(e) => Err(table_error("state", &self.table, "dynamodb:PutItem", e)),
         }
     }
 }
