@@ -325,3 +325,223 @@ pub async fn sweep(
         metrics,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    //! Safety invariant 4 (audit first), with in-memory ports: a notification is sent only
+    //! after its intent record is written, and never when that write fails.
+
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use chrono::{Duration, TimeZone};
+
+    use super::*;
+    use crate::audit::record::{AuditRecord, StoredRecord};
+    use crate::domain::model::{CertType, Certificate, Tags};
+    use crate::ports::{AppendError, AuditQuery, AuditStore, Caller, SystemClock};
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).unwrap()
+    }
+
+    struct Me;
+    #[async_trait]
+    impl Identity for Me {
+        async fn caller(&self) -> PortResult<Caller> {
+            Ok(Caller {
+                account: AccountId::parse("123456789012").unwrap(),
+                arn: "arn:aws:iam::123456789012:user/tester".into(),
+            })
+        }
+    }
+
+    struct OneCert;
+    #[async_trait]
+    impl CertInventory for OneCert {
+        async fn certificates(
+            &self,
+            region: &str,
+            _detail_if: &(dyn Fn(Option<DateTime<Utc>>) -> bool + Send + Sync),
+        ) -> PortResult<Vec<Certificate>> {
+            Ok(vec![Certificate {
+                arn: "arn:aws:acm:us-east-1:123456789012:certificate/one".into(),
+                domain: "one.example.com".into(),
+                region: region.into(),
+                status: "ISSUED".into(),
+                cert_type: CertType::Imported,
+                not_after: Some(now() + Duration::days(3)),
+                in_use: true,
+                renewal_eligibility: None,
+                renewal_status: None,
+                renewal_failure_reason: None,
+                validation_method: None,
+                key_algorithm: None,
+                tags: Tags::new(),
+            }])
+        }
+    }
+
+    #[derive(Default)]
+    struct MemState(Mutex<BTreeMap<(String, String), (u64, BTreeMap<String, String>)>>);
+    #[async_trait]
+    impl StateStore for MemState {
+        async fn get(&self, pk: &str, sk: &str) -> PortResult<Option<BTreeMap<String, String>>> {
+            Ok(self
+                .0
+                .lock()
+                .unwrap()
+                .get(&(pk.into(), sk.into()))
+                .map(|(_, a)| a.clone()))
+        }
+        async fn advance(
+            &self,
+            pk: &str,
+            sk: &str,
+            rank: u64,
+            attrs: &BTreeMap<String, String>,
+        ) -> PortResult<bool> {
+            let mut map = self.0.lock().unwrap();
+            let key = (pk.to_owned(), sk.to_owned());
+            if map.get(&key).is_some_and(|(r, _)| *r >= rank) {
+                return Ok(false);
+            }
+            map.insert(key, (rank, attrs.clone()));
+            Ok(true)
+        }
+    }
+
+    /// Records the number of audit records present when each notification was sent.
+    struct Spy<'a> {
+        audit: &'a MemAudit,
+        sent_after: Mutex<Vec<usize>>,
+    }
+    #[async_trait]
+    impl Notifier for Spy<'_> {
+        async fn notify(&self, _n: &Notification) -> PortResult<Option<String>> {
+            let written = self.audit.records.lock().unwrap().len();
+            self.sent_after.lock().unwrap().push(written);
+            Ok(Some("msg-1".into()))
+        }
+    }
+
+    #[derive(Default)]
+    struct MemAudit {
+        records: Mutex<Vec<AuditRecord>>,
+        failing: bool,
+    }
+    #[async_trait]
+    impl AuditStore for MemAudit {
+        async fn last(&self, resource: &str) -> PortResult<Option<AuditRecord>> {
+            Ok(self
+                .records
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|r| r.resource == resource)
+                .max_by_key(|r| r.seq)
+                .cloned())
+        }
+        async fn append(&self, record: &AuditRecord) -> Result<(), AppendError> {
+            if self.failing {
+                return Err(AppendError::Port(PortError::Unreachable {
+                    operation: "dynamodb:PutItem".into(),
+                    detail: "connection reset".into(),
+                }));
+            }
+            self.records.lock().unwrap().push(record.clone());
+            Ok(())
+        }
+        async fn query(&self, _q: &AuditQuery) -> PortResult<Vec<StoredRecord>> {
+            Ok(Vec::new())
+        }
+        async fn all(&self) -> PortResult<Vec<StoredRecord>> {
+            Ok(self
+                .records
+                .lock()
+                .unwrap()
+                .iter()
+                .cloned()
+                .map(Ok)
+                .collect())
+        }
+    }
+
+    async fn run(audit: &MemAudit, state: &MemState, notifier: &Spy<'_>) -> PortResult<CertSweep> {
+        let ports = SweepPorts {
+            identity: &Me,
+            certs: &OneCert,
+            state,
+            notifier,
+            audit,
+        };
+        sweep(
+            &ports,
+            &Policy::default(),
+            "us-east-1",
+            now(),
+            &SystemClock::Fixed(now()),
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn no_notification_is_sent_when_its_intent_cannot_be_audited() {
+        let audit = MemAudit {
+            failing: true,
+            ..Default::default()
+        };
+        let state = MemState::default();
+        let spy = Spy {
+            audit: &audit,
+            sent_after: Mutex::new(Vec::new()),
+        };
+        let err = run(&audit, &state, &spy).await.unwrap_err();
+        assert!(err.to_string().contains("dynamodb:PutItem"), "{err}");
+        assert!(
+            spy.sent_after.lock().unwrap().is_empty(),
+            "notified without an intent record"
+        );
+        assert!(
+            state.0.lock().unwrap().is_empty(),
+            "state advanced without a notification"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_notification_is_sent_after_its_intent_and_followed_by_its_outcome() {
+        let audit = MemAudit::default();
+        let state = MemState::default();
+        let spy = Spy {
+            audit: &audit,
+            sent_after: Mutex::new(Vec::new()),
+        };
+        let done = run(&audit, &state, &spy).await.unwrap();
+        assert_eq!(done.notifications.len(), 1);
+        assert_eq!(
+            *spy.sent_after.lock().unwrap(),
+            vec![1],
+            "exactly the intent was written before sending"
+        );
+        let records = audit.records.lock().unwrap();
+        let phases: Vec<_> = records
+            .iter()
+            .map(|r| (r.seq, r.phase, r.outcome))
+            .collect();
+        assert_eq!(
+            phases,
+            vec![
+                (1, Phase::Intent, None),
+                (2, Phase::Outcome, Some(Outcome::Succeeded))
+            ]
+        );
+        assert_eq!(records[1].after.as_deref(), Some("msg-1"));
+        drop(records);
+
+        // The same sweep again: already notified, nothing sent, nothing audited.
+        let again = run(&audit, &state, &spy).await.unwrap();
+        assert_eq!(again.notifications[0].status, "already-notified");
+        assert_eq!(spy.sent_after.lock().unwrap().len(), 1);
+        assert_eq!(audit.records.lock().unwrap().len(), 2);
+    }
+}
