@@ -382,8 +382,11 @@ mod tests {
         }
     }
 
+    /// (pk, sk) -> (rank, attributes).
+    type StateItems = BTreeMap<(String, String), (u64, BTreeMap<String, String>)>;
+
     #[derive(Default)]
-    struct MemState(Mutex<BTreeMap<(String, String), (u64, BTreeMap<String, String>)>>);
+    struct MemState(Mutex<StateItems>);
     #[async_trait]
     impl StateStore for MemState {
         async fn get(&self, pk: &str, sk: &str) -> PortResult<Option<BTreeMap<String, String>>> {
@@ -523,7 +526,7 @@ mod tests {
             vec![1],
             "exactly the intent was written before sending"
         );
-        let records = audit.records.lock().unwrap();
+        let records = audit.records.lock().unwrap().clone();
         let phases: Vec<_> = records
             .iter()
             .map(|r| (r.seq, r.phase, r.outcome))
@@ -536,7 +539,6 @@ mod tests {
             ]
         );
         assert_eq!(records[1].after.as_deref(), Some("msg-1"));
-        drop(records);
 
         // The same sweep again: already notified, nothing sent, nothing audited.
         let again = run(&audit, &state, &spy).await.unwrap();
