@@ -93,6 +93,15 @@ pub trait IamInventory: Send + Sync {
     async fn key_last_used(&self, key: &AccessKeyId) -> PortResult<Option<LastUsed>>;
 }
 
+/// Changes to IAM access keys. Nothing here creates a key.
+#[async_trait]
+pub trait IamKeyAdmin: Send + Sync {
+    /// UpdateAccessKey to Active (`true`) or Inactive (`false`).
+    async fn set_key_active(&self, user: &str, key: &AccessKeyId, active: bool) -> PortResult<()>;
+    /// DeleteAccessKey.
+    async fn delete_key(&self, user: &str, key: &AccessKeyId) -> PortResult<()>;
+}
+
 /// Read-only view of API Gateway API keys, with their usage plans and tags.
 #[async_trait]
 pub trait ApiKeyInventory: Send + Sync {
@@ -184,10 +193,49 @@ impl Clock for SystemClock {
     }
 }
 
+/// One state-table item with its version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateItem {
+    pub sk: String,
+    /// Incremented by every [`StateStore::put_versioned`]; 0 for items written otherwise.
+    pub version: u64,
+    pub attrs: std::collections::BTreeMap<String, String>,
+}
+
+/// Who holds a lease, when another run does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseHolder {
+    pub holder: String,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// The state table: lifecycle state that must survive between runs (e.g. the last
-/// certificate ladder step notified).
+/// certificate ladder step notified, the stage of an IAM key), and leases.
 #[async_trait]
 pub trait StateStore: Send + Sync {
+    /// Every item of partition `pk` (every page).
+    async fn list(&self, pk: &str) -> PortResult<Vec<StateItem>>;
+    /// Writes item (`pk`, `sk`) with `attrs` only if its version is still `expected` (0: the
+    /// item must not exist); the stored version becomes `expected + 1`. `Ok(false)` when
+    /// another run changed it first.
+    async fn put_versioned(
+        &self,
+        pk: &str,
+        sk: &str,
+        expected: u64,
+        attrs: &std::collections::BTreeMap<String, String>,
+    ) -> PortResult<bool>;
+    /// Takes lease `name` for `holder` until `now + ttl`, if it is free, expired or already
+    /// held by `holder`; otherwise says who holds it.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> PortResult<Result<(), LeaseHolder>>;
+    /// Gives lease `name` back, if `holder` still holds it.
+    async fn release_lease(&self, name: &str, holder: &str) -> PortResult<()>;
     /// The attributes of item (`pk`, `sk`), if it exists.
     async fn get(
         &self,

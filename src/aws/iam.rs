@@ -1,4 +1,6 @@
-//! IAM: the credential report, access keys, user tags and key last-use (read-only).
+//! IAM: the credential report, access keys, user tags and key last-use, and the two key
+//! changes keyrotor makes (status, deletion). Every call is paced client-side: IAM's
+//! control plane allows few calls per second and publishes no exact rate.
 
 use std::time::Duration;
 
@@ -7,28 +9,36 @@ use aws_sdk_iam::operation::get_credential_report::GetCredentialReportError;
 use aws_sdk_iam::types::StatusType;
 use chrono::{DateTime, Utc};
 
-use super::{classify, to_utc};
+use super::{Pacer, classify, to_utc};
 use crate::domain::credential_report::{self, ReportRow};
 use crate::domain::model::{AccessKey, AccessKeyId, KeyStatus, LastUsed, Tags};
-use crate::ports::{IamInventory, PortError, PortResult};
+use crate::ports::{IamInventory, IamKeyAdmin, PortError, PortResult};
 
 /// How long to wait for AWS to finish generating a credential report.
 const REPORT_WAIT: Duration = Duration::from_secs(120);
 
-/// [`IamInventory`] over the IAM API.
+/// IAM calls started per second, after a burst of the same size.
+const IAM_CALLS_PER_SECOND: u32 = 10;
+
+/// [`IamInventory`] and [`IamKeyAdmin`] over the IAM API.
 pub struct IamClient {
     client: aws_sdk_iam::Client,
+    pacer: Pacer,
 }
 
 impl IamClient {
     pub fn new(client: aws_sdk_iam::Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            pacer: Pacer::new(IAM_CALLS_PER_SECOND, IAM_CALLS_PER_SECOND),
+        }
     }
 
     /// GetCredentialReport: `Ok(None)` when there is none, it expired, or it is still being
     /// generated.
     async fn get_report(&self) -> PortResult<Option<(Option<DateTime<Utc>>, Vec<u8>)>> {
         const OP: &str = "iam:GetCredentialReport";
+        self.pacer.wait().await;
         match self.client.get_credential_report().send().await {
             Ok(out) => {
                 let content = out
@@ -47,6 +57,33 @@ impl IamClient {
             },
         }
     }
+}
+
+/// One ListAccessKeys entry as a domain key (last use is filled in later).
+fn access_key(user: &str, meta: &aws_sdk_iam::types::AccessKeyMetadata) -> PortResult<AccessKey> {
+    const OP: &str = "iam:ListAccessKeys";
+    let invalid = |message: String| PortError::InvalidResponse {
+        operation: OP.into(),
+        message,
+    };
+    let id = AccessKeyId::parse(meta.access_key_id().unwrap_or_default())
+        .map_err(|e| invalid(e.to_string()))?;
+    let created = meta
+        .create_date()
+        .and_then(to_utc)
+        .ok_or_else(|| invalid(format!("key {id} of {user} has no CreateDate")))?;
+    let status = match meta.status() {
+        Some(StatusType::Active) => KeyStatus::Active,
+        // Anything not plainly active is treated as inactive: never a reason to delete
+        // (deletion also needs the quiet period), and never mistaken for a live key.
+        _ => KeyStatus::Inactive,
+    };
+    Ok(AccessKey {
+        id,
+        status,
+        created,
+        last_used: None,
+    })
 }
 
 fn parse_report(content: &[u8]) -> PortResult<Vec<ReportRow>> {
@@ -69,6 +106,7 @@ impl IamInventory for IamClient {
         {
             return parse_report(&content);
         }
+        self.pacer.wait().await;
         self.client
             .generate_credential_report()
             .send()
@@ -99,40 +137,26 @@ impl IamInventory for IamClient {
 
     async fn access_keys(&self, user: &str) -> PortResult<Vec<AccessKey>> {
         const OP: &str = "iam:ListAccessKeys";
-        let mut stream = self
-            .client
-            .list_access_keys()
-            .user_name(user)
-            .into_paginator()
-            .items()
-            .send();
         let mut keys = Vec::new();
-        while let Some(meta) = stream.next().await {
-            let meta = meta.map_err(|e| classify(OP, e))?;
-            let invalid = |message: String| PortError::InvalidResponse {
-                operation: OP.into(),
-                message,
-            };
-            let id = AccessKeyId::parse(meta.access_key_id().unwrap_or_default())
-                .map_err(|e| invalid(e.to_string()))?;
-            let created = meta
-                .create_date()
-                .and_then(to_utc)
-                .ok_or_else(|| invalid(format!("key {id} of {user} has no CreateDate")))?;
-            let status = match meta.status() {
-                Some(StatusType::Active) => KeyStatus::Active,
-                // Anything not plainly active is treated as inactive: never a reason to delete
-                // (deletion also needs the quiet period), and never mistaken for a live key.
-                _ => KeyStatus::Inactive,
-            };
-            keys.push(AccessKey {
-                id,
-                status,
-                created,
-                last_used: None,
-            });
+        let mut marker: Option<String> = None;
+        loop {
+            self.pacer.wait().await;
+            let out = self
+                .client
+                .list_access_keys()
+                .user_name(user)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| classify(OP, e))?;
+            for meta in out.access_key_metadata() {
+                keys.push(access_key(user, meta)?);
+            }
+            match (out.is_truncated(), out.marker()) {
+                (true, Some(m)) => marker = Some(m.to_owned()),
+                _ => return Ok(keys),
+            }
         }
-        Ok(keys)
     }
 
     async fn user_tags(&self, user: &str) -> PortResult<Tags> {
@@ -140,6 +164,7 @@ impl IamInventory for IamClient {
         let mut tags = Tags::new();
         let mut marker: Option<String> = None;
         loop {
+            self.pacer.wait().await;
             let out = self
                 .client
                 .list_user_tags()
@@ -160,6 +185,7 @@ impl IamInventory for IamClient {
 
     async fn key_last_used(&self, key: &AccessKeyId) -> PortResult<Option<LastUsed>> {
         const OP: &str = "iam:GetAccessKeyLastUsed";
+        self.pacer.wait().await;
         let out = self
             .client
             .get_access_key_last_used()
@@ -176,5 +202,37 @@ impl IamInventory for IamClient {
             service: known(used.service_name()),
             region: known(used.region()),
         }))
+    }
+}
+
+#[async_trait]
+impl IamKeyAdmin for IamClient {
+    async fn set_key_active(&self, user: &str, key: &AccessKeyId, active: bool) -> PortResult<()> {
+        self.pacer.wait().await;
+        self.client
+            .update_access_key()
+            .user_name(user)
+            .access_key_id(key.as_str())
+            .status(if active {
+                StatusType::Active
+            } else {
+                StatusType::Inactive
+            })
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("iam:UpdateAccessKey", e))
+    }
+
+    async fn delete_key(&self, user: &str, key: &AccessKeyId) -> PortResult<()> {
+        self.pacer.wait().await;
+        self.client
+            .delete_access_key()
+            .user_name(user)
+            .access_key_id(key.as_str())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("iam:DeleteAccessKey", e))
     }
 }

@@ -92,6 +92,40 @@ impl Intercept for CallCounter {
     }
 }
 
+/// Client-side pacing of one service's control-plane calls: a burst of `burst` calls, then
+/// at most `per_second` per second (generic cell rate algorithm). Adaptive retry only slows
+/// down after AWS has throttled; pacing keeps a large sweep from being throttled at all.
+#[derive(Debug)]
+pub struct Pacer {
+    interval: Duration,
+    burst: Duration,
+    /// Theoretical arrival time of the next call.
+    tat: tokio::sync::Mutex<tokio::time::Instant>,
+}
+
+impl Pacer {
+    pub fn new(per_second: u32, burst: u32) -> Pacer {
+        let interval = Duration::from_secs(1) / per_second.max(1);
+        Pacer {
+            interval,
+            burst: interval * burst.saturating_sub(1),
+            tat: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    /// Waits until the next call may start.
+    pub async fn wait(&self) {
+        let start = {
+            let mut tat = self.tat.lock().await;
+            let now = tokio::time::Instant::now();
+            let t = (*tat).max(now);
+            *tat = t + self.interval;
+            t.checked_sub(self.burst).unwrap_or(now).max(now)
+        };
+        tokio::time::sleep_until(start).await;
+    }
+}
+
 /// Shared AWS configuration and the call counter every client reports to.
 #[derive(Clone, Debug)]
 pub struct Aws {
@@ -349,6 +383,19 @@ mod tests {
         assert_eq!(e.name(), "KeyRotor.NotFound");
         let e = classify("iam:ListAccessKeys", service_error("SomethingNew", 400));
         assert!(e.to_string().contains("SomethingNew"), "{e}");
+    }
+
+    // Virtual time: the test measures the pacer's schedule, not the machine.
+    #[tokio::test(start_paused = true)]
+    async fn pacer_allows_a_burst_then_spaces_calls() {
+        let pacer = Pacer::new(10, 3);
+        let start = tokio::time::Instant::now();
+        let mut starts = Vec::new();
+        for _ in 0..6 {
+            pacer.wait().await;
+            starts.push((tokio::time::Instant::now() - start).as_millis());
+        }
+        assert_eq!(starts, vec![0, 0, 0, 100, 200, 300]);
     }
 
     #[test]

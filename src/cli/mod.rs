@@ -26,7 +26,7 @@ use crate::aws::{Aws, Connection};
 use crate::domain::model::Kind;
 use crate::domain::policy::{Policy, PolicyError};
 use crate::ports::{AuditQuery, PortError, SystemClock};
-use crate::steps::{self, discover::DiscoveryPorts};
+use crate::steps::{self, StepError, discover::DiscoveryPorts};
 
 /// Output format of every command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -100,15 +100,21 @@ enum Command {
         #[arg(long, value_name = "DAYS")]
         fail_within: Option<i64>,
     },
-    /// Carry out what is due. This version sweeps certificates: owners are notified once
-    /// per ladder step, each notification audited
+    /// Carry out what is due for one kind: `iam-keys` (warn, deactivate, delete; mode =
+    /// "enforce" needed, otherwise recorded as dry-run decisions) or `certs` (owners notified
+    /// once per ladder step). Every action audited
     Sweep {
-        /// Kind to sweep (this version: certs)
-        #[arg(long, value_enum, default_value = "certs")]
+        /// Kind to sweep: iam-keys or certs
+        #[arg(long, value_enum)]
         kind: KindArg,
         /// Also write one CloudWatch Embedded Metric Format line per certificate to FILE ('-': stdout)
         #[arg(long, value_name = "FILE")]
         emf: Option<PathBuf>,
+    },
+    /// Undo a keyrotor deactivation
+    Reactivate {
+        #[command(subcommand)]
+        command: ReactivateCommand,
     },
     /// Create the audit and state tables if they do not exist (idempotent)
     Init,
@@ -143,6 +149,16 @@ enum AuditCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum ReactivateCommand {
+    /// Reactivate an IAM access key keyrotor deactivated (audited); prints when keyrotor
+    /// will reconsider it
+    IamKey {
+        /// The access key id (AKIA...)
+        access_key_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum PolicyCommand {
     /// Validate the policy file and print the effective policy
     Check,
@@ -159,6 +175,18 @@ enum CliError {
     Aws(#[from] PortError),
     #[error("{0}")]
     Io(String),
+    #[error("{0}")]
+    InProgress(String),
+}
+
+impl From<StepError> for CliError {
+    fn from(e: StepError) -> Self {
+        match e {
+            StepError::InvalidInput(m) => CliError::Usage(m),
+            StepError::InProgress(m) => CliError::InProgress(m),
+            StepError::Port(e) => CliError::Aws(e),
+        }
+    }
 }
 
 impl CliError {
@@ -167,6 +195,7 @@ impl CliError {
             CliError::Usage(_) | CliError::Policy(_) => 2,
             CliError::Aws(_) => 3,
             CliError::Io(_) => 4,
+            CliError::InProgress(_) => 6,
         }
     }
 }
@@ -312,9 +341,11 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 secrets: &secrets,
             };
             let identity = StsIdentity::new(aws.sts());
+            let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
             let outcome = steps::plan(
                 &identity,
                 &discovery,
+                Some(&state),
                 record.then_some(&audit_store as &dyn crate::ports::AuditStore),
                 &policy,
                 &steps::PlanRequest {
@@ -384,10 +415,53 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 ExitCode::SUCCESS
             })
         }
+        Command::Sweep {
+            kind: KindArg::IamKeys,
+            emf,
+        } => {
+            if emf.is_some() {
+                return Err(CliError::Usage(
+                    "--emf applies to --kind certs only".into(),
+                ));
+            }
+            let now = env_now.unwrap_or_else(Utc::now);
+            let iam = IamClient::new(aws.iam());
+            let identity = StsIdentity::new(aws.sts());
+            let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
+            let sns;
+            let notifier: &dyn crate::ports::Notifier = match &policy.notifications.sns_topic_arn {
+                Some(topic) => {
+                    sns = SnsNotifier::new(aws.sns(), topic.clone());
+                    &sns
+                }
+                None => &NoNotifier,
+            };
+            let ports = steps::iam_keys::IamKeyPorts {
+                identity: &identity,
+                iam: &iam,
+                admin: &iam,
+                state: &state,
+                notifier,
+                audit: &audit_store,
+            };
+            let done = steps::iam_keys::sweep(&ports, &policy, now, &SystemClock::Real).await?;
+            emit(&match cli.output {
+                OutputFormat::Json => to_json(&done)?,
+                OutputFormat::Table => output::iam_sweep_table(&done),
+            })?;
+            if done.failed() > 0 {
+                eprintln!(
+                    "keyrotor: error: {} action(s) failed (see the table and the audit trail); they are retried by the next sweep",
+                    done.failed()
+                );
+                return Ok(ExitCode::from(4));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sweep { kind, emf } => {
             if kind != KindArg::Certs {
                 return Err(CliError::Usage(
-                    "this version sweeps certificates only (--kind certs); use `keyrotor plan` for the other kinds".into(),
+                    "this version sweeps --kind iam-keys and --kind certs; use `keyrotor plan` for the other kinds".into(),
                 ));
             }
             let now = env_now.unwrap_or_else(Utc::now);
@@ -432,6 +506,35 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 );
                 return Ok(ExitCode::from(4));
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Reactivate {
+            command: ReactivateCommand::IamKey { access_key_id },
+        } => {
+            let now = env_now.unwrap_or_else(Utc::now);
+            let iam = IamClient::new(aws.iam());
+            let identity = StsIdentity::new(aws.sts());
+            let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
+            let ports = steps::iam_keys::IamKeyPorts {
+                identity: &identity,
+                iam: &iam,
+                admin: &iam,
+                state: &state,
+                notifier: &NoNotifier,
+                audit: &audit_store,
+            };
+            let done = steps::iam_keys::reactivate(
+                &ports,
+                &policy,
+                &access_key_id,
+                now,
+                &SystemClock::Real,
+            )
+            .await?;
+            emit(&match cli.output {
+                OutputFormat::Json => to_json(&done)?,
+                OutputFormat::Table => output::reactivated_text(&done),
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Init => {

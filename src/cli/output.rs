@@ -4,9 +4,10 @@ use serde::Serialize;
 
 use crate::audit::record::StoredRecord;
 use crate::audit::{AuditRecord, VerifyReport};
-use crate::domain::plan::Plan;
+use crate::domain::plan::{KeyView, Plan};
 use crate::ports::TableStatus;
 use crate::steps::certs::{CertReport, CertSweep};
+use crate::steps::iam_keys::{IamSweep, Reactivated};
 
 /// Left-aligned columns, two spaces apart; the last column is not padded.
 fn table(header: &[&str], rows: &[Vec<String>]) -> String {
@@ -100,10 +101,116 @@ pub fn plan_table(plan: &Plan) -> String {
             &rows,
         ));
     }
+    if !plan.keys.is_empty() {
+        out.push_str(&format!(
+            "\nIAM access keys examined ({}; keys with nothing due are not examined):\n",
+            plan.keys.len()
+        ));
+        out.push_str(&keys_table(&plan.keys));
+    }
     if plan.mode == crate::domain::policy::Mode::Plan {
         out.push_str("\nmode = \"plan\": nothing is changed. Set mode = \"enforce\" in the policy to carry out actions.\n");
     }
     out
+}
+
+fn day(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map_or_else(|| "-".to_owned(), |t| t.format("%Y-%m-%d").to_string())
+}
+
+fn keys_table(keys: &[KeyView]) -> String {
+    let rows: Vec<Vec<String>> = keys
+        .iter()
+        .map(|k| {
+            vec![
+                k.user.clone(),
+                k.key.clone(),
+                k.status.to_owned(),
+                k.age_days.to_string(),
+                match (k.last_used, &k.last_used_service) {
+                    (None, _) => "never".to_owned(),
+                    (Some(t), Some(s)) => format!("{} ({s})", day(Some(t))),
+                    (Some(t), None) => day(Some(t)),
+                },
+                k.stage.as_str().to_owned(),
+                match (&k.excluded, k.next_action) {
+                    (Some(why), _) => format!("none ({why})"),
+                    (None, Some(a)) => a.as_str().to_owned(),
+                    (None, None) => "none".to_owned(),
+                },
+                day(k.next_at),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "USER",
+            "ACCESS KEY",
+            "STATUS",
+            "AGE",
+            "LAST USED",
+            "STAGE",
+            "NEXT",
+            "ON",
+        ],
+        &rows,
+    )
+}
+
+pub fn iam_sweep_table(done: &IamSweep) -> String {
+    let mut out = format!(
+        "IAM key sweep of account {} at {} (run {}, mode: {})\n\n",
+        done.plan.account,
+        done.plan.generated_at.format("%Y-%m-%d %H:%M:%SZ"),
+        done.run_id,
+        done.mode
+    );
+    if done.applied.is_empty() {
+        out.push_str("Nothing was due.\n");
+    } else {
+        let rows: Vec<Vec<String>> = done
+            .applied
+            .iter()
+            .map(|a| {
+                vec![
+                    a.status.to_owned(),
+                    a.action.as_str().to_owned(),
+                    a.reason.as_str().to_owned(),
+                    a.key.clone(),
+                    a.user.clone(),
+                    a.stage.as_str().to_owned(),
+                    match &a.error {
+                        Some(e) => format!("{e}; {}", a.detail),
+                        None => a.detail.clone(),
+                    },
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            &["STATUS", "ACTION", "REASON", "ACCESS KEY", "USER", "STAGE", "DETAIL"],
+            &rows,
+        ));
+    }
+    if !done.plan.skipped.is_empty() {
+        out.push_str(&format!(
+            "\n{} left alone (see `keyrotor plan --kind iam-keys`).\n",
+            done.plan.skipped.len()
+        ));
+    }
+    if done.mode == crate::domain::policy::Mode::Plan {
+        out.push_str("\nmode = \"plan\": nothing was changed or sent; each due action was recorded as a dry-run decision. Set mode = \"enforce\" in the policy to carry them out.\n");
+    }
+    out
+}
+
+pub fn reactivated_text(done: &Reactivated) -> String {
+    format!(
+        "Reactivated {} of {} (run {}).\nkeyrotor will reconsider it on {} if it stays unused.\n",
+        done.key,
+        done.user,
+        done.run_id,
+        day(done.reconsidered_at)
+    )
 }
 
 pub fn certs_table(report: &CertReport, scope: &str) -> String {

@@ -5,6 +5,7 @@
 
 pub mod cert;
 pub mod credential_report;
+pub mod lifecycle;
 pub mod model;
 pub mod plan;
 pub mod policy;

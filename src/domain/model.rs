@@ -267,6 +267,8 @@ pub struct Inventory {
     pub secrets: Vec<Secret>,
     /// Active access keys of the root user (from the credential report; never touched).
     pub root_active_keys: u32,
+    /// keyrotor's lifecycle records of IAM access keys (from the state table).
+    pub key_records: Vec<super::lifecycle::KeyRecord>,
     pub problems: Vec<DiscoveryProblem>,
 }
 
@@ -280,6 +282,7 @@ impl Inventory {
             certificates: Vec::new(),
             secrets: Vec::new(),
             root_active_keys: 0,
+            key_records: Vec::new(),
             problems: Vec::new(),
         }
     }

@@ -9,12 +9,13 @@
 //! - nothing excluded by [`scope`](super::scope) gets an action;
 //! - at most one action, hence at most one replacement, per credential.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::cert::{self, LadderStep};
+use super::lifecycle::{self, KeyFacts, KeyRecord, Stage};
 use super::model::{
     AccessKey, AccountId, ApiKey, Certificate, IamUser, Inventory, KeyStatus, Kind, TAG_MIGRATE_TO,
     TAG_OWNER,
@@ -39,6 +40,10 @@ pub enum ActionType {
     Rotate,
     /// Provision the role that replaces a user's long-lived keys.
     ProvisionRole,
+    /// End a lifecycle: the key is in use again (no AWS change).
+    Reset,
+    /// Record what was found (a key already inactive or gone; no AWS change).
+    Reconcile,
     /// Notify the owner of a certificate that needs attention.
     Notify,
 }
@@ -51,6 +56,8 @@ impl ActionType {
             ActionType::Delete => "delete",
             ActionType::Rotate => "rotate",
             ActionType::ProvisionRole => "provision-role",
+            ActionType::Reset => "reset",
+            ActionType::Reconcile => "reconcile",
             ActionType::Notify => "notify",
         }
     }
@@ -68,6 +75,16 @@ pub enum Reason {
     MaxAgeExceeded,
     /// An inactive key that stayed unused through its quiet period.
     InactiveUnused,
+    /// Warned, and still unused when the warning period ended.
+    StillUnused,
+    /// Used again after the owner was warned.
+    UsedAfterWarning,
+    /// Deactivated by keyrotor, then reactivated outside keyrotor.
+    ReactivatedOutside,
+    /// Warned, then found inactive.
+    FoundInactive,
+    /// The key (or its user) no longer exists.
+    KeyGone,
     /// The user is tagged `keyrotor:migrate-to`.
     MigrateTo,
     /// A certificate reached a step of the escalation ladder.
@@ -83,6 +100,11 @@ impl Reason {
             Reason::NeverUsed => "never-used",
             Reason::MaxAgeExceeded => "max-age-exceeded",
             Reason::InactiveUnused => "inactive-unused",
+            Reason::StillUnused => "still-unused",
+            Reason::UsedAfterWarning => "used-after-warning",
+            Reason::ReactivatedOutside => "reactivated-outside",
+            Reason::FoundInactive => "found-inactive",
+            Reason::KeyGone => "key-gone",
             Reason::MigrateTo => "migrate-to",
             Reason::Expiring => "expiring",
             Reason::Expired => "expired",
@@ -139,6 +161,67 @@ pub struct Plan {
     pub account: AccountId,
     pub actions: Vec<Action>,
     pub skipped: Vec<Skipped>,
+    /// Every IAM access key examined in detail, with its lifecycle stage and next step
+    /// (planned with `iam-keys`; keys with nothing due soon are not examined).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<KeyView>,
+}
+
+/// One IAM access key as the planner sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyView {
+    pub user: String,
+    pub key: String,
+    /// `active` or `inactive`.
+    pub status: &'static str,
+    pub created: DateTime<Utc>,
+    pub age_days: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_service: Option<String>,
+    pub stage: Stage,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage_since: Option<DateTime<Utc>>,
+    /// The next step and when it is due; `none` for an excluded key.
+    pub next_action: Option<ActionType>,
+    pub next_at: Option<DateTime<Utc>>,
+    /// Why keyrotor leaves this key alone, when it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub excluded: Option<String>,
+}
+
+impl KeyView {
+    fn new(
+        user: &IamUser,
+        key: &AccessKey,
+        record: Option<&KeyRecord>,
+        now: DateTime<Utc>,
+        policy: &Policy,
+        exclusion: Option<&Exclusion>,
+    ) -> KeyView {
+        let next = match exclusion {
+            Some(_) => None,
+            None => lifecycle::next(key_facts(key), record, now, policy),
+        };
+        KeyView {
+            user: user.name.clone(),
+            key: key.id.to_string(),
+            status: match key.status {
+                KeyStatus::Active => "active",
+                KeyStatus::Inactive => "inactive",
+            },
+            created: key.created,
+            age_days: whole_days(now - key.created),
+            last_used: key.last_used.as_ref().map(|u| u.at),
+            last_used_service: key.last_used.as_ref().and_then(|u| u.service.clone()),
+            stage: record.map_or(Stage::Active, |r| r.stage),
+            stage_since: record.map(|r| r.since),
+            next_action: next.as_ref().map(|n| n.action),
+            next_at: next.map(|n| n.at),
+            excluded: exclusion.map(|e| e.code().to_owned()),
+        }
+    }
 }
 
 fn days(n: u32) -> Duration {
@@ -150,101 +233,21 @@ fn whole_days(d: Duration) -> i64 {
 }
 
 /// The decision for one IAM access key of an in-scope user, if any is due at `now`.
-///
-/// Discovery also uses this to decide which users need per-user API calls, so the two can
-/// never disagree about what may be due.
 pub fn iam_key_decision(
     key: &AccessKey,
+    record: Option<&KeyRecord>,
     now: DateTime<Utc>,
     policy: &Policy,
-) -> Option<(ActionType, Reason, DateTime<Utc>, String)> {
-    iam_key_facts_decision(
-        key.status == KeyStatus::Active,
-        key.created,
-        key.last_used.as_ref().map(|u| u.at),
-        now,
-        policy,
-    )
+) -> Option<lifecycle::Next> {
+    lifecycle::due(key_facts(key), record, now, policy)
 }
 
-/// [`iam_key_decision`] on bare facts (what the credential report gives, without key ids).
-pub fn iam_key_facts_decision(
-    active: bool,
-    created: DateTime<Utc>,
-    last_used: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-    policy: &Policy,
-) -> Option<(ActionType, Reason, DateTime<Utc>, String)> {
-    let p = &policy.iam_keys;
-    let age = whole_days(now - created);
-    if !active {
-        // IAM does not say when a key was deactivated. The quiet period therefore counts
-        // from the last activity plus the unused window, so a key deactivated by hand
-        // yesterday is not deleted today.
-        let quiet_since = last_used.unwrap_or(created);
-        let due = quiet_since + days(p.unused_days) + days(p.delete_after_days);
-        return (now >= due).then(|| {
-            (
-                ActionType::Delete,
-                Reason::InactiveUnused,
-                due,
-                format!(
-                    "inactive, {} since {}; delete (no recovery after this)",
-                    match last_used {
-                        Some(_) => "unused",
-                        None => "never used",
-                    },
-                    quiet_since.format("%Y-%m-%d")
-                ),
-            )
-        });
-    }
-    match last_used {
-        None => {
-            let due = created + days(p.unused_days);
-            (now >= due).then(|| {
-                (
-                    ActionType::Warn,
-                    Reason::NeverUsed,
-                    due,
-                    format!(
-                        "active, never used in {age} days since creation (limit {}); warn the owner, deactivate after {} more days if still unused",
-                        p.unused_days, p.warn_days
-                    ),
-                )
-            })
-        }
-        Some(used) => {
-            let unused_due = used + days(p.unused_days);
-            let age_due = created + days(p.max_age_days);
-            if now >= unused_due {
-                Some((
-                    ActionType::Warn,
-                    Reason::Unused,
-                    unused_due,
-                    format!(
-                        "active, last used {} days ago on {} (limit {}); warn the owner, deactivate after {} more days if still unused",
-                        whole_days(now - used),
-                        used.format("%Y-%m-%d"),
-                        p.unused_days,
-                        p.warn_days
-                    ),
-                ))
-            } else if now >= age_due {
-                Some((
-                    ActionType::Rotate,
-                    Reason::MaxAgeExceeded,
-                    age_due,
-                    format!(
-                        "active, {age} days old (limit {}) and used {} days ago; in use, so rotate rather than deactivate",
-                        p.max_age_days,
-                        whole_days(now - used)
-                    ),
-                ))
-            } else {
-                None
-            }
-        }
+/// The lifecycle facts of a key.
+pub fn key_facts(key: &AccessKey) -> KeyFacts {
+    KeyFacts {
+        active: key.status == KeyStatus::Active,
+        created: key.created,
+        last_used: key.last_used.as_ref().map(|u| u.at),
     }
 }
 
@@ -252,13 +255,18 @@ struct Planner<'a> {
     inv: &'a Inventory,
     /// Names and ARNs of the inventory's secrets, looked up once per API key.
     secrets: HashSet<&'a str>,
+    /// keyrotor's lifecycle records, by access key id.
+    records: HashMap<&'a str, &'a KeyRecord>,
+    /// Access key ids found in the inventory.
+    seen: HashSet<&'a str>,
     now: DateTime<Utc>,
     policy: &'a Policy,
     actions: Vec<Action>,
     skipped: Vec<Skipped>,
+    keys: Vec<KeyView>,
 }
 
-impl Planner<'_> {
+impl<'a> Planner<'a> {
     fn skip(
         &mut self,
         kind: Kind,
@@ -290,15 +298,24 @@ impl Planner<'_> {
         self.skip(kind, resource, principal, region, e.code(), e.detail());
     }
 
-    fn iam_user(&mut self, user: &IamUser, kinds: &[Kind]) {
+    fn iam_user(&mut self, user: &'a IamUser, kinds: &[Kind]) {
         let want_keys = kinds.contains(&Kind::IamKeys);
         let want_migration = kinds.contains(&Kind::Migration) && self.policy.migration.enabled;
-        if let Some(e) = scope::iam_user_exclusion(user, self.now, self.policy) {
+        let exclusion = scope::iam_user_exclusion(user, self.now, self.policy);
+        if want_keys {
+            for key in &user.keys {
+                self.seen.insert(key.id.as_str());
+                let record = self.records.get(key.id.as_str()).copied();
+                self.keys.push(KeyView::new(user, key, record, self.now, self.policy, exclusion.as_ref()));
+            }
+        }
+        if let Some(e) = exclusion {
             // Report exclusions only where something would otherwise have been done, so
             // the skipped list stays about decisions, not about every user in the account.
             if want_keys {
                 for key in &user.keys {
-                    if iam_key_decision(key, self.now, self.policy).is_some() {
+                    let record = self.records.get(key.id.as_str()).copied();
+                    if iam_key_decision(key, record, self.now, self.policy).is_some() {
                         self.exclude(Kind::IamKeys, key.id.as_str(), Some(&user.name), GLOBAL, &e);
                     }
                 }
@@ -311,12 +328,11 @@ impl Planner<'_> {
         let owner = user.tags.get(TAG_OWNER).cloned();
         if want_keys {
             for key in &user.keys {
-                let Some((action, reason, due_at, detail)) =
-                    iam_key_decision(key, self.now, self.policy)
-                else {
+                let record = self.records.get(key.id.as_str()).copied();
+                let Some(next) = iam_key_decision(key, record, self.now, self.policy) else {
                     continue;
                 };
-                let blocked = (action == ActionType::Rotate)
+                let blocked = (next.action == ActionType::Rotate)
                     .then(|| rotation_room(user, key))
                     .flatten();
                 self.actions.push(Action {
@@ -325,10 +341,10 @@ impl Planner<'_> {
                     principal: Some(user.name.clone()),
                     account: self.inv.account.clone(),
                     region: GLOBAL.to_owned(),
-                    action,
-                    reason,
-                    detail,
-                    due_at,
+                    action: next.action,
+                    reason: next.reason,
+                    detail: next.detail,
+                    due_at: next.at,
                     owner: owner.clone(),
                     blocked,
                 });
@@ -352,6 +368,37 @@ impl Planner<'_> {
                 ),
                 due_at: self.now,
                 owner,
+                blocked: None,
+            });
+        }
+    }
+
+    /// Lifecycle records whose key no longer exists: record it, so the lifecycle ends.
+    fn gone_keys(&mut self) {
+        let mut gone: Vec<&KeyRecord> = self
+            .records
+            .values()
+            .filter(|r| r.stage != Stage::Deleted && !self.seen.contains(r.key.as_str()))
+            .copied()
+            .collect();
+        gone.sort_by(|a, b| a.key.cmp(&b.key));
+        for r in gone {
+            self.actions.push(Action {
+                kind: Kind::IamKeys,
+                resource: r.key.to_string(),
+                principal: Some(r.user.clone()),
+                account: self.inv.account.clone(),
+                region: GLOBAL.to_owned(),
+                action: ActionType::Reconcile,
+                reason: Reason::KeyGone,
+                detail: format!(
+                    "{} since {}, and the key (or user {}) no longer exists; end its lifecycle",
+                    r.stage.as_str(),
+                    r.since.format("%Y-%m-%d"),
+                    r.user
+                ),
+                due_at: self.now,
+                owner: None,
                 blocked: None,
             });
         }
@@ -516,15 +563,25 @@ pub fn plan(inventory: &Inventory, now: DateTime<Utc>, policy: &Policy, kinds: &
             .iter()
             .flat_map(|s| [s.name.as_str(), s.arn.as_str()])
             .collect(),
+        records: inventory
+            .key_records
+            .iter()
+            .map(|r| (r.key.as_str(), r))
+            .collect(),
+        seen: HashSet::new(),
         now,
         policy,
         actions: Vec::new(),
         skipped: Vec::new(),
+        keys: Vec::new(),
     };
     if kinds.contains(&Kind::IamKeys) || kinds.contains(&Kind::Migration) {
         for user in &inventory.iam_users {
             planner.iam_user(user, kinds);
         }
+    }
+    if kinds.contains(&Kind::IamKeys) {
+        planner.gone_keys();
     }
     if kinds.contains(&Kind::IamKeys) && inventory.root_active_keys > 0 {
         planner.skip(
@@ -570,6 +627,7 @@ pub fn plan(inventory: &Inventory, now: DateTime<Utc>, policy: &Policy, kinds: &
         account: inventory.account.clone(),
         actions,
         skipped: planner.skipped,
+        keys: planner.keys,
     }
 }
 

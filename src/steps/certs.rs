@@ -337,23 +337,12 @@ mod tests {
     use chrono::{Duration, TimeZone};
 
     use super::*;
-    use crate::audit::record::{AuditRecord, StoredRecord};
     use crate::domain::model::{CertType, Certificate, Tags};
-    use crate::ports::{AppendError, AuditQuery, AuditStore, Caller, SystemClock};
+    use crate::ports::SystemClock;
+    use crate::steps::memory::{MemAudit, MemState, Me};
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).unwrap()
-    }
-
-    struct Me;
-    #[async_trait]
-    impl Identity for Me {
-        async fn caller(&self) -> PortResult<Caller> {
-            Ok(Caller {
-                account: AccountId::parse("123456789012").unwrap(),
-                arn: "arn:aws:iam::123456789012:user/tester".into(),
-            })
-        }
     }
 
     struct OneCert;
@@ -382,38 +371,6 @@ mod tests {
         }
     }
 
-    /// (pk, sk) -> (rank, attributes).
-    type StateItems = BTreeMap<(String, String), (u64, BTreeMap<String, String>)>;
-
-    #[derive(Default)]
-    struct MemState(Mutex<StateItems>);
-    #[async_trait]
-    impl StateStore for MemState {
-        async fn get(&self, pk: &str, sk: &str) -> PortResult<Option<BTreeMap<String, String>>> {
-            Ok(self
-                .0
-                .lock()
-                .unwrap()
-                .get(&(pk.into(), sk.into()))
-                .map(|(_, a)| a.clone()))
-        }
-        async fn advance(
-            &self,
-            pk: &str,
-            sk: &str,
-            rank: u64,
-            attrs: &BTreeMap<String, String>,
-        ) -> PortResult<bool> {
-            let mut map = self.0.lock().unwrap();
-            let key = (pk.to_owned(), sk.to_owned());
-            if map.get(&key).is_some_and(|(r, _)| *r >= rank) {
-                return Ok(false);
-            }
-            map.insert(key, (rank, attrs.clone()));
-            Ok(true)
-        }
-    }
-
     /// Records the number of audit records present when each notification was sent.
     struct Spy<'a> {
         audit: &'a MemAudit,
@@ -425,48 +382,6 @@ mod tests {
             let written = self.audit.records.lock().unwrap().len();
             self.sent_after.lock().unwrap().push(written);
             Ok(Some("msg-1".into()))
-        }
-    }
-
-    #[derive(Default)]
-    struct MemAudit {
-        records: Mutex<Vec<AuditRecord>>,
-        failing: bool,
-    }
-    #[async_trait]
-    impl AuditStore for MemAudit {
-        async fn last(&self, resource: &str) -> PortResult<Option<AuditRecord>> {
-            Ok(self
-                .records
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|r| r.resource == resource)
-                .max_by_key(|r| r.seq)
-                .cloned())
-        }
-        async fn append(&self, record: &AuditRecord) -> Result<(), AppendError> {
-            if self.failing {
-                return Err(AppendError::Port(PortError::Unreachable {
-                    operation: "dynamodb:PutItem".into(),
-                    detail: "connection reset".into(),
-                }));
-            }
-            self.records.lock().unwrap().push(record.clone());
-            Ok(())
-        }
-        async fn query(&self, _q: &AuditQuery) -> PortResult<Vec<StoredRecord>> {
-            Ok(Vec::new())
-        }
-        async fn all(&self) -> PortResult<Vec<StoredRecord>> {
-            Ok(self
-                .records
-                .lock()
-                .unwrap()
-                .iter()
-                .cloned()
-                .map(Ok)
-                .collect())
         }
     }
 

@@ -6,12 +6,14 @@
 //! for migration candidates when migration planning is on. Certificates are described only
 //! when near or past expiry.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Duration, Utc};
 use futures::{StreamExt, TryStreamExt};
 
 use crate::domain::credential_report::ReportRow;
 use crate::domain::model::{Certificate, DiscoveryProblem, IamUser, Inventory, Kind};
-use crate::domain::plan::iam_key_facts_decision;
+use crate::domain::lifecycle::{self, KeyFacts, KeyRecord, Stage};
 use crate::domain::policy::Policy;
 use crate::ports::{
     ApiKeyInventory, CertInventory, IamInventory, PortError, PortResult, SecretInventory,
@@ -42,23 +44,28 @@ pub fn row_needs_detail(row: &ReportRow, now: DateTime<Utc>, policy: &Policy) ->
     {
         return false;
     }
+    // Without keyrotor's lifecycle record: a record only ever postpones a step, and users
+    // with a record are looked up anyway.
     let key_due = row.keys.iter().any(|k| {
-        iam_key_facts_decision(
-            k.active,
-            k.last_rotated,
-            k.last_used.as_ref().map(|u| u.at),
-            now,
-            policy,
-        )
-        .is_some()
+        let facts = KeyFacts {
+            active: k.active,
+            created: k.last_rotated,
+            last_used: k.last_used.as_ref().map(|u| u.at),
+        };
+        lifecycle::due(facts, None, now, policy).is_some()
     });
     let migration_candidate = policy.migration.enabled && row.keys.iter().any(|k| k.active);
     key_due || migration_candidate
 }
 
-async fn user_detail(iam: &dyn IamInventory, row: &ReportRow) -> PortResult<IamUser> {
+/// The user's keys and tags; `None` when the user was deleted since the report.
+async fn user_detail(iam: &dyn IamInventory, row: &ReportRow) -> PortResult<Option<IamUser>> {
     let (mut keys, tags) =
-        futures::try_join!(iam.access_keys(&row.user), iam.user_tags(&row.user))?;
+        match futures::try_join!(iam.access_keys(&row.user), iam.user_tags(&row.user)) {
+            Ok(found) => found,
+            Err(PortError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
     for key in &mut keys {
         // The report has no key ids: match its slots to keys by creation time.
         let slot = row
@@ -70,7 +77,7 @@ async fn user_detail(iam: &dyn IamInventory, row: &ReportRow) -> PortResult<IamU
             None => iam.key_last_used(&key.id).await?,
         };
     }
-    Ok(IamUser {
+    Ok(Some(IamUser {
         name: row.user.clone(),
         arn: row.arn.clone(),
         path: row.path(),
@@ -78,14 +85,16 @@ async fn user_detail(iam: &dyn IamInventory, row: &ReportRow) -> PortResult<IamU
         tags,
         keys,
         is_root: false,
-    })
+    }))
 }
 
-/// IAM part of the inventory.
+/// IAM part of the inventory: users with a key that may be due, and users with a lifecycle
+/// in progress (`records`), whatever their scope (the planner reports exclusions).
 pub async fn iam_users(
     iam: &dyn IamInventory,
     now: DateTime<Utc>,
     policy: &Policy,
+    records: &[KeyRecord],
 ) -> PortResult<(Vec<IamUser>, u32)> {
     let rows = iam
         .credential_report(now, policy.iam_keys.credential_report_max_age_hours)
@@ -96,16 +105,24 @@ pub async fn iam_users(
         .flat_map(|r| r.keys.iter())
         .filter(|k| k.active)
         .count() as u32;
+    let in_progress: HashSet<&str> = records
+        .iter()
+        .filter(|r| r.stage != Stage::Deleted)
+        .map(|r| r.user.as_str())
+        .collect();
     let wanted: Vec<&ReportRow> = rows
         .iter()
-        .filter(|r| row_needs_detail(r, now, policy))
+        .filter(|r| {
+            !r.is_root()
+                && (in_progress.contains(r.user.as_str()) || row_needs_detail(r, now, policy))
+        })
         .collect();
-    let users = futures::stream::iter(wanted)
+    let users: Vec<Option<IamUser>> = futures::stream::iter(wanted)
         .map(|row| user_detail(iam, row))
         .buffered(IAM_CONCURRENCY)
         .try_collect()
         .await?;
-    Ok((users, root_active))
+    Ok((users.into_iter().flatten().collect(), root_active))
 }
 
 /// The regions to read certificates from: `[certs] regions`, else the default region.
@@ -162,7 +179,8 @@ pub async fn discover(
     kinds: &[Kind],
 ) -> PortResult<Inventory> {
     if kinds.contains(&Kind::IamKeys) || kinds.contains(&Kind::Migration) {
-        let (users, root_active) = iam_users(ports.iam, now, policy).await?;
+        let (users, root_active) =
+            iam_users(ports.iam, now, policy, &inventory.key_records).await?;
         inventory.iam_users = users;
         inventory.root_active_keys = root_active;
     }

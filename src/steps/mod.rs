@@ -5,6 +5,9 @@
 
 pub mod certs;
 pub mod discover;
+pub mod iam_keys;
+#[cfg(test)]
+pub(crate) mod memory;
 
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
@@ -15,9 +18,34 @@ use crate::domain::model::{Inventory, Kind};
 use crate::domain::plan::{self, Plan};
 use crate::domain::policy::Policy;
 use crate::ports::{
-    AuditQuery, AuditStore, Caller, Clock, Identity, PortResult, TableAdmin, TableStatus,
+    AuditQuery, AuditStore, Caller, Clock, Identity, PortError, PortResult, StateStore,
+    TableAdmin, TableStatus,
 };
 use discover::DiscoveryPorts;
+
+/// Why a step stopped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StepError {
+    /// The request names something that cannot be acted on; nothing was changed.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// Another run holds the lease on the same credentials.
+    #[error("{0}")]
+    InProgress(String),
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+impl StepError {
+    /// Stable machine-readable name (Step Functions Retry/Catch, exit codes).
+    pub fn name(&self) -> &'static str {
+        match self {
+            StepError::InvalidInput(_) => "KeyRotor.InvalidInput",
+            StepError::InProgress(_) => "KeyRotor.Conflict",
+            StepError::Port(e) => e.name(),
+        }
+    }
+}
 
 /// Audit appends in flight at once (different resources never contend).
 const AUDIT_CONCURRENCY: usize = 8;
@@ -47,10 +75,12 @@ pub struct PlanOutcome {
 }
 
 /// Discovers, plans and, with `record`, writes every decision to the audit table as a
-/// dry-run record. Without `record` nothing is written anywhere.
+/// dry-run record. Without `record` nothing is written anywhere. IAM key lifecycles are
+/// read from `state` when given (a missing state table means none has started).
 pub async fn plan(
     identity: &dyn Identity,
     discovery: &DiscoveryPorts<'_>,
+    state: Option<&dyn StateStore>,
     audit_store: Option<&dyn AuditStore>,
     policy: &Policy,
     request: &PlanRequest<'_>,
@@ -62,9 +92,25 @@ pub async fn plan(
         // Fail before any discovery if the audit table is missing.
         store.last("keyrotor#probe").await?;
     }
+    let mut inventory = Inventory::empty(caller.account.clone(), region);
+    if let Some(state) = state
+        && kinds.contains(&Kind::IamKeys)
+    {
+        inventory.key_records = match iam_keys::key_records(state, &caller.account).await {
+            Ok(records) => records,
+            Err(StepError::Port(PortError::NotFound { .. })) => Vec::new(),
+            Err(StepError::Port(e)) => return Err(e),
+            Err(e) => {
+                return Err(PortError::InvalidResponse {
+                    operation: "state table".into(),
+                    message: e.to_string(),
+                });
+            }
+        };
+    }
     let inventory = discover::discover(
         discovery,
-        Inventory::empty(caller.account.clone(), region),
+        inventory,
         now,
         policy,
         kinds,

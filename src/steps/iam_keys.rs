@@ -1,0 +1,616 @@
+//! Stale IAM access keys: the sweep that moves each key through its lifecycle (warn,
+//! deactivate, delete; reset when a key is used again; escalate old keys in use) and the
+//! undo, `keyrotor reactivate iam-key`.
+//!
+//! Every transition is: intent record, effect (an IAM change and/or a notification), outcome
+//! record, then the key's lifecycle record in the state table (compare-and-set). A run that
+//! stops anywhere in between converges on the next run: a repeated warning is sent again
+//! (at-least-once), a deactivation or deletion already done is found and recorded. One run
+//! per account at a time (lease in the state table).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use super::{StepError, discover, new_run_id};
+use crate::audit::AuditLog;
+use crate::audit::record::{Entry, Outcome, Phase, ResourceRef};
+use crate::domain::lifecycle::{self, KeyRecord, Stage};
+use crate::domain::model::{AccessKeyId, AccountId, Inventory, KeyStatus, Kind};
+use crate::domain::plan::{self, Action, ActionType, GLOBAL, Plan, Reason, key_facts};
+use crate::domain::policy::{Mode, Policy};
+use crate::ports::{
+    AuditStore, Caller, Clock, IamInventory, IamKeyAdmin, Identity, Notification, Notifier,
+    PortError, StateStore,
+};
+
+/// How long a run may hold the account's IAM-keys lease before another run may take it
+/// over (a crashed run does not block later ones for longer than this).
+pub const LEASE_TTL_MINUTES: i64 = 15;
+
+/// The ports the IAM key steps use.
+pub struct IamKeyPorts<'a> {
+    pub identity: &'a dyn Identity,
+    pub iam: &'a dyn IamInventory,
+    pub admin: &'a dyn IamKeyAdmin,
+    pub state: &'a dyn StateStore,
+    pub notifier: &'a dyn Notifier,
+    pub audit: &'a dyn AuditStore,
+}
+
+/// What the sweep did with one planned action.
+#[derive(Debug, Clone, Serialize)]
+pub struct Applied {
+    pub key: String,
+    pub user: String,
+    pub action: ActionType,
+    pub reason: Reason,
+    /// `done`, `dry-run` (mode = plan), `conflict` (changed by another run) or `failed`.
+    pub status: &'static str,
+    /// The lifecycle stage after this run.
+    pub stage: Stage,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The sweep's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct IamSweep {
+    pub run_id: String,
+    pub mode: Mode,
+    pub plan: Plan,
+    pub applied: Vec<Applied>,
+}
+
+impl IamSweep {
+    pub fn failed(&self) -> usize {
+        self.applied.iter().filter(|a| a.status == "failed").count()
+    }
+}
+
+/// The lease name serialising IAM key runs in one account.
+pub fn lease_name(account: &AccountId) -> String {
+    format!("iam-keys#{account}")
+}
+
+/// Runs `work` while holding the account's lease; a run already holding it wins.
+async fn with_lease<T, F>(
+    state: &dyn StateStore,
+    account: &AccountId,
+    run_id: &str,
+    wall: &dyn Clock,
+    work: F,
+) -> Result<T, StepError>
+where
+    F: std::future::Future<Output = Result<T, StepError>>,
+{
+    let name = lease_name(account);
+    let ttl = Duration::minutes(LEASE_TTL_MINUTES);
+    if let Err(holder) = state.acquire_lease(&name, run_id, wall.now(), ttl).await? {
+        return Err(StepError::InProgress(format!(
+            "another keyrotor run ({}) is working on the IAM keys of account {account} (lease {name} held until {}); wait for it to finish, or run again after that time if it crashed",
+            holder.holder,
+            holder.expires_at.to_rfc3339()
+        )));
+    }
+    let result = work.await;
+    let released = state.release_lease(&name, run_id).await;
+    let value = result?;
+    released?;
+    Ok(value)
+}
+
+/// Reads keyrotor's lifecycle records of `account`; an item that cannot be read stops the
+/// run (acting without it could repeat or skip a step).
+pub async fn key_records(
+    state: &dyn StateStore,
+    account: &AccountId,
+) -> Result<Vec<KeyRecord>, StepError> {
+    let pk = KeyRecord::partition(account.as_str());
+    state
+        .list(&pk)
+        .await?
+        .iter()
+        .map(|item| {
+            KeyRecord::from_item(&item.sk, item.version, &item.attrs).map_err(|e| {
+                StepError::Port(PortError::InvalidResponse {
+                    operation: "state table".into(),
+                    message: format!(
+                        "{pk}: {e}; fix the item or delete it (keyrotor then treats the key as active)"
+                    ),
+                })
+            })
+        })
+        .collect()
+}
+
+/// Plans and carries out what is due for IAM access keys. In `mode = "plan"` every due
+/// action is recorded as a dry-run decision and nothing else happens.
+pub async fn sweep(
+    ports: &IamKeyPorts<'_>,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    wall: &dyn Clock,
+) -> Result<IamSweep, StepError> {
+    let caller = ports.identity.caller().await?;
+    let run_id = new_run_id(wall.now());
+    with_lease(
+        ports.state,
+        &caller.account,
+        &run_id,
+        wall,
+        sweep_locked(ports, policy, now, wall, &caller, &run_id),
+    )
+    .await
+}
+
+async fn sweep_locked(
+    ports: &IamKeyPorts<'_>,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    wall: &dyn Clock,
+    caller: &Caller,
+    run_id: &str,
+) -> Result<IamSweep, StepError> {
+    let records = key_records(ports.state, &caller.account).await?;
+    let (users, root_active_keys) = discover::iam_users(ports.iam, now, policy, &records).await?;
+    let mut inventory = Inventory::empty(caller.account.clone(), GLOBAL);
+    inventory.iam_users = users;
+    inventory.root_active_keys = root_active_keys;
+    inventory.key_records = records;
+    let plan = plan::plan(&inventory, now, policy, &[Kind::IamKeys]);
+    let records: HashMap<&str, &KeyRecord> = inventory
+        .key_records
+        .iter()
+        .map(|r| (r.key.as_str(), r))
+        .collect();
+    let run = Run {
+        ports,
+        policy,
+        now,
+        wall,
+        log: AuditLog::new(ports.audit, run_id.to_owned(), caller.arn.clone()),
+        account: caller.account.clone(),
+    };
+    let mut applied = Vec::with_capacity(plan.actions.len());
+    for action in &plan.actions {
+        let record = records.get(action.resource.as_str()).copied();
+        applied.push(run.apply(action, record).await?);
+    }
+    Ok(IamSweep {
+        run_id: run_id.to_owned(),
+        mode: policy.mode,
+        plan,
+        applied,
+    })
+}
+
+/// One sweep's context.
+struct Run<'a> {
+    ports: &'a IamKeyPorts<'a>,
+    policy: &'a Policy,
+    now: DateTime<Utc>,
+    wall: &'a dyn Clock,
+    log: AuditLog<'a>,
+    account: AccountId,
+}
+
+/// The effect of a transition on AWS, besides the notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    None,
+    Deactivate,
+    Delete,
+}
+
+impl Run<'_> {
+    fn entry(
+        &self,
+        key: &str,
+        action: ActionType,
+        reason: &str,
+        phase: Phase,
+        outcome: Option<Outcome>,
+        detail: String,
+        stages: (Stage, Stage),
+    ) -> Entry {
+        Entry {
+            resource: ResourceRef {
+                kind: Kind::IamKeys,
+                account: self.account.to_string(),
+                region: GLOBAL.to_owned(),
+                id: key.to_owned(),
+            },
+            action: action.as_str().to_owned(),
+            phase,
+            outcome,
+            reason: reason.to_owned(),
+            detail,
+            before: Some(stages.0.as_str().to_owned()),
+            after: Some(stages.1.as_str().to_owned()),
+            dry_run: self.policy.mode == Mode::Plan,
+            policy_time: self.now,
+        }
+    }
+
+    async fn apply(
+        &self,
+        action: &Action,
+        record: Option<&KeyRecord>,
+    ) -> Result<Applied, StepError> {
+        let key = AccessKeyId::parse(&action.resource).map_err(|e| {
+            StepError::Port(PortError::InvalidResponse {
+                operation: "plan".into(),
+                message: e.to_string(),
+            })
+        })?;
+        let user = action.principal.clone().unwrap_or_default();
+        let from = record.map_or(Stage::Active, |r| r.stage);
+        let mut action = action.clone();
+        // The credential report can be hours old: look again right before deactivating.
+        if action.action == ActionType::Deactivate
+            && self.policy.mode == Mode::Enforce
+            && let Some(warned) = record.map(|r| r.since)
+            && let Some(used) = self.ports.iam.key_last_used(&key).await?
+            && used.at > warned
+        {
+            action.action = ActionType::Reset;
+            action.reason = Reason::UsedAfterWarning;
+            action.detail = format!(
+                "warned on {}, then used on {} ({}): in use, so back to active; no deactivation",
+                warned.format("%Y-%m-%d"),
+                used.at.format("%Y-%m-%d"),
+                used.service.as_deref().unwrap_or("service unknown")
+            );
+        }
+        let (to, change) = match (action.action, action.reason) {
+            (ActionType::Warn, _) => (Stage::Warned, Change::None),
+            (ActionType::Deactivate, _) => (Stage::Deactivated, Change::Deactivate),
+            (ActionType::Delete, _) => (Stage::Deleted, Change::Delete),
+            (ActionType::Rotate, _) => (Stage::Escalated, Change::None),
+            (ActionType::Reset, _) => (Stage::Active, Change::None),
+            (ActionType::Reconcile, Reason::KeyGone) => (Stage::Deleted, Change::None),
+            (ActionType::Reconcile, _) => (Stage::Deactivated, Change::None),
+            (other, _) => {
+                return Err(StepError::Port(PortError::Other {
+                    operation: "sweep".into(),
+                    message: format!("{} is not an IAM key action", other.as_str()),
+                }));
+            }
+        };
+        let done = |status: &'static str, stage: Stage, error: Option<String>| Applied {
+            key: key.to_string(),
+            user: user.clone(),
+            action: action.action,
+            reason: action.reason,
+            status,
+            stage,
+            detail: action.detail.clone(),
+            error,
+        };
+        let reason = action.reason.as_str();
+        if self.policy.mode == Mode::Plan {
+            let entry = self.entry(
+                key.as_str(),
+                action.action,
+                reason,
+                Phase::Decision,
+                Some(Outcome::Planned),
+                format!("mode = plan, not carried out: {}", action.detail),
+                (from, to),
+            );
+            self.log.append(&entry, self.wall.now()).await?;
+            return Ok(done("dry-run", from, None));
+        }
+        let notification = self.notification(&action, &key, &user);
+        let intent_detail = match &notification {
+            Some(n) => format!("{}; notify {}", action.detail, recipient(n)),
+            None => action.detail.clone(),
+        };
+        self.log
+            .append(
+                &self.entry(
+                    key.as_str(),
+                    action.action,
+                    reason,
+                    Phase::Intent,
+                    None,
+                    intent_detail,
+                    (from, to),
+                ),
+                self.wall.now(),
+            )
+            .await?;
+        let effect = match change {
+            Change::None => Ok(()),
+            Change::Deactivate => self.ports.admin.set_key_active(&user, &key, false).await,
+            Change::Delete => self.ports.admin.delete_key(&user, &key).await,
+        };
+        let effect = match effect {
+            // Already gone: the deletion (or the user's) happened; record it as done.
+            Err(PortError::NotFound { .. }) if change == Change::Delete => Ok(()),
+            other => other,
+        };
+        let sent = match (&effect, &notification) {
+            (Ok(()), Some(n)) => Some(self.ports.notifier.notify(n).await),
+            _ => None,
+        };
+        let failure = match (&effect, &sent) {
+            (Err(e), _) => Some(e.clone()),
+            // Only a warning or an escalation *is* the notification; after an IAM change
+            // a failed notification is reported but the change stands.
+            (Ok(()), Some(Err(e))) if change == Change::None => Some(e.clone()),
+            _ => None,
+        };
+        if let Some(e) = failure {
+            self.log
+                .append(
+                    &self.entry(
+                        key.as_str(),
+                        action.action,
+                        reason,
+                        Phase::Outcome,
+                        Some(Outcome::Failed),
+                        e.to_string(),
+                        (from, from),
+                    ),
+                    self.wall.now(),
+                )
+                .await?;
+            if let PortError::NoCredentials { .. } = e {
+                return Err(e.into());
+            }
+            return Ok(done("failed", from, Some(e.to_string())));
+        }
+        let outcome_detail = match &sent {
+            Some(Ok(Some(id))) => format!("{}; notification sent (message {id})", stage_text(to)),
+            Some(Ok(None)) => format!(
+                "{}; no sns_topic_arn configured, notification reported only",
+                stage_text(to)
+            ),
+            Some(Err(e)) => format!("{}; notification failed: {e}", stage_text(to)),
+            None => stage_text(to),
+        };
+        self.log
+            .append(
+                &self.entry(
+                    key.as_str(),
+                    action.action,
+                    reason,
+                    Phase::Outcome,
+                    Some(Outcome::Succeeded),
+                    outcome_detail,
+                    (from, to),
+                ),
+                self.wall.now(),
+            )
+            .await?;
+        let next = KeyRecord {
+            key: key.clone(),
+            user: user.clone(),
+            stage: to,
+            since: self.now,
+            version: 0,
+        };
+        let expected = record.map_or(0, |r| r.version);
+        let pk = KeyRecord::partition(self.account.as_str());
+        if !self
+            .ports
+            .state
+            .put_versioned(&pk, key.as_str(), expected, &next.attrs())
+            .await?
+        {
+            return Ok(done(
+                "conflict",
+                to,
+                Some("the key's lifecycle record was changed by another run; the next sweep re-reads it".into()),
+            ));
+        }
+        Ok(done("done", to, None))
+    }
+
+    /// The message for the owner, for the transitions people must hear about.
+    fn notification(&self, action: &Action, key: &AccessKeyId, user: &str) -> Option<Notification> {
+        let p = &self.policy.iam_keys;
+        let owner = action
+            .owner
+            .clone()
+            .or_else(|| self.policy.notifications.default_contact.clone());
+        let day = |t: DateTime<Utc>| t.format("%Y-%m-%d").to_string();
+        let (event, subject, body) = match action.action {
+            ActionType::Warn => {
+                let off = self.now + Duration::days(i64::from(p.warn_days));
+                (
+                    "iam-key-warning",
+                    format!("IAM access key {key} of {user} will be deactivated on {}", day(off)),
+                    format!(
+                        "{}.\nkeyrotor will deactivate it on {} unless it is used before then, and delete it {} days after that.\nTo keep the key: use it, or tag the user keyrotor:exempt = YYYY-MM-DD.\nA deactivation can be undone with: keyrotor reactivate iam-key {key}",
+                        action.detail,
+                        day(off),
+                        p.delete_after_days
+                    ),
+                )
+            }
+            ActionType::Deactivate => (
+                "iam-key-deactivated",
+                format!("IAM access key {key} of {user} was deactivated"),
+                format!(
+                    "{}.\nkeyrotor deactivated it on {}; it will be deleted on {} if it stays unused.\nUndo: keyrotor reactivate iam-key {key}",
+                    action.detail,
+                    day(self.now),
+                    day(self.now + Duration::days(i64::from(p.delete_after_days)))
+                ),
+            ),
+            ActionType::Delete => (
+                "iam-key-deleted",
+                format!("IAM access key {key} of {user} was deleted"),
+                format!("{}.\nkeyrotor deleted it on {}.", action.detail, day(self.now)),
+            ),
+            ActionType::Rotate => (
+                "iam-key-rotation-needed",
+                format!("IAM access key {key} of {user} is past its maximum age"),
+                format!(
+                    "{}.{}\nkeyrotor does not deactivate a key in use. Rotate it (a user whose key is stored in Secrets Manager: keyrotor rotate secret <id>) or move the workload to a role (tag the user keyrotor:migrate-to).",
+                    action.detail,
+                    action
+                        .blocked
+                        .as_deref()
+                        .map(|b| format!("\nBlocked: {b}"))
+                        .unwrap_or_default()
+                ),
+            ),
+            _ => return None,
+        };
+        let subject: String = subject.chars().take(100).collect();
+        Some(Notification {
+            event: event.into(),
+            resource: key.to_string(),
+            owner: owner.clone(),
+            subject,
+            message: format!(
+                "{body}\nOwner: {}",
+                owner.as_deref().unwrap_or("unknown (tag the user with owner)")
+            ),
+        })
+    }
+}
+
+fn recipient(n: &Notification) -> String {
+    n.owner.clone().unwrap_or_else(|| "nobody (no owner tag, no default_contact)".into())
+}
+
+fn stage_text(stage: Stage) -> String {
+    format!("now {}", stage.as_str())
+}
+
+/// What `keyrotor reactivate iam-key` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reactivated {
+    pub run_id: String,
+    pub key: String,
+    pub user: String,
+    /// When keyrotor will look at the key again (a fresh unused window).
+    pub reconsidered_at: Option<DateTime<Utc>>,
+}
+
+/// Reactivates a key keyrotor deactivated (audited), giving it a fresh unused window.
+pub async fn reactivate(
+    ports: &IamKeyPorts<'_>,
+    policy: &Policy,
+    key_text: &str,
+    now: DateTime<Utc>,
+    wall: &dyn Clock,
+) -> Result<Reactivated, StepError> {
+    let key = AccessKeyId::parse(key_text.trim()).map_err(|e| {
+        StepError::InvalidInput(format!(
+            "access key id {key_text:?}: {e}; pass the id shown by `keyrotor plan --kind iam-keys` or `keyrotor audit list`"
+        ))
+    })?;
+    let caller = ports.identity.caller().await?;
+    let run_id = new_run_id(wall.now());
+    let work = async {
+        let records = key_records(ports.state, &caller.account).await?;
+        let record = records.iter().find(|r| r.key == key);
+        let Some(record) = record.filter(|r| r.stage == Stage::Deactivated) else {
+            return Err(StepError::InvalidInput(format!(
+                "keyrotor did not deactivate {key} (its lifecycle stage in account {} is {}); it only reactivates keys it deactivated. To reactivate another key: aws iam update-access-key --access-key-id {key} --status Active --user-name <user>",
+                caller.account,
+                record.map_or("none", |r| r.stage.as_str())
+            )));
+        };
+        let keys = ports.iam.access_keys(&record.user).await.map_err(|e| match e {
+            PortError::NotFound { .. } => StepError::InvalidInput(format!(
+                "user {} of key {key} no longer exists; nothing to reactivate",
+                record.user
+            )),
+            e => e.into(),
+        })?;
+        let Some(current) = keys.iter().find(|k| k.id == key) else {
+            return Err(StepError::InvalidInput(format!(
+                "key {key} of {} no longer exists (deleted); nothing to reactivate",
+                record.user
+            )));
+        };
+        let run = Run {
+            ports,
+            policy,
+            now,
+            wall,
+            log: AuditLog::new(ports.audit, run_id.clone(), caller.arn.clone()),
+            account: caller.account.clone(),
+        };
+        let stages = (Stage::Deactivated, Stage::Reactivated);
+        let detail = format!(
+            "reactivated on request by {}; reconsidered after a fresh {}-day unused window",
+            caller.arn, policy.iam_keys.unused_days
+        );
+        let entry = |phase, outcome, detail: String, stages| {
+            let mut e = run.entry(
+                key.as_str(),
+                ActionType::Reset,
+                "reactivated-on-request",
+                phase,
+                outcome,
+                detail,
+                stages,
+            );
+            e.action = "reactivate".into();
+            e.dry_run = false;
+            e
+        };
+        run.log
+            .append(&entry(Phase::Intent, None, detail.clone(), stages), wall.now())
+            .await?;
+        if current.status != KeyStatus::Active
+            && let Err(e) = ports.admin.set_key_active(&record.user, &key, true).await
+        {
+            run.log
+                .append(
+                    &entry(
+                        Phase::Outcome,
+                        Some(Outcome::Failed),
+                        e.to_string(),
+                        (Stage::Deactivated, Stage::Deactivated),
+                    ),
+                    wall.now(),
+                )
+                .await?;
+            return Err(e.into());
+        }
+        run.log
+            .append(
+                &entry(Phase::Outcome, Some(Outcome::Succeeded), detail, stages),
+                wall.now(),
+            )
+            .await?;
+        let next = KeyRecord {
+            key: key.clone(),
+            user: record.user.clone(),
+            stage: Stage::Reactivated,
+            since: now,
+            version: 0,
+        };
+        let pk = KeyRecord::partition(caller.account.as_str());
+        if !ports
+            .state
+            .put_versioned(&pk, key.as_str(), record.version, &next.attrs())
+            .await?
+        {
+            return Err(StepError::InProgress(format!(
+                "the lifecycle record of {key} changed while it was reactivated; run the command again"
+            )));
+        }
+        let mut facts = key_facts(current);
+        facts.active = true;
+        let reconsidered_at = lifecycle::next(facts, Some(&next), now, policy).map(|n| n.at);
+        Ok(Reactivated {
+            run_id: run_id.clone(),
+            key: key.to_string(),
+            user: record.user.clone(),
+            reconsidered_at,
+        })
+    };
+    with_lease(ports.state, &caller.account, &run_id, wall, work).await
+}
