@@ -403,7 +403,7 @@ async fn exempt_certificates_are_reported_but_never_notified() {
     let out = run(world
         .keyrotor()
         .env("KEYROTOR_NOW", NOW)
-        .args(["sweep", "--output", "json", "--emf"])
+        .args(["sweep", "--kind", "certs", "--output", "json", "--emf"])
         .arg(dir.path().join("m")));
     let done: Value = serde_json::from_str(&ok(&out)).unwrap();
     assert!(

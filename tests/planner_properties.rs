@@ -13,6 +13,7 @@
 use std::collections::{BTreeSet, HashSet};
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use keyrotor::domain::lifecycle::{KeyRecord, Stage};
 use keyrotor::domain::model::{
     AccessKey, AccessKeyId, AccountId, ApiKey, CertType, Certificate, IamUser, Inventory,
     KeyStatus, Kind, LastUsed, Secret, TAG_EXEMPT, TAG_MIGRATE_TO, TAG_OWNER, TAG_SECRET, Tags,
@@ -71,6 +72,10 @@ struct KeySpec {
     created_ago: i64,
     /// Seconds before `now`; capped at `created_ago`.
     last_used_ago: Option<i64>,
+    /// keyrotor's lifecycle record: stage and seconds before `now` it was entered. Any
+    /// stage at any time, including ones a correct sweep would never write: the planner must
+    /// stay safe whatever the state table says.
+    record: Option<(Stage, i64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -316,13 +321,32 @@ fn key_spec() -> impl Strategy<Value = KeySpec> {
         any::<bool>(),
         ago(500),
         prop::option::weighted(0.7, ago(500)),
+        prop::option::weighted(
+            0.4,
+            (
+                select(
+                    &[
+                        Stage::Active,
+                        Stage::Warned,
+                        Stage::Deactivated,
+                        Stage::Reactivated,
+                        Stage::Escalated,
+                        Stage::Deleted,
+                    ][..],
+                ),
+                ago(200),
+            ),
+        ),
     )
-        .prop_map(|(id_noise, active, created_ago, last_used_ago)| KeySpec {
-            id_noise,
-            active,
-            created_ago,
-            last_used_ago,
-        })
+        .prop_map(
+            |(id_noise, active, created_ago, last_used_ago, record)| KeySpec {
+                id_noise,
+                active,
+                created_ago,
+                last_used_ago,
+                record,
+            },
+        )
 }
 
 fn user_spec() -> impl Strategy<Value = UserSpec> {
@@ -537,10 +561,11 @@ fn exempt_value(exempt: &Exempt, now: DateTime<Utc>) -> String {
     }
 }
 
-fn build_users(now: DateTime<Utc>, specs: &[UserSpec]) -> Vec<IamUser> {
+fn build_users(now: DateTime<Utc>, specs: &[UserSpec]) -> (Vec<IamUser>, Vec<KeyRecord>) {
     let mut names = BTreeSet::new();
     let mut serial = 0u32;
     let mut users = Vec::new();
+    let mut records = Vec::new();
     for spec in specs {
         if !names.insert(spec.name.clone()) {
             continue;
@@ -568,8 +593,18 @@ fn build_users(now: DateTime<Utc>, specs: &[UserSpec]) -> Vec<IamUser> {
                 serial += 1;
                 // The serial keeps ids unique across the whole account.
                 let id = format!("AKIA{}{serial:04}", k.id_noise);
+                let id = AccessKeyId::parse(&id).expect("generated access key ids are valid");
+                if let Some((stage, since_ago)) = k.record {
+                    records.push(KeyRecord {
+                        key: id.clone(),
+                        user: spec.name.clone(),
+                        stage,
+                        since: now - Duration::seconds(since_ago),
+                        version: 1,
+                    });
+                }
                 AccessKey {
-                    id: AccessKeyId::parse(&id).expect("generated access key ids are valid"),
+                    id,
                     status: if k.active {
                         KeyStatus::Active
                     } else {
@@ -594,7 +629,7 @@ fn build_users(now: DateTime<Utc>, specs: &[UserSpec]) -> Vec<IamUser> {
             is_root: spec.is_root,
         });
     }
-    users
+    (users, records)
 }
 
 fn build_api_keys(now: DateTime<Utc>, specs: &[ApiKeySpec]) -> (Vec<ApiKey>, Vec<Secret>) {
@@ -795,7 +830,7 @@ fn build(
     kinds: Vec<Kind>,
 ) -> Scenario {
     let mut inventory = Inventory::empty(AccountId::parse(ACCOUNT).unwrap(), REGION);
-    inventory.iam_users = build_users(now, users);
+    (inventory.iam_users, inventory.key_records) = build_users(now, users);
     (inventory.api_keys, inventory.secrets) = build_api_keys(now, api_keys);
     inventory.certificates = build_certificates(now, certs);
     let (policy_text, rules) = policy_text(policy, &inventory.iam_users);
@@ -943,6 +978,31 @@ proptest! {
     }
 
     #[test]
+    fn never_deactivates_a_key_used_within_the_unused_window(s in scenario()) {
+        let window = Duration::days(i64::from(s.rules.unused_days));
+        for action in s.plan().actions.iter().filter(|a| a.action == ActionType::Deactivate) {
+            let (_, key) = s
+                .access_key(&action.resource)
+                .ok_or_else(|| fail(action, "deactivates a key that is not in the inventory"))?;
+            if key.status != KeyStatus::Active {
+                return Err(fail(action, "deactivates a key that is not active"));
+            }
+            let last_active = key.last_used.as_ref().map_or(key.created, |u| u.at);
+            if s.now - last_active < window {
+                return Err(fail(action, format!(
+                    "deactivates a key last active at {last_active}, within {} days of {}",
+                    window.num_days(),
+                    s.now
+                )));
+            }
+            let warned = s.inventory.key_records.iter().find(|r| r.key == key.id);
+            if warned.is_none_or(|r| r.stage != Stage::Warned) {
+                return Err(fail(action, "deactivates a key whose owner was not warned"));
+            }
+        }
+    }
+
+    #[test]
     fn unmanaged_api_keys_are_never_rotated(s in scenario()) {
         for action in s.plan().actions.iter().filter(|a| a.kind == Kind::ApiKeys) {
             let key = s
@@ -976,6 +1036,9 @@ fn generated_scenarios_reach_every_kind_of_action_and_exclusion() {
     }
     for wanted in [
         (Kind::IamKeys, ActionType::Warn),
+        (Kind::IamKeys, ActionType::Deactivate),
+        (Kind::IamKeys, ActionType::Reset),
+        (Kind::IamKeys, ActionType::Reconcile),
         (Kind::IamKeys, ActionType::Delete),
         (Kind::IamKeys, ActionType::Rotate),
         (Kind::Migration, ActionType::ProvisionRole),

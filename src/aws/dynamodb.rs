@@ -7,7 +7,6 @@
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
     KeyType, PointInTimeRecoverySpecification, Projection, ProjectionType, ScalarAttributeType,
@@ -15,6 +14,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use chrono::{DateTime, Utc};
 
 use super::classify;
 use crate::audit::record::{AuditRecord, StoredRecord, UnreadableRecord};
@@ -538,7 +538,10 @@ impl StateStore for DynamoStateStore {
         attrs: &BTreeMap<String, String>,
     ) -> PortResult<bool> {
         let mut item = Self::item(pk, sk, attrs);
-        item.insert("version".into(), AttributeValue::N((expected + 1).to_string()));
+        item.insert(
+            "version".into(),
+            AttributeValue::N((expected + 1).to_string()),
+        );
         let request = self
             .client
             .put_item()

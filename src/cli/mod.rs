@@ -420,9 +420,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             emf,
         } => {
             if emf.is_some() {
-                return Err(CliError::Usage(
-                    "--emf applies to --kind certs only".into(),
-                ));
+                return Err(CliError::Usage("--emf applies to --kind certs only".into()));
             }
             let now = env_now.unwrap_or_else(Utc::now);
             let iam = IamClient::new(aws.iam());

@@ -187,7 +187,15 @@ pub fn iam_sweep_table(done: &IamSweep) -> String {
             })
             .collect();
         out.push_str(&table(
-            &["STATUS", "ACTION", "REASON", "ACCESS KEY", "USER", "STAGE", "DETAIL"],
+            &[
+                "STATUS",
+                "ACTION",
+                "REASON",
+                "ACCESS KEY",
+                "USER",
+                "STAGE",
+                "DETAIL",
+            ],
             &rows,
         ));
     }

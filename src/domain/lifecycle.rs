@@ -168,7 +168,13 @@ pub fn next(
             (Stage::Deactivated, Some(since)) => Next {
                 action: ActionType::Delete,
                 reason: Reason::InactiveUnused,
-                at: since + days(p.delete_after_days),
+                // Never sooner than the quiet period the facts alone require, whatever the
+                // record says (a record is trusted to postpone, never to hasten).
+                at: (since + days(p.delete_after_days)).max(
+                    facts.last_used.unwrap_or(facts.created)
+                        + days(p.unused_days)
+                        + days(p.delete_after_days),
+                ),
                 to: Stage::Deleted,
                 detail: format!(
                     "deactivated by keyrotor on {}, unused since; delete {} days after the deactivation (no recovery after this)",
@@ -228,7 +234,9 @@ pub fn next(
             });
         }
         (Stage::Warned, Some(warned)) => {
-            let at = warned + days(p.warn_days);
+            // Never sooner than the unused window on the facts alone.
+            let unused_due = facts.last_used.unwrap_or(facts.created) + days(p.unused_days);
+            let at = (warned + days(p.warn_days)).max(unused_due);
             return Some(Next {
                 action: ActionType::Deactivate,
                 reason: Reason::StillUnused,
@@ -365,11 +373,17 @@ mod tests {
         let f = facts(true, Some(10));
         assert_eq!(due(f, None, d(54), &p), None);
         let warn = due(f, None, d(55), &p).unwrap();
-        assert_eq!((warn.action, warn.to, warn.at), (ActionType::Warn, Stage::Warned, d(55)));
+        assert_eq!(
+            (warn.action, warn.to, warn.at),
+            (ActionType::Warn, Stage::Warned, d(55))
+        );
         let warned = record(Stage::Warned, d(56));
         assert_eq!(due(f, Some(&warned), d(62), &p), None);
         let off = due(f, Some(&warned), d(63), &p).unwrap();
-        assert_eq!((off.action, off.to), (ActionType::Deactivate, Stage::Deactivated));
+        assert_eq!(
+            (off.action, off.to),
+            (ActionType::Deactivate, Stage::Deactivated)
+        );
         let deactivated = record(Stage::Deactivated, d(63));
         let inactive = facts(false, Some(10));
         assert_eq!(due(inactive, Some(&deactivated), d(92), &p), None);
@@ -386,7 +400,10 @@ mod tests {
         let p = Policy::default();
         let warned = record(Stage::Warned, d(56));
         let n = due(facts(true, Some(58)), Some(&warned), d(70), &p).unwrap();
-        assert_eq!((n.action, n.reason), (ActionType::Reset, Reason::UsedAfterWarning));
+        assert_eq!(
+            (n.action, n.reason),
+            (ActionType::Reset, Reason::UsedAfterWarning)
+        );
         assert_eq!(n.to, Stage::Active);
     }
 
@@ -405,7 +422,10 @@ mod tests {
         let p = Policy::default();
         let r = record(Stage::Deactivated, d(63));
         let n = due(facts(true, Some(10)), Some(&r), d(64), &p).unwrap();
-        assert_eq!((n.action, n.reason), (ActionType::Reset, Reason::ReactivatedOutside));
+        assert_eq!(
+            (n.action, n.reason),
+            (ActionType::Reset, Reason::ReactivatedOutside)
+        );
     }
 
     #[test]
@@ -413,7 +433,10 @@ mod tests {
         let p = Policy::default();
         let r = record(Stage::Warned, d(56));
         let n = due(facts(false, Some(10)), Some(&r), d(70), &p).unwrap();
-        assert_eq!((n.action, n.to), (ActionType::Reconcile, Stage::Deactivated));
+        assert_eq!(
+            (n.action, n.to),
+            (ActionType::Reconcile, Stage::Deactivated)
+        );
     }
 
     #[test]

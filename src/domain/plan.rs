@@ -306,7 +306,14 @@ impl<'a> Planner<'a> {
             for key in &user.keys {
                 self.seen.insert(key.id.as_str());
                 let record = self.records.get(key.id.as_str()).copied();
-                self.keys.push(KeyView::new(user, key, record, self.now, self.policy, exclusion.as_ref()));
+                self.keys.push(KeyView::new(
+                    user,
+                    key,
+                    record,
+                    self.now,
+                    self.policy,
+                    exclusion.as_ref(),
+                ));
             }
         }
         if let Some(e) = exclusion {

@@ -339,7 +339,7 @@ mod tests {
     use super::*;
     use crate::domain::model::{CertType, Certificate, Tags};
     use crate::ports::SystemClock;
-    use crate::steps::memory::{MemAudit, MemState, Me};
+    use crate::steps::memory::{Me, MemAudit, MemState};
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).unwrap()

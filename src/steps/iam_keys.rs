@@ -211,8 +211,7 @@ impl Run<'_> {
         key: &str,
         action: ActionType,
         reason: &str,
-        phase: Phase,
-        outcome: Option<Outcome>,
+        (phase, outcome): (Phase, Option<Outcome>),
         detail: String,
         stages: (Stage, Stage),
     ) -> Entry {
@@ -296,8 +295,7 @@ impl Run<'_> {
                 key.as_str(),
                 action.action,
                 reason,
-                Phase::Decision,
-                Some(Outcome::Planned),
+                (Phase::Decision, Some(Outcome::Planned)),
                 format!("mode = plan, not carried out: {}", action.detail),
                 (from, to),
             );
@@ -315,8 +313,7 @@ impl Run<'_> {
                     key.as_str(),
                     action.action,
                     reason,
-                    Phase::Intent,
-                    None,
+                    (Phase::Intent, None),
                     intent_detail,
                     (from, to),
                 ),
@@ -351,8 +348,7 @@ impl Run<'_> {
                         key.as_str(),
                         action.action,
                         reason,
-                        Phase::Outcome,
-                        Some(Outcome::Failed),
+                        (Phase::Outcome, Some(Outcome::Failed)),
                         e.to_string(),
                         (from, from),
                     ),
@@ -379,8 +375,7 @@ impl Run<'_> {
                     key.as_str(),
                     action.action,
                     reason,
-                    Phase::Outcome,
-                    Some(Outcome::Succeeded),
+                    (Phase::Outcome, Some(Outcome::Succeeded)),
                     outcome_detail,
                     (from, to),
                 ),
@@ -424,7 +419,10 @@ impl Run<'_> {
                 let off = self.now + Duration::days(i64::from(p.warn_days));
                 (
                     "iam-key-warning",
-                    format!("IAM access key {key} of {user} will be deactivated on {}", day(off)),
+                    format!(
+                        "IAM access key {key} of {user} will be deactivated on {}",
+                        day(off)
+                    ),
                     format!(
                         "{}.\nkeyrotor will deactivate it on {} unless it is used before then, and delete it {} days after that.\nTo keep the key: use it, or tag the user keyrotor:exempt = YYYY-MM-DD.\nA deactivation can be undone with: keyrotor reactivate iam-key {key}",
                         action.detail,
@@ -446,7 +444,11 @@ impl Run<'_> {
             ActionType::Delete => (
                 "iam-key-deleted",
                 format!("IAM access key {key} of {user} was deleted"),
-                format!("{}.\nkeyrotor deleted it on {}.", action.detail, day(self.now)),
+                format!(
+                    "{}.\nkeyrotor deleted it on {}.",
+                    action.detail,
+                    day(self.now)
+                ),
             ),
             ActionType::Rotate => (
                 "iam-key-rotation-needed",
@@ -471,14 +473,18 @@ impl Run<'_> {
             subject,
             message: format!(
                 "{body}\nOwner: {}",
-                owner.as_deref().unwrap_or("unknown (tag the user with owner)")
+                owner
+                    .as_deref()
+                    .unwrap_or("unknown (tag the user with owner)")
             ),
         })
     }
 }
 
 fn recipient(n: &Notification) -> String {
-    n.owner.clone().unwrap_or_else(|| "nobody (no owner tag, no default_contact)".into())
+    n.owner
+        .clone()
+        .unwrap_or_else(|| "nobody (no owner tag, no default_contact)".into())
 }
 
 fn stage_text(stage: Stage) -> String {
@@ -520,13 +526,17 @@ pub async fn reactivate(
                 record.map_or("none", |r| r.stage.as_str())
             )));
         };
-        let keys = ports.iam.access_keys(&record.user).await.map_err(|e| match e {
-            PortError::NotFound { .. } => StepError::InvalidInput(format!(
-                "user {} of key {key} no longer exists; nothing to reactivate",
-                record.user
-            )),
-            e => e.into(),
-        })?;
+        let keys = ports
+            .iam
+            .access_keys(&record.user)
+            .await
+            .map_err(|e| match e {
+                PortError::NotFound { .. } => StepError::InvalidInput(format!(
+                    "user {} of key {key} no longer exists; nothing to reactivate",
+                    record.user
+                )),
+                e => e.into(),
+            })?;
         let Some(current) = keys.iter().find(|k| k.id == key) else {
             return Err(StepError::InvalidInput(format!(
                 "key {key} of {} no longer exists (deleted); nothing to reactivate",
@@ -546,13 +556,12 @@ pub async fn reactivate(
             "reactivated on request by {}; reconsidered after a fresh {}-day unused window",
             caller.arn, policy.iam_keys.unused_days
         );
-        let entry = |phase, outcome, detail: String, stages| {
+        let entry = |at: (Phase, Option<Outcome>), detail: String, stages| {
             let mut e = run.entry(
                 key.as_str(),
                 ActionType::Reset,
                 "reactivated-on-request",
-                phase,
-                outcome,
+                at,
                 detail,
                 stages,
             );
@@ -561,7 +570,10 @@ pub async fn reactivate(
             e
         };
         run.log
-            .append(&entry(Phase::Intent, None, detail.clone(), stages), wall.now())
+            .append(
+                &entry((Phase::Intent, None), detail.clone(), stages),
+                wall.now(),
+            )
             .await?;
         if current.status != KeyStatus::Active
             && let Err(e) = ports.admin.set_key_active(&record.user, &key, true).await
@@ -569,8 +581,7 @@ pub async fn reactivate(
             run.log
                 .append(
                     &entry(
-                        Phase::Outcome,
-                        Some(Outcome::Failed),
+                        (Phase::Outcome, Some(Outcome::Failed)),
                         e.to_string(),
                         (Stage::Deactivated, Stage::Deactivated),
                     ),
@@ -581,7 +592,7 @@ pub async fn reactivate(
         }
         run.log
             .append(
-                &entry(Phase::Outcome, Some(Outcome::Succeeded), detail, stages),
+                &entry((Phase::Outcome, Some(Outcome::Succeeded)), detail, stages),
                 wall.now(),
             )
             .await?;
@@ -613,4 +624,295 @@ pub async fn reactivate(
         })
     };
     with_lease(ports.state, &caller.account, &run_id, wall, work).await
+}
+
+#[cfg(test)]
+mod tests {
+    //! Invariants 4 and 5 with in-memory ports: no IAM change without its intent record; a
+    //! run that stops after any AWS call converges on the next run; one run at a time; a
+    //! report that cannot be read changes nothing.
+
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::domain::credential_report::{ReportKey, ReportRow};
+    use crate::domain::model::{AccessKey, LastUsed, Tags};
+    use crate::ports::{PortResult, SystemClock};
+    use crate::steps::memory::{Me, MemAudit, MemState};
+
+    const KEY: &str = "AKIAAAAAAAAAAAAA0001";
+
+    fn t(days: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + Duration::days(days)
+    }
+
+    fn enforce() -> Policy {
+        Policy {
+            mode: Mode::Enforce,
+            ..Policy::default()
+        }
+    }
+
+    /// One user, one key created on day 0 and last used on day 10.
+    struct FakeIam {
+        key: Mutex<Option<AccessKey>>,
+        calls: Mutex<Vec<&'static str>>,
+        /// Fail the IAM change with this error (after recording the call).
+        fail_change: Option<PortError>,
+        malformed_report: bool,
+    }
+
+    impl FakeIam {
+        fn new() -> FakeIam {
+            FakeIam {
+                key: Mutex::new(Some(AccessKey {
+                    id: AccessKeyId::parse(KEY).unwrap(),
+                    status: KeyStatus::Active,
+                    created: t(0),
+                    last_used: None,
+                })),
+                calls: Mutex::new(Vec::new()),
+                fail_change: None,
+                malformed_report: false,
+            }
+        }
+
+        fn used(&self) -> LastUsed {
+            LastUsed {
+                at: t(10),
+                service: Some("s3".into()),
+                region: None,
+            }
+        }
+
+        fn status(&self) -> Option<KeyStatus> {
+            self.key.lock().unwrap().as_ref().map(|k| k.status)
+        }
+    }
+
+    #[async_trait]
+    impl IamInventory for FakeIam {
+        async fn credential_report(
+            &self,
+            _now: DateTime<Utc>,
+            _max_age_hours: u32,
+        ) -> PortResult<Vec<ReportRow>> {
+            if self.malformed_report {
+                // A report truncated after its header, through the real decoder.
+                let truncated = b"user,arn,user_creation_time\nbob,arn:aws:iam::123456789012:user/bob,2026-01-01T00:00:00+00:00\n";
+                let e = crate::domain::credential_report::parse(truncated).unwrap_err();
+                return Err(PortError::InvalidResponse {
+                    operation: "iam:GetCredentialReport".into(),
+                    message: e.to_string(),
+                });
+            }
+            let keys = self
+                .key
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|k| ReportKey {
+                    active: k.status == KeyStatus::Active,
+                    last_rotated: k.created,
+                    last_used: Some(self.used()),
+                })
+                .collect();
+            Ok(vec![ReportRow {
+                user: "bob".into(),
+                arn: "arn:aws:iam::123456789012:user/bob".into(),
+                created: Some(t(0)),
+                keys,
+            }])
+        }
+        async fn access_keys(&self, _user: &str) -> PortResult<Vec<AccessKey>> {
+            Ok(self.key.lock().unwrap().iter().cloned().collect())
+        }
+        async fn user_tags(&self, _user: &str) -> PortResult<Tags> {
+            Ok(Tags::new())
+        }
+        async fn key_last_used(&self, _key: &AccessKeyId) -> PortResult<Option<LastUsed>> {
+            Ok(Some(self.used()))
+        }
+    }
+
+    #[async_trait]
+    impl IamKeyAdmin for FakeIam {
+        async fn set_key_active(&self, _u: &str, _k: &AccessKeyId, active: bool) -> PortResult<()> {
+            self.calls.lock().unwrap().push("UpdateAccessKey");
+            if let Some(e) = &self.fail_change {
+                return Err(e.clone());
+            }
+            if let Some(k) = self.key.lock().unwrap().as_mut() {
+                k.status = if active {
+                    KeyStatus::Active
+                } else {
+                    KeyStatus::Inactive
+                };
+            }
+            Ok(())
+        }
+        async fn delete_key(&self, _u: &str, _k: &AccessKeyId) -> PortResult<()> {
+            self.calls.lock().unwrap().push("DeleteAccessKey");
+            if let Some(e) = &self.fail_change {
+                return Err(e.clone());
+            }
+            self.key.lock().unwrap().take();
+            Ok(())
+        }
+    }
+
+    struct Quiet;
+    #[async_trait]
+    impl Notifier for Quiet {
+        async fn notify(&self, _n: &Notification) -> PortResult<Option<String>> {
+            Ok(None)
+        }
+    }
+
+    async fn sweep_at(
+        iam: &FakeIam,
+        state: &MemState,
+        audit: &MemAudit,
+        day: i64,
+    ) -> Result<IamSweep, StepError> {
+        let ports = IamKeyPorts {
+            identity: &Me,
+            iam,
+            admin: iam,
+            state,
+            notifier: &Quiet,
+            audit,
+        };
+        sweep(&ports, &enforce(), t(day), &SystemClock::Fixed(t(day))).await
+    }
+
+    fn stage(state: &MemState) -> Option<String> {
+        state
+            .0
+            .lock()
+            .unwrap()
+            .get(&(KeyRecord::partition("123456789012"), KEY.to_owned()))
+            .map(|(_, a)| a["stage"].clone())
+    }
+
+    fn actions(done: &IamSweep) -> Vec<(ActionType, &'static str)> {
+        done.applied.iter().map(|a| (a.action, a.status)).collect()
+    }
+
+    #[tokio::test]
+    async fn no_iam_change_without_its_intent_record() {
+        let iam = FakeIam::new();
+        let state = MemState::default();
+        let audit = MemAudit::default();
+        sweep_at(&iam, &state, &audit, 56).await.unwrap(); // warned
+        let failing = MemAudit {
+            failing: true,
+            ..Default::default()
+        };
+        let err = sweep_at(&iam, &state, &failing, 63).await.unwrap_err();
+        assert!(err.to_string().contains("dynamodb:PutItem"), "{err}");
+        assert!(
+            iam.calls.lock().unwrap().is_empty(),
+            "changed IAM without an intent record"
+        );
+        assert_eq!(iam.status(), Some(KeyStatus::Active));
+        assert_eq!(stage(&state).as_deref(), Some("warned"));
+        // The lease was given back: the next run is not blocked.
+        let done = sweep_at(&iam, &state, &audit, 63).await.unwrap();
+        assert_eq!(actions(&done), vec![(ActionType::Deactivate, "done")]);
+    }
+
+    #[tokio::test]
+    async fn a_run_that_stops_after_the_iam_change_converges_on_the_next_run() {
+        // Deactivated in IAM, but the run stopped before recording it: the next run finds
+        // the key inactive and records the deactivation, without a second IAM call.
+        let iam = FakeIam::new();
+        let state = MemState::default();
+        let audit = MemAudit::default();
+        sweep_at(&iam, &state, &audit, 56).await.unwrap();
+        iam.set_key_active("bob", &AccessKeyId::parse(KEY).unwrap(), false)
+            .await
+            .unwrap();
+        iam.calls.lock().unwrap().clear();
+        let done = sweep_at(&iam, &state, &audit, 63).await.unwrap();
+        assert_eq!(actions(&done), vec![(ActionType::Reconcile, "done")]);
+        assert_eq!(stage(&state).as_deref(), Some("deactivated"));
+        assert!(iam.calls.lock().unwrap().is_empty());
+        // Deleted in IAM before the record was written: recorded as deleted, once.
+        iam.delete_key("bob", &AccessKeyId::parse(KEY).unwrap())
+            .await
+            .unwrap();
+        let done = sweep_at(&iam, &state, &audit, 100).await.unwrap();
+        assert_eq!(actions(&done), vec![(ActionType::Reconcile, "done")]);
+        assert_eq!(stage(&state).as_deref(), Some("deleted"));
+        let again = sweep_at(&iam, &state, &audit, 100).await.unwrap();
+        assert!(again.applied.is_empty());
+        let report = crate::audit::verify(audit.all().await.unwrap());
+        assert!(report.ok(), "{report:?}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_iam_change_is_audited_and_leaves_the_stage_unchanged() {
+        let mut iam = FakeIam::new();
+        let state = MemState::default();
+        let audit = MemAudit::default();
+        sweep_at(&iam, &state, &audit, 56).await.unwrap();
+        iam.fail_change = Some(PortError::AccessDenied {
+            operation: "iam:UpdateAccessKey".into(),
+            message: "not authorized".into(),
+        });
+        let done = sweep_at(&iam, &state, &audit, 63).await.unwrap();
+        assert_eq!(done.failed(), 1);
+        assert_eq!(stage(&state).as_deref(), Some("warned"));
+        let last = audit.records.lock().unwrap().last().cloned().unwrap();
+        assert_eq!(
+            (last.phase, last.outcome),
+            (Phase::Outcome, Some(Outcome::Failed))
+        );
+        assert!(
+            last.detail.contains("iam:UpdateAccessKey"),
+            "{}",
+            last.detail
+        );
+    }
+
+    #[tokio::test]
+    async fn a_second_run_is_refused_while_the_first_holds_the_lease() {
+        let iam = FakeIam::new();
+        let state = MemState::default();
+        let audit = MemAudit::default();
+        let account = AccountId::parse("123456789012").unwrap();
+        state
+            .acquire_lease(
+                &lease_name(&account),
+                "run-other",
+                t(56),
+                Duration::minutes(15),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let err = sweep_at(&iam, &state, &audit, 56).await.unwrap_err();
+        assert!(matches!(err, StepError::InProgress(_)), "{err:?}");
+        assert!(err.to_string().contains("run-other"), "{err}");
+        assert!(audit.records.lock().unwrap().is_empty());
+        // Once the lease has expired, a crashed holder no longer blocks.
+        let done = sweep_at(&iam, &state, &audit, 57).await.unwrap();
+        assert_eq!(actions(&done), vec![(ActionType::Warn, "done")]);
+    }
+
+    #[tokio::test]
+    async fn a_malformed_credential_report_changes_nothing() {
+        let mut iam = FakeIam::new();
+        iam.malformed_report = true;
+        let state = MemState::default();
+        let audit = MemAudit::default();
+        let err = sweep_at(&iam, &state, &audit, 56).await.unwrap_err();
+        assert!(err.to_string().contains("missing column"), "{err}");
+        assert!(audit.records.lock().unwrap().is_empty());
+        assert_eq!(stage(&state), None);
+    }
 }

@@ -18,8 +18,8 @@ use crate::domain::model::{Inventory, Kind};
 use crate::domain::plan::{self, Plan};
 use crate::domain::policy::Policy;
 use crate::ports::{
-    AuditQuery, AuditStore, Caller, Clock, Identity, PortError, PortResult, StateStore,
-    TableAdmin, TableStatus,
+    AuditQuery, AuditStore, Caller, Clock, Identity, PortError, PortResult, StateStore, TableAdmin,
+    TableStatus,
 };
 use discover::DiscoveryPorts;
 
@@ -108,14 +108,7 @@ pub async fn plan(
             }
         };
     }
-    let inventory = discover::discover(
-        discovery,
-        inventory,
-        now,
-        policy,
-        kinds,
-    )
-    .await?;
+    let inventory = discover::discover(discovery, inventory, now, policy, kinds).await?;
     let plan = plan::plan(&inventory, now, policy, kinds);
     let Some(store) = audit_store else {
         return Ok(PlanOutcome {
