@@ -5,8 +5,10 @@
 #      in usage plans bound to Secrets Manager secrets, certificates expiring in 3, 20 and
 #      200 days and one already expired;
 #   2. runs the main job: `keyrotor init`, `keyrotor plan --record` (what a scheduled sweep
-#      in mode = "plan" does), the certificate report and certificate sweep, and prints the
-#      audit trail and its verification.
+#      in mode = "plan" does), the IAM key sweep in mode = "enforce" now and 8 days later
+#      (warnings, then deactivations), an undo with `keyrotor reactivate iam-key`, the
+#      certificate report and certificate sweep, and prints the audit trail and its
+#      verification.
 # KEEP=1 leaves the emulator running afterwards so you can explore it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +44,30 @@ keyrotor init
 echo
 echo "==> keyrotor plan --record"
 keyrotor plan --record
+# The IAM key sweep acts only in mode = "enforce": the demo uses a copy of the example policy
+# with that one change.
+enforce=.keyrotor/demo-enforce.toml
+sed 's/^mode = "plan"/mode = "enforce"/' examples/keyrotor.toml > "$enforce"
+later=$(date -u -d "$now + 8 days" +%Y-%m-%dT%H:%M:%SZ)
+enforcing() { ./target/debug/keyrotor --endpoint-url "$endpoint" --config "$enforce" "$@"; }
+echo
+echo "==> keyrotor sweep --kind iam-keys   (mode = enforce: owners of unused keys are warned)"
+enforcing sweep --kind iam-keys
+echo
+echo "==> KEYROTOR_NOW=$later keyrotor sweep --kind iam-keys   (8 days later: still unused, so deactivated)"
+KEYROTOR_NOW=$later enforcing sweep --kind iam-keys --output json > .keyrotor/iam-sweep.json
+.venv/bin/python - .keyrotor/iam-sweep.json <<'PY'
+import json, sys
+done = json.load(open(sys.argv[1]))
+for a in done["applied"]:
+    print(f'  {a["status"]:8} {a["action"]:10} {a["reason"]:18} {a["key"]}  {a["user"]:14} -> {a["stage"]}')
+PY
+key=$(.venv/bin/python -c 'import json,sys; print(next((a["key"] for a in json.load(open(sys.argv[1]))["applied"] if a["action"] == "deactivate" and a["status"] == "done"), ""))' .keyrotor/iam-sweep.json)
+if [[ -n $key ]]; then
+  echo
+  echo "==> keyrotor reactivate iam-key $key   (the owner needs it back)"
+  KEYROTOR_NOW=$later enforcing reactivate iam-key "$key"
+fi
 echo
 echo "==> keyrotor certs --within 365d"
 keyrotor certs --within 365d
