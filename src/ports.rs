@@ -108,6 +108,94 @@ pub trait ApiKeyInventory: Send + Sync {
     async fn api_keys(&self) -> PortResult<Vec<ApiKey>>;
 }
 
+/// One API key as API Gateway reports it (never with its value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyInfo {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub enabled: bool,
+    pub tags: Tags,
+}
+
+/// A credential value read to be published: no `Debug` output, no `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretValue(String);
+
+impl SecretValue {
+    pub fn new(value: String) -> SecretValue {
+        SecretValue(value)
+    }
+
+    /// The value, for the one call that must send it to AWS.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretValue(<redacted>)")
+    }
+}
+
+/// Changes to API Gateway API keys and their usage-plan membership (one region).
+#[async_trait]
+pub trait ApiKeyAdmin: Send + Sync {
+    /// GetApiKey without its value; `None` when the key does not exist.
+    async fn key(&self, id: &str) -> PortResult<Option<ApiKeyInfo>>;
+    /// Keys whose name starts with `prefix` (GetApiKeys nameQuery, every page).
+    async fn keys_named(&self, prefix: &str) -> PortResult<Vec<ApiKeyInfo>>;
+    /// CreateApiKey, enabled; returns the new key's id.
+    async fn create_key(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        tags: &Tags,
+    ) -> PortResult<String>;
+    /// GetApiKey with its value.
+    async fn key_value(&self, id: &str) -> PortResult<SecretValue>;
+    /// Ids of the keys in a usage plan (every page).
+    async fn plan_keys(&self, plan: &str) -> PortResult<Vec<String>>;
+    /// CreateUsagePlanKey; a key already in the plan is not an error.
+    async fn attach(&self, plan: &str, key: &str) -> PortResult<()>;
+    /// DeleteUsagePlanKey; a key not in the plan is not an error.
+    async fn detach(&self, plan: &str, key: &str) -> PortResult<()>;
+    /// UpdateApiKey `/enabled`.
+    async fn set_enabled(&self, id: &str, enabled: bool) -> PortResult<()>;
+    /// DeleteApiKey; a key already gone is not an error.
+    async fn delete_key(&self, id: &str) -> PortResult<()>;
+}
+
+/// Versions and staging labels of one secret, and the writes a rotation makes.
+#[async_trait]
+pub trait SecretVersions: Send + Sync {
+    /// Version id -> staging labels (DescribeSecret); `None` when the secret does not exist.
+    async fn stages(
+        &self,
+        secret: &str,
+    ) -> PortResult<Option<std::collections::BTreeMap<String, Vec<String>>>>;
+    /// GetSecretValue of one version (by id) or stage; `None` when it has no string value.
+    async fn value(
+        &self,
+        secret: &str,
+        version_id: Option<&str>,
+        stage: Option<&str>,
+    ) -> PortResult<Option<SecretValue>>;
+    /// PutSecretValue with `token` as ClientRequestToken, staged AWSPENDING (the label
+    /// moves from any other version). Repeating it with the same token and value is a no-op.
+    async fn put_pending(&self, secret: &str, token: &str, value: &SecretValue) -> PortResult<()>;
+    /// UpdateSecretVersionStage: moves `stage` to `to` (from `from`, when it is elsewhere),
+    /// or only removes it from `from` when `to` is `None`.
+    async fn move_stage(
+        &self,
+        secret: &str,
+        stage: &str,
+        to: Option<&str>,
+        from: Option<&str>,
+    ) -> PortResult<()>;
+}
+
 /// Read-only view of ACM certificates in one region.
 #[async_trait]
 pub trait CertInventory: Send + Sync {

@@ -1,4 +1,7 @@
-//! API Gateway (REST APIs): API keys with their tags and usage plans (read-only).
+//! API Gateway (REST APIs): API keys with their tags and usage plans, and the changes a
+//! rotation makes (create, attach, detach, disable, delete). Every call is paced: API
+//! Gateway's management calls share about 10 requests per second per account, and
+//! CreateApiKey is limited to about 5.
 //!
 //! Usage-plan membership is read plan by plan (GetUsagePlans, then GetUsagePlanKeys per
 //! plan), so the number of calls grows with pages and plans, not with keys. Key values are
@@ -9,54 +12,57 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
-use super::{classify, to_utc};
+use super::{Pacer, classify, to_utc};
 use crate::domain::model::{ApiKey, Tags};
-use crate::ports::{ApiKeyInventory, PortError, PortResult};
+use crate::ports::{ApiKeyAdmin, ApiKeyInfo, ApiKeyInventory, PortError, PortResult, SecretValue};
 
-/// [`ApiKeyInventory`] over API Gateway.
-pub struct ApiGatewayInventory {
+/// API Gateway management calls started per second (and burst).
+const CALLS_PER_SECOND: u32 = 5;
+
+/// [`ApiKeyInventory`] and [`ApiKeyAdmin`] over API Gateway.
+pub struct ApiGatewayClient {
     client: aws_sdk_apigateway::Client,
+    pacer: Pacer,
 }
 
-impl ApiGatewayInventory {
+impl ApiGatewayClient {
     pub fn new(client: aws_sdk_apigateway::Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            pacer: Pacer::new(CALLS_PER_SECOND, CALLS_PER_SECOND),
+        }
     }
 
     /// API key id -> ids of the usage plans it is attached to.
     async fn plan_membership(&self) -> PortResult<BTreeMap<String, Vec<String>>> {
         let mut membership: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let mut plans = self
-            .client
-            .get_usage_plans()
-            .limit(500)
-            .into_paginator()
-            .items()
-            .send();
         let mut plan_ids = Vec::new();
-        while let Some(plan) = plans.next().await {
-            let plan = plan.map_err(|e| classify("apigateway:GetUsagePlans", e))?;
-            if let Some(id) = plan.id() {
-                plan_ids.push(id.to_owned());
+        let mut position: Option<String> = None;
+        loop {
+            self.pacer.wait().await;
+            let page = self
+                .client
+                .get_usage_plans()
+                .limit(500)
+                .set_position(position.take())
+                .send()
+                .await
+                .map_err(|e| classify("apigateway:GetUsagePlans", e))?;
+            plan_ids.extend(
+                page.items()
+                    .iter()
+                    .filter_map(|p| p.id().map(str::to_owned)),
+            );
+            match page.position() {
+                Some(p) if !p.is_empty() && !page.items().is_empty() => {
+                    position = Some(p.to_owned())
+                }
+                _ => break,
             }
         }
         for plan_id in plan_ids {
-            let mut keys = self
-                .client
-                .get_usage_plan_keys()
-                .usage_plan_id(&plan_id)
-                .limit(500)
-                .into_paginator()
-                .items()
-                .send();
-            while let Some(key) = keys.next().await {
-                let key = key.map_err(|e| classify("apigateway:GetUsagePlanKeys", e))?;
-                if let Some(id) = key.id() {
-                    membership
-                        .entry(id.to_owned())
-                        .or_default()
-                        .push(plan_id.clone());
-                }
+            for key in self.plan_keys(&plan_id).await? {
+                membership.entry(key).or_default().push(plan_id.clone());
             }
         }
         Ok(membership)
@@ -64,21 +70,12 @@ impl ApiGatewayInventory {
 }
 
 #[async_trait]
-impl ApiKeyInventory for ApiGatewayInventory {
+impl ApiKeyInventory for ApiGatewayClient {
     async fn api_keys(&self) -> PortResult<Vec<ApiKey>> {
         const OP: &str = "apigateway:GetApiKeys";
         let mut membership = self.plan_membership().await?;
-        let mut stream = self
-            .client
-            .get_api_keys()
-            .include_values(false)
-            .limit(500)
-            .into_paginator()
-            .items()
-            .send();
         let mut out = Vec::new();
-        while let Some(key) = stream.next().await {
-            let key = key.map_err(|e| classify(OP, e))?;
+        for key in self.list_keys(None).await? {
             let id = key.id().unwrap_or_default().to_owned();
             let created =
                 key.created_date()
@@ -104,5 +101,235 @@ impl ApiKeyInventory for ApiGatewayInventory {
             });
         }
         Ok(out)
+    }
+}
+
+impl ApiGatewayClient {
+    /// GetApiKeys (every page, without values), optionally by name prefix.
+    async fn list_keys(
+        &self,
+        name_query: Option<&str>,
+    ) -> PortResult<Vec<aws_sdk_apigateway::types::ApiKey>> {
+        let mut keys = Vec::new();
+        let mut position: Option<String> = None;
+        loop {
+            self.pacer.wait().await;
+            let page = self
+                .client
+                .get_api_keys()
+                .include_values(false)
+                .limit(500)
+                .set_name_query(name_query.map(str::to_owned))
+                .set_position(position.take())
+                .send()
+                .await
+                .map_err(|e| classify("apigateway:GetApiKeys", e))?;
+            keys.extend(page.items().iter().cloned());
+            match page.position() {
+                Some(p) if !p.is_empty() && !page.items().is_empty() => {
+                    position = Some(p.to_owned())
+                }
+                _ => return Ok(keys),
+            }
+        }
+    }
+}
+
+fn info(
+    id: Option<&str>,
+    name: Option<&str>,
+    description: Option<&str>,
+    enabled: bool,
+    tags: Option<&std::collections::HashMap<String, String>>,
+) -> ApiKeyInfo {
+    ApiKeyInfo {
+        id: id.unwrap_or_default().to_owned(),
+        name: name.unwrap_or_default().to_owned(),
+        description: description.map(str::to_owned),
+        enabled,
+        tags: tags
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+    }
+}
+
+#[async_trait]
+impl ApiKeyAdmin for ApiGatewayClient {
+    async fn key(&self, id: &str) -> PortResult<Option<ApiKeyInfo>> {
+        self.pacer.wait().await;
+        match self
+            .client
+            .get_api_key()
+            .api_key(id)
+            .include_value(false)
+            .send()
+            .await
+        {
+            Ok(k) => Ok(Some(info(
+                k.id(),
+                k.name(),
+                k.description(),
+                k.enabled(),
+                k.tags(),
+            ))),
+            Err(e) => match classify("apigateway:GetApiKey", e) {
+                PortError::NotFound { .. } => Ok(None),
+                e => Err(e),
+            },
+        }
+    }
+
+    async fn keys_named(&self, prefix: &str) -> PortResult<Vec<ApiKeyInfo>> {
+        Ok(self
+            .list_keys(Some(prefix))
+            .await?
+            .iter()
+            .filter(|k| k.name().is_some_and(|n| n.starts_with(prefix)))
+            .map(|k| info(k.id(), k.name(), k.description(), k.enabled(), k.tags()))
+            .collect())
+    }
+
+    async fn create_key(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        tags: &Tags,
+    ) -> PortResult<String> {
+        const OP: &str = "apigateway:CreateApiKey";
+        self.pacer.wait().await;
+        let out = self
+            .client
+            .create_api_key()
+            .name(name)
+            .set_description(description.map(str::to_owned))
+            .enabled(true)
+            .set_tags(Some(
+                tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            ))
+            .send()
+            .await
+            .map_err(|e| classify(OP, e))?;
+        out.id()
+            .map(str::to_owned)
+            .ok_or_else(|| PortError::InvalidResponse {
+                operation: OP.into(),
+                message: "the new API key has no id".into(),
+            })
+    }
+
+    async fn key_value(&self, id: &str) -> PortResult<SecretValue> {
+        const OP: &str = "apigateway:GetApiKey";
+        self.pacer.wait().await;
+        let out = self
+            .client
+            .get_api_key()
+            .api_key(id)
+            .include_value(true)
+            .send()
+            .await
+            .map_err(|e| classify(OP, e))?;
+        out.value
+            .filter(|v| !v.is_empty())
+            .map(SecretValue::new)
+            .ok_or_else(|| PortError::InvalidResponse {
+                operation: OP.into(),
+                message: format!("API key {id} came back without its value"),
+            })
+    }
+
+    async fn plan_keys(&self, plan: &str) -> PortResult<Vec<String>> {
+        let mut ids = Vec::new();
+        let mut position: Option<String> = None;
+        loop {
+            self.pacer.wait().await;
+            let page = self
+                .client
+                .get_usage_plan_keys()
+                .usage_plan_id(plan)
+                .limit(500)
+                .set_position(position.take())
+                .send()
+                .await
+                .map_err(|e| classify("apigateway:GetUsagePlanKeys", e))?;
+            // The response may carry key values; only ids are kept.
+            ids.extend(
+                page.items()
+                    .iter()
+                    .filter_map(|k| k.id().map(str::to_owned)),
+            );
+            match page.position() {
+                Some(p) if !p.is_empty() && !page.items().is_empty() => {
+                    position = Some(p.to_owned())
+                }
+                _ => return Ok(ids),
+            }
+        }
+    }
+
+    async fn attach(&self, plan: &str, key: &str) -> PortResult<()> {
+        self.pacer.wait().await;
+        match self
+            .client
+            .create_usage_plan_key()
+            .usage_plan_id(plan)
+            .key_id(key)
+            .key_type("API_KEY")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match classify("apigateway:CreateUsagePlanKey", e) {
+                // Already in the plan.
+                PortError::Conflict { .. } => Ok(()),
+                e => Err(e),
+            },
+        }
+    }
+
+    async fn detach(&self, plan: &str, key: &str) -> PortResult<()> {
+        self.pacer.wait().await;
+        match self
+            .client
+            .delete_usage_plan_key()
+            .usage_plan_id(plan)
+            .key_id(key)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match classify("apigateway:DeleteUsagePlanKey", e) {
+                PortError::NotFound { .. } => Ok(()),
+                e => Err(e),
+            },
+        }
+    }
+
+    async fn set_enabled(&self, id: &str, enabled: bool) -> PortResult<()> {
+        self.pacer.wait().await;
+        self.client
+            .update_api_key()
+            .api_key(id)
+            .patch_operations(
+                aws_sdk_apigateway::types::PatchOperation::builder()
+                    .op(aws_sdk_apigateway::types::Op::Replace)
+                    .path("/enabled")
+                    .value(if enabled { "true" } else { "false" })
+                    .build(),
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("apigateway:UpdateApiKey", e))
+    }
+
+    async fn delete_key(&self, id: &str) -> PortResult<()> {
+        self.pacer.wait().await;
+        match self.client.delete_api_key().api_key(id).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match classify("apigateway:DeleteApiKey", e) {
+                PortError::NotFound { .. } => Ok(()),
+                e => Err(e),
+            },
+        }
     }
 }

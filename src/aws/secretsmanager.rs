@@ -1,10 +1,14 @@
-//! Secrets Manager: secret metadata (ListSecrets, every page). Values are never read here.
+//! Secrets Manager: secret metadata (ListSecrets, every page) for planning, and the version
+//! reads and writes of a rotation. Values pass through as [`SecretValue`], which has no
+//! printable form.
 
 use async_trait::async_trait;
 
+use std::collections::BTreeMap;
+
 use super::{classify, to_utc};
 use crate::domain::model::{Secret, Tags};
-use crate::ports::{PortResult, SecretInventory};
+use crate::ports::{PortError, PortResult, SecretInventory, SecretValue, SecretVersions};
 
 /// [`SecretInventory`] over Secrets Manager.
 pub struct SecretsManagerInventory {
@@ -52,5 +56,81 @@ impl SecretInventory for SecretsManagerInventory {
             });
         }
         Ok(out)
+    }
+}
+
+#[async_trait]
+impl SecretVersions for SecretsManagerInventory {
+    async fn stages(&self, secret: &str) -> PortResult<Option<BTreeMap<String, Vec<String>>>> {
+        match self.client.describe_secret().secret_id(secret).send().await {
+            Ok(out) => Ok(Some(
+                out.version_ids_to_stages()
+                    .map(|m| {
+                        m.iter()
+                            .map(|(version, stages)| (version.clone(), stages.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            )),
+            Err(e) => match classify("secretsmanager:DescribeSecret", e) {
+                PortError::NotFound { .. } => Ok(None),
+                e => Err(e),
+            },
+        }
+    }
+
+    async fn value(
+        &self,
+        secret: &str,
+        version_id: Option<&str>,
+        stage: Option<&str>,
+    ) -> PortResult<Option<SecretValue>> {
+        match self
+            .client
+            .get_secret_value()
+            .secret_id(secret)
+            .set_version_id(version_id.map(str::to_owned))
+            .set_version_stage(stage.map(str::to_owned))
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.secret_string.map(SecretValue::new)),
+            Err(e) => match classify("secretsmanager:GetSecretValue", e) {
+                PortError::NotFound { .. } => Ok(None),
+                e => Err(e),
+            },
+        }
+    }
+
+    async fn put_pending(&self, secret: &str, token: &str, value: &SecretValue) -> PortResult<()> {
+        self.client
+            .put_secret_value()
+            .secret_id(secret)
+            .client_request_token(token)
+            .secret_string(value.expose())
+            .version_stages("AWSPENDING")
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("secretsmanager:PutSecretValue", e))
+    }
+
+    async fn move_stage(
+        &self,
+        secret: &str,
+        stage: &str,
+        to: Option<&str>,
+        from: Option<&str>,
+    ) -> PortResult<()> {
+        self.client
+            .update_secret_version_stage()
+            .secret_id(secret)
+            .version_stage(stage)
+            .set_move_to_version_id(to.map(str::to_owned))
+            .set_remove_from_version_id(from.map(str::to_owned))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("secretsmanager:UpdateSecretVersionStage", e))
     }
 }

@@ -16,13 +16,14 @@ use chrono::{DateTime, Duration, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::aws::acm::AcmInventory;
-use crate::aws::apigateway::ApiGatewayInventory;
+use crate::aws::apigateway::ApiGatewayClient;
 use crate::aws::dynamodb::{DynamoAuditStore, DynamoStateStore, DynamoTables};
 use crate::aws::iam::IamClient;
 use crate::aws::secretsmanager::SecretsManagerInventory;
 use crate::aws::sns::{NoNotifier, SnsNotifier};
 use crate::aws::sts::StsIdentity;
 use crate::aws::{Aws, Connection};
+use crate::domain::api_rotation::Trigger;
 use crate::domain::model::Kind;
 use crate::domain::policy::{Policy, PolicyError};
 use crate::ports::{AuditQuery, PortError, SystemClock};
@@ -111,6 +112,11 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         emf: Option<PathBuf>,
     },
+    /// Rotate a credential now (needs mode = "enforce")
+    Rotate {
+        #[command(subcommand)]
+        command: RotateCommand,
+    },
     /// Undo a keyrotor deactivation
     Reactivate {
         #[command(subcommand)]
@@ -146,6 +152,27 @@ enum AuditCommand {
     },
     /// Walk every hash chain; exit 1 when a record was altered, removed or reordered
     Verify,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum RotateReason {
+    /// A routine rotation: the old key keeps working for [api_keys] grace_days
+    OnDemand,
+    /// The key leaked: published and verified first, then the old key is retired at once
+    Compromised,
+}
+
+#[derive(Debug, Subcommand)]
+enum RotateCommand {
+    /// Replace an API key: create, attach to every usage plan, publish to its secret
+    /// (AWSPENDING), verify, promote (AWSCURRENT); the old key is retired after the grace
+    /// period by a later sweep. Continues a rotation already in progress
+    ApiKey {
+        /// The API key id, or its exact name
+        key: String,
+        #[arg(long, value_enum, default_value = "on-demand")]
+        reason: RotateReason,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -272,6 +299,24 @@ fn kinds(args: &[KindArg]) -> Vec<Kind> {
     out
 }
 
+fn api_key_ports<'a>(
+    identity: &'a StsIdentity,
+    gateway: &'a ApiGatewayClient,
+    secrets: &'a SecretsManagerInventory,
+    state: &'a DynamoStateStore,
+    audit: &'a DynamoAuditStore,
+) -> steps::api_keys::ApiKeyPorts<'a> {
+    steps::api_keys::ApiKeyPorts {
+        identity,
+        keys: gateway,
+        secret_list: secrets,
+        admin: gateway,
+        secrets,
+        state,
+        audit,
+    }
+}
+
 /// Writes to stdout; a closed pipe (`keyrotor plan | head`) is not an error.
 fn emit(text: &str) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
@@ -331,7 +376,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             };
             let kinds = kinds(&kind);
             let iam = IamClient::new(aws.iam());
-            let api_keys = ApiGatewayInventory::new(aws.apigateway());
+            let api_keys = ApiGatewayClient::new(aws.apigateway());
             let certs = AcmInventory::new(aws.clone());
             let secrets = SecretsManagerInventory::new(aws.secretsmanager());
             let discovery = DiscoveryPorts {
@@ -456,10 +501,79 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Sweep {
+            kind: KindArg::ApiKeys,
+            emf,
+        } => {
+            if emf.is_some() {
+                return Err(CliError::Usage("--emf applies to --kind certs only".into()));
+            }
+            let now = env_now.unwrap_or_else(Utc::now);
+            let gateway = ApiGatewayClient::new(aws.apigateway());
+            let secrets = SecretsManagerInventory::new(aws.secretsmanager());
+            let identity = StsIdentity::new(aws.sts());
+            let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
+            let ports = api_key_ports(&identity, &gateway, &secrets, &state, &audit_store);
+            let done =
+                steps::api_keys::sweep(&ports, &policy, &region, now, &SystemClock::Real).await?;
+            emit(&match cli.output {
+                OutputFormat::Json => to_json(&done)?,
+                OutputFormat::Table => output::api_sweep_table(&done),
+            })?;
+            if done.failed() > 0 {
+                eprintln!(
+                    "keyrotor: error: {} rotation(s) failed or are blocked (see the table and the audit trail); failed steps are retried by the next sweep",
+                    done.failed()
+                );
+                return Ok(ExitCode::from(4));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rotate {
+            command: RotateCommand::ApiKey { key, reason },
+        } => {
+            if policy.mode != crate::domain::policy::Mode::Enforce {
+                return Err(CliError::Usage(format!(
+                    "{policy_source}: mode = \"plan\": rotating creates and retires keys, so it needs mode = \"enforce\"; see what would happen with `keyrotor plan --kind api-keys`"
+                )));
+            }
+            let now = env_now.unwrap_or_else(Utc::now);
+            let gateway = ApiGatewayClient::new(aws.apigateway());
+            let secrets = SecretsManagerInventory::new(aws.secretsmanager());
+            let identity = StsIdentity::new(aws.sts());
+            let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
+            let ports = api_key_ports(&identity, &gateway, &secrets, &state, &audit_store);
+            let trigger = match reason {
+                RotateReason::OnDemand => Trigger::OnDemand,
+                RotateReason::Compromised => Trigger::Compromised,
+            };
+            let done = steps::api_keys::rotate(
+                &ports,
+                &policy,
+                &region,
+                &key,
+                trigger,
+                now,
+                &SystemClock::Real,
+            )
+            .await?;
+            emit(&match cli.output {
+                OutputFormat::Json => to_json(&done)?,
+                OutputFormat::Table => output::rotation_text(&done),
+            })?;
+            if done.status != "done" {
+                eprintln!(
+                    "keyrotor: error: the rotation stopped ({}); run the command again to continue it",
+                    done.error.as_deref().unwrap_or(done.status)
+                );
+                return Ok(ExitCode::from(4));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sweep { kind, emf } => {
             if kind != KindArg::Certs {
                 return Err(CliError::Usage(
-                    "this version sweeps --kind iam-keys and --kind certs; use `keyrotor plan` for the other kinds".into(),
+                    "this version sweeps --kind api-keys, --kind iam-keys and --kind certs; use `keyrotor plan` for migrations".into(),
                 ));
             }
             let now = env_now.unwrap_or_else(Utc::now);

@@ -3,6 +3,7 @@
 //! Everything here takes its inputs (inventory, time, policy) as arguments, so every decision
 //! keyrotor makes can be unit- and property-tested without an AWS account.
 
+pub mod api_rotation;
 pub mod cert;
 pub mod credential_report;
 pub mod lifecycle;

@@ -269,6 +269,8 @@ pub struct Inventory {
     pub root_active_keys: u32,
     /// keyrotor's lifecycle records of IAM access keys (from the state table).
     pub key_records: Vec<super::lifecycle::KeyRecord>,
+    /// keyrotor's API key rotations in progress or done (from the state table), by old key.
+    pub api_rotations: Vec<super::api_rotation::Rotation>,
     pub problems: Vec<DiscoveryProblem>,
 }
 
@@ -283,6 +285,7 @@ impl Inventory {
             secrets: Vec::new(),
             root_active_keys: 0,
             key_records: Vec::new(),
+            api_rotations: Vec::new(),
             problems: Vec::new(),
         }
     }

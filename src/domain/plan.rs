@@ -14,6 +14,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
+use super::api_rotation::{Rotation, RotationStage, RotationStep};
 use super::cert::{self, LadderStep};
 use super::lifecycle::{self, KeyFacts, KeyRecord, Stage};
 use super::model::{
@@ -44,6 +45,8 @@ pub enum ActionType {
     Reset,
     /// Record what was found (a key already inactive or gone; no AWS change).
     Reconcile,
+    /// Detach a rotated API key from its usage plans and disable it.
+    Retire,
     /// Notify the owner of a certificate that needs attention.
     Notify,
 }
@@ -58,6 +61,7 @@ impl ActionType {
             ActionType::ProvisionRole => "provision-role",
             ActionType::Reset => "reset",
             ActionType::Reconcile => "reconcile",
+            ActionType::Retire => "retire",
             ActionType::Notify => "notify",
         }
     }
@@ -85,6 +89,12 @@ pub enum Reason {
     FoundInactive,
     /// The key (or its user) no longer exists.
     KeyGone,
+    /// An API key rotation has a step due now (create, publish, verify, promote).
+    RotationInProgress,
+    /// The grace period after promoting the replacement is over.
+    GraceOver,
+    /// The recovery period after retiring the old key is over.
+    RecoveryOver,
     /// The user is tagged `keyrotor:migrate-to`.
     MigrateTo,
     /// A certificate reached a step of the escalation ladder.
@@ -105,6 +115,9 @@ impl Reason {
             Reason::ReactivatedOutside => "reactivated-outside",
             Reason::FoundInactive => "found-inactive",
             Reason::KeyGone => "key-gone",
+            Reason::RotationInProgress => "rotation-in-progress",
+            Reason::GraceOver => "grace-over",
+            Reason::RecoveryOver => "recovery-over",
             Reason::MigrateTo => "migrate-to",
             Reason::Expiring => "expiring",
             Reason::Expired => "expired",
@@ -259,6 +272,8 @@ struct Planner<'a> {
     records: HashMap<&'a str, &'a KeyRecord>,
     /// Access key ids found in the inventory.
     seen: HashSet<&'a str>,
+    /// API key rotations, by old key id.
+    rotations: HashMap<&'a str, &'a Rotation>,
     now: DateTime<Utc>,
     policy: &'a Policy,
     actions: Vec<Action>,
@@ -413,6 +428,61 @@ impl<'a> Planner<'a> {
 
     fn api_key(&mut self, key: &ApiKey) {
         let region = self.inv.region.clone();
+        // A rotation in progress goes on whatever the key's tags or state now: it must not
+        // stop halfway, with two keys and a pending secret.
+        if let Some(rotation) = self.rotations.get(key.id.as_str()).copied()
+            && rotation.stage != RotationStage::Deleted
+        {
+            let Some((step, due)) = rotation.next(self.policy) else {
+                return;
+            };
+            if due > self.now {
+                return;
+            }
+            let (action, reason) = match step {
+                RotationStep::Retire => (ActionType::Retire, Reason::GraceOver),
+                RotationStep::Delete => (ActionType::Delete, Reason::RecoveryOver),
+                _ => (ActionType::Rotate, Reason::RotationInProgress),
+            };
+            let detail = match step {
+                RotationStep::Retire => format!(
+                    "rotated to {} on {}; grace over: detach from usage plans [{}] and disable",
+                    rotation.new_key.as_deref().unwrap_or("?"),
+                    rotation
+                        .promoted_at
+                        .unwrap_or(rotation.since)
+                        .format("%Y-%m-%d"),
+                    rotation.plans.join(", ")
+                ),
+                RotationStep::Delete => format!(
+                    "retired on {}; recovery window over: delete",
+                    rotation
+                        .retired_at
+                        .unwrap_or(rotation.since)
+                        .format("%Y-%m-%d")
+                ),
+                _ => format!(
+                    "rotation ({}) stopped at {}; continue with {}",
+                    rotation.trigger.as_str(),
+                    rotation.stage.as_str(),
+                    step.as_str()
+                ),
+            };
+            self.actions.push(Action {
+                kind: Kind::ApiKeys,
+                resource: key.id.clone(),
+                principal: Some(key.name.clone()),
+                account: self.inv.account.clone(),
+                region,
+                action,
+                reason,
+                detail,
+                due_at: due,
+                owner: key.tags.get(TAG_OWNER).cloned(),
+                blocked: None,
+            });
+            return;
+        }
         if let Some(e) = scope::exemption(&key.tags, self.now, self.policy) {
             return self.exclude(Kind::ApiKeys, &key.id, Some(&key.name), &region, &e);
         }
@@ -576,6 +646,11 @@ pub fn plan(inventory: &Inventory, now: DateTime<Utc>, policy: &Policy, kinds: &
             .map(|r| (r.key.as_str(), r))
             .collect(),
         seen: HashSet::new(),
+        rotations: inventory
+            .api_rotations
+            .iter()
+            .map(|r| (r.old_key.as_str(), r))
+            .collect(),
         now,
         policy,
         actions: Vec::new(),

@@ -63,6 +63,9 @@ pub struct ApiKeysPolicy {
     pub grace_days: u32,
     /// A retired (disabled) key waits this long before it is deleted.
     pub recovery_days: u32,
+    /// Refuse to create a replacement when the region has this many API keys or fewer
+    /// left under API Gateway's quota of 10,000.
+    pub key_headroom: u32,
     /// Only keys whose name starts with one of these are in scope (empty: all).
     pub name_prefixes: Vec<String>,
 }
@@ -229,6 +232,7 @@ struct RawApiKeys {
     max_age_days: Field<i64>,
     grace_days: Field<i64>,
     recovery_days: Field<i64>,
+    key_headroom: Field<i64>,
     name_prefixes: Field<Vec<String>>,
 }
 
@@ -461,6 +465,13 @@ impl Policy {
             0..=3650,
             "days",
         )?;
+        let key_headroom = src.number(
+            &r.key_headroom,
+            "api_keys.key_headroom",
+            100,
+            0..=9999,
+            "keys",
+        )?;
         if grace_days >= api_max_age {
             let at = r.grace_days.as_ref().or(r.max_age_days.as_ref());
             let offset = at.map_or(0, |f| f.span().start);
@@ -674,6 +685,7 @@ impl Policy {
                 max_age_days: api_max_age,
                 grace_days,
                 recovery_days,
+                key_headroom,
                 name_prefixes,
             },
             certs: CertsPolicy {

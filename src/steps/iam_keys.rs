@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use super::{StepError, discover, new_run_id};
+use super::{StepError, discover, new_run_id, with_lease};
 use crate::audit::AuditLog;
 use crate::audit::record::{Entry, Outcome, Phase, ResourceRef};
 use crate::domain::lifecycle::{self, KeyRecord, Stage};
@@ -24,10 +24,6 @@ use crate::ports::{
     AuditStore, Caller, Clock, IamInventory, IamKeyAdmin, Identity, Notification, Notifier,
     PortError, StateStore,
 };
-
-/// How long a run may hold the account's IAM-keys lease before another run may take it
-/// over (a crashed run does not block later ones for longer than this).
-pub const LEASE_TTL_MINUTES: i64 = 15;
 
 /// The ports the IAM key steps use.
 pub struct IamKeyPorts<'a> {
@@ -75,33 +71,6 @@ pub fn lease_name(account: &AccountId) -> String {
     format!("iam-keys#{account}")
 }
 
-/// Runs `work` while holding the account's lease; a run already holding it wins.
-async fn with_lease<T, F>(
-    state: &dyn StateStore,
-    account: &AccountId,
-    run_id: &str,
-    wall: &dyn Clock,
-    work: F,
-) -> Result<T, StepError>
-where
-    F: std::future::Future<Output = Result<T, StepError>>,
-{
-    let name = lease_name(account);
-    let ttl = Duration::minutes(LEASE_TTL_MINUTES);
-    if let Err(holder) = state.acquire_lease(&name, run_id, wall.now(), ttl).await? {
-        return Err(StepError::InProgress(format!(
-            "another keyrotor run ({}) is working on the IAM keys of account {account} (lease {name} held until {}); wait for it to finish, or run again after that time if it crashed",
-            holder.holder,
-            holder.expires_at.to_rfc3339()
-        )));
-    }
-    let result = work.await;
-    let released = state.release_lease(&name, run_id).await;
-    let value = result?;
-    released?;
-    Ok(value)
-}
-
 /// Reads keyrotor's lifecycle records of `account`; an item that cannot be read stops the
 /// run (acting without it could repeat or skip a step).
 pub async fn key_records(
@@ -138,7 +107,8 @@ pub async fn sweep(
     let run_id = new_run_id(wall.now());
     with_lease(
         ports.state,
-        &caller.account,
+        &lease_name(&caller.account),
+        &format!("the IAM keys of account {}", caller.account),
         &run_id,
         wall,
         sweep_locked(ports, policy, now, wall, &caller, &run_id),
@@ -623,7 +593,15 @@ pub async fn reactivate(
             reconsidered_at,
         })
     };
-    with_lease(ports.state, &caller.account, &run_id, wall, work).await
+    with_lease(
+        ports.state,
+        &lease_name(&caller.account),
+        &format!("the IAM keys of account {}", caller.account),
+        &run_id,
+        wall,
+        work,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! A step reads the clock once, calls ports, asks the domain for decisions and writes every
 //! decision through the audit log. Steps never touch the SDK.
 
+pub mod api_keys;
 pub mod certs;
 pub mod discover;
 pub mod iam_keys;
@@ -45,6 +46,38 @@ impl StepError {
             StepError::Port(e) => e.name(),
         }
     }
+}
+
+/// How long a run may hold a lease before another run may take it over (a crashed run does
+/// not block later ones for longer than this).
+pub const LEASE_TTL_MINUTES: i64 = 15;
+
+/// Runs `work` while holding lease `name` (on `what`, for the message); another run
+/// holding it makes this one stop with [`StepError::InProgress`], having done nothing.
+pub(crate) async fn with_lease<T, F>(
+    state: &dyn StateStore,
+    name: &str,
+    what: &str,
+    run_id: &str,
+    wall: &dyn Clock,
+    work: F,
+) -> Result<T, StepError>
+where
+    F: std::future::Future<Output = Result<T, StepError>>,
+{
+    let ttl = chrono::Duration::minutes(LEASE_TTL_MINUTES);
+    if let Err(holder) = state.acquire_lease(name, run_id, wall.now(), ttl).await? {
+        return Err(StepError::InProgress(format!(
+            "in progress: another keyrotor run ({}) is working on {what} (lease {name} held until {}); wait for it to finish, or run again after that time if it crashed",
+            holder.holder,
+            holder.expires_at.to_rfc3339()
+        )));
+    }
+    let result = work.await;
+    let released = state.release_lease(name, run_id).await;
+    let value = result?;
+    released?;
+    Ok(value)
 }
 
 /// Audit appends in flight at once (different resources never contend).

@@ -1,0 +1,880 @@
+//! API Gateway API key rotation: `keyrotor rotate api-key` and `keyrotor sweep --kind
+//! api-keys`, both driving the [`Rotation`] state machine one step at a time.
+//!
+//! Each step: intent record, the AWS calls (each one safe to repeat: the replacement is
+//! found by its name and rotation tag before one is created, the secret version is written
+//! with the rotation token, stages and plan membership are read before they are changed),
+//! outcome record, then the rotation record (compare-and-set). A rotation stopped anywhere
+//! continues from its record on the next run and never creates a second replacement. The
+//! old key keeps working until the replacement is published, verified and promoted, and
+//! for the grace period after that. One run per key at a time (lease).
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{StepError, new_run_id, with_lease};
+use crate::audit::AuditLog;
+use crate::audit::record::{Entry, Outcome, Phase, ResourceRef};
+use crate::domain::api_rotation::{
+    ApiKeySecret, Rotation, RotationStage, RotationStep, TAG_REPLACES, TAG_ROTATION, Trigger,
+};
+use crate::domain::model::{AccountId, ApiKey, Inventory, Kind};
+use crate::domain::plan::{self, ActionType, Plan};
+use crate::domain::policy::{Mode, Policy};
+use crate::ports::{
+    ApiKeyAdmin, ApiKeyInventory, AuditStore, Caller, Clock, Identity, PortError, SecretInventory,
+    SecretValue, SecretVersions, StateStore,
+};
+
+/// API Gateway's quota of API keys per account and region.
+pub const API_KEY_QUOTA: usize = 10_000;
+
+/// The ports a rotation uses.
+pub struct ApiKeyPorts<'a> {
+    pub identity: &'a dyn Identity,
+    pub keys: &'a dyn ApiKeyInventory,
+    pub secret_list: &'a dyn SecretInventory,
+    pub admin: &'a dyn ApiKeyAdmin,
+    pub secrets: &'a dyn SecretVersions,
+    pub state: &'a dyn StateStore,
+    pub audit: &'a dyn AuditStore,
+}
+
+/// What a run did with one key's rotation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Advanced {
+    /// The key being replaced.
+    pub key: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<Trigger>,
+    /// Steps carried out by this run, in order.
+    pub steps: Vec<RotationStep>,
+    /// The rotation's stage after this run (none: not started).
+    pub stage: Option<RotationStage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_key: Option<String>,
+    /// The next step and when it is due.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<RotationStep>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_at: Option<DateTime<Utc>>,
+    /// `done` (every due step carried out), `dry-run`, `blocked`, `failed` or `conflict`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The sweep's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiKeySweep {
+    pub run_id: String,
+    pub mode: Mode,
+    pub region: String,
+    pub plan: Plan,
+    pub rotations: Vec<Advanced>,
+}
+
+impl ApiKeySweep {
+    pub fn failed(&self) -> usize {
+        self.rotations
+            .iter()
+            .filter(|r| matches!(r.status, "failed" | "blocked" | "conflict"))
+            .count()
+    }
+}
+
+/// Why a step did not complete.
+enum Stop {
+    /// Proceeding would risk a client: nothing more is done until a person looks.
+    Blocked(String),
+    Port(PortError),
+}
+
+impl From<PortError> for Stop {
+    fn from(e: PortError) -> Self {
+        Stop::Port(e)
+    }
+}
+
+/// The lease serialising work on one API key.
+pub fn lease_name(account: &AccountId, region: &str, key: &str) -> String {
+    format!("api-key#{account}#{region}#{key}")
+}
+
+/// Reads the rotation records of one account and region.
+pub async fn rotations(
+    state: &dyn StateStore,
+    account: &AccountId,
+    region: &str,
+) -> Result<Vec<Rotation>, StepError> {
+    let pk = Rotation::partition(account.as_str(), region);
+    state
+        .list(&pk)
+        .await?
+        .iter()
+        .map(|item| {
+            Rotation::from_item(&item.sk, item.version, &item.attrs).map_err(|e| {
+                StepError::Port(PortError::InvalidResponse {
+                    operation: "state table".into(),
+                    message: format!(
+                        "{pk}: {e}; fix the item (the rotation cannot go on without it)"
+                    ),
+                })
+            })
+        })
+        .collect()
+}
+
+/// The inventory of API keys, secrets and rotations of one region.
+async fn inventory(
+    ports: &ApiKeyPorts<'_>,
+    caller: &Caller,
+    region: &str,
+) -> Result<Inventory, StepError> {
+    let mut inv = Inventory::empty(caller.account.clone(), region);
+    inv.api_rotations = rotations(ports.state, &caller.account, region).await?;
+    inv.secrets = ports.secret_list.secrets().await?;
+    inv.api_keys = ports.keys.api_keys().await?;
+    Ok(inv)
+}
+
+/// Rotates one key now, on demand: `key_ref` is an API key id or an exact name. Continues
+/// the key's rotation if one is in progress. Carries out every step that is due: through
+/// promotion, and for `Trigger::Compromised` also the retirement of the old key.
+pub async fn rotate(
+    ports: &ApiKeyPorts<'_>,
+    policy: &Policy,
+    region: &str,
+    key_ref: &str,
+    trigger: Trigger,
+    now: DateTime<Utc>,
+    wall: &dyn Clock,
+) -> Result<Advanced, StepError> {
+    let caller = ports.identity.caller().await?;
+    let inv = inventory(ports, &caller, region).await?;
+    let key = resolve(&inv.api_keys, key_ref, region)?;
+    let run_id = new_run_id(wall.now());
+    let run = Run {
+        ports,
+        policy,
+        now,
+        wall,
+        log: AuditLog::new(ports.audit, run_id.clone(), caller.arn.clone()),
+        account: caller.account.clone(),
+        region: region.to_owned(),
+    };
+    let existing = inv
+        .api_rotations
+        .iter()
+        .find(|r| r.old_key == key.id && r.stage != RotationStage::Deleted);
+    let work = async {
+        let rotation = match existing {
+            Some(r) => r.clone(),
+            None => {
+                if let Err(why) = preflight(ports, key, &inv, policy).await? {
+                    return Err(StepError::InvalidInput(format!(
+                        "API key {} ({}) cannot be rotated: {why}",
+                        key.id, key.name
+                    )));
+                }
+                run.start(key, trigger).await?
+            }
+        };
+        let done = run.advance(rotation).await?;
+        match done.status {
+            "blocked" => Err(StepError::InvalidInput(format!(
+                "rotation of API key {} ({}) is blocked: {}",
+                key.id,
+                key.name,
+                done.error.clone().unwrap_or_default()
+            ))),
+            _ => Ok(done),
+        }
+    };
+    with_lease(
+        ports.state,
+        &lease_name(&caller.account, region, &key.id),
+        &format!("API key {} ({})", key.id, key.name),
+        &run_id,
+        wall,
+        work,
+    )
+    .await
+}
+
+/// Finds a key by id, or by exact name when the name is unique.
+fn resolve<'a>(keys: &'a [ApiKey], key_ref: &str, region: &str) -> Result<&'a ApiKey, StepError> {
+    let key_ref = key_ref.trim();
+    if let Some(k) = keys.iter().find(|k| k.id == key_ref) {
+        return Ok(k);
+    }
+    let named: Vec<&ApiKey> = keys.iter().filter(|k| k.name == key_ref).collect();
+    match named.as_slice() {
+        [one] => Ok(one),
+        [] => Err(StepError::InvalidInput(format!(
+            "no API key with id or name {key_ref:?} in {region}; list them with `keyrotor plan --kind api-keys` or `aws apigateway get-api-keys`"
+        ))),
+        many => Err(StepError::InvalidInput(format!(
+            "{} API keys are named {key_ref:?} in {region} ({}); pass the id instead",
+            many.len(),
+            many.iter()
+                .map(|k| k.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// Whether a rotation of `key` may start: `Err(reason)` names what is wrong and how to fix
+/// it. Reads only.
+async fn preflight(
+    ports: &ApiKeyPorts<'_>,
+    key: &ApiKey,
+    inv: &Inventory,
+    policy: &Policy,
+) -> Result<Result<(), String>, PortError> {
+    let Some(secret) = key.bound_secret() else {
+        return Ok(Err(
+            "it is not managed: tag it keyrotor:secret = <name of the secret its consumers read>"
+                .into(),
+        ));
+    };
+    if !key.enabled {
+        return Ok(Err(
+            "it is disabled; keyrotor rotates enabled keys only".into()
+        ));
+    }
+    if key.usage_plans.is_empty() {
+        return Ok(Err(
+            "it is in no usage plan, so a replacement would not work for any API either; attach it to its usage plans first".into(),
+        ));
+    }
+    let limit = API_KEY_QUOTA.saturating_sub(policy.api_keys.key_headroom as usize);
+    if inv.api_keys.len() >= limit {
+        return Ok(Err(format!(
+            "the region has {} API keys, within [api_keys] key_headroom = {} of API Gateway's quota of {API_KEY_QUOTA}; delete unused keys or ask for a quota increase",
+            inv.api_keys.len(),
+            policy.api_keys.key_headroom
+        )));
+    }
+    let Some(current) = ports
+        .secrets
+        .value(secret, None, Some("AWSCURRENT"))
+        .await?
+    else {
+        return Ok(Err(format!(
+            "its secret {secret:?} (tag keyrotor:secret) does not exist or has no string value; create it with {{\"apiKeyId\": \"{}\", \"value\": ...}}",
+            key.id
+        )));
+    };
+    let current = match ApiKeySecret::parse(current.expose()) {
+        Ok(c) => c,
+        Err(why) => {
+            return Ok(Err(format!(
+                "the AWSCURRENT value of secret {secret:?} {why}; fix the secret, then run again"
+            )));
+        }
+    };
+    if current.api_key_id != key.id {
+        return Ok(Err(format!(
+            "secret {secret:?} holds API key {}, not {}; fix the secret or the tag",
+            current.api_key_id, key.id
+        )));
+    }
+    Ok(Ok(()))
+}
+
+/// Plans the API keys of `region` and carries out every rotation step that is due: new
+/// rotations for keys past `max_age_days`, and the next steps (including retire and
+/// delete, when their time has come) of rotations in progress.
+pub async fn sweep(
+    ports: &ApiKeyPorts<'_>,
+    policy: &Policy,
+    region: &str,
+    now: DateTime<Utc>,
+    wall: &dyn Clock,
+) -> Result<ApiKeySweep, StepError> {
+    let caller = ports.identity.caller().await?;
+    let inv = inventory(ports, &caller, region).await?;
+    let plan = plan::plan(&inv, now, policy, &[Kind::ApiKeys]);
+    let run_id = new_run_id(wall.now());
+    let run = Run {
+        ports,
+        policy,
+        now,
+        wall,
+        log: AuditLog::new(ports.audit, run_id.clone(), caller.arn.clone()),
+        account: caller.account.clone(),
+        region: region.to_owned(),
+    };
+    let mut out = Vec::new();
+    for action in plan.actions.iter().filter(|a| a.kind == Kind::ApiKeys) {
+        let Some(key) = inv.api_keys.iter().find(|k| k.id == action.resource) else {
+            continue;
+        };
+        let existing = inv
+            .api_rotations
+            .iter()
+            .find(|r| r.old_key == key.id && r.stage != RotationStage::Deleted)
+            .cloned();
+        if policy.mode == Mode::Plan {
+            out.push(
+                run.dry_run(key, action.action, &action.detail, existing)
+                    .await?,
+            );
+            continue;
+        }
+        let work = async {
+            let rotation = match existing {
+                Some(r) => r,
+                None => match preflight(ports, key, &inv, policy).await? {
+                    Ok(()) => run.start(key, Trigger::Age).await?,
+                    Err(why) => return run.blocked_start(key, why).await,
+                },
+            };
+            run.advance(rotation).await
+        };
+        let result = with_lease(
+            ports.state,
+            &lease_name(&caller.account, region, &key.id),
+            &format!("API key {} ({})", key.id, key.name),
+            &run_id,
+            wall,
+            work,
+        )
+        .await;
+        match result {
+            Ok(done) => out.push(done),
+            Err(StepError::InProgress(why)) => out.push(Advanced {
+                status: "conflict",
+                error: Some(why),
+                ..Advanced::none(key)
+            }),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(ApiKeySweep {
+        run_id,
+        mode: policy.mode,
+        region: region.to_owned(),
+        plan,
+        rotations: out,
+    })
+}
+
+impl Advanced {
+    fn none(key: &ApiKey) -> Advanced {
+        Advanced {
+            key: key.id.clone(),
+            name: key.name.clone(),
+            secret: key.bound_secret().map(str::to_owned),
+            trigger: None,
+            steps: Vec::new(),
+            stage: None,
+            new_key: None,
+            next: None,
+            next_at: None,
+            status: "done",
+            error: None,
+        }
+    }
+}
+
+/// One run's context.
+struct Run<'a> {
+    ports: &'a ApiKeyPorts<'a>,
+    policy: &'a Policy,
+    now: DateTime<Utc>,
+    wall: &'a dyn Clock,
+    log: AuditLog<'a>,
+    account: AccountId,
+    region: String,
+}
+
+impl Run<'_> {
+    fn entry(
+        &self,
+        key: &str,
+        action: &str,
+        reason: &str,
+        (phase, outcome): (Phase, Option<Outcome>),
+        detail: String,
+        after: Option<String>,
+    ) -> Entry {
+        Entry {
+            resource: ResourceRef {
+                kind: Kind::ApiKeys,
+                account: self.account.to_string(),
+                region: self.region.clone(),
+                id: key.to_owned(),
+            },
+            action: action.to_owned(),
+            phase,
+            outcome,
+            reason: reason.to_owned(),
+            detail,
+            before: None,
+            after,
+            dry_run: false,
+            policy_time: self.now,
+        }
+    }
+
+    async fn append(&self, entry: Entry) -> Result<(), StepError> {
+        self.log.append(&entry, self.wall.now()).await?;
+        Ok(())
+    }
+
+    /// Records the decision to rotate (no AWS change yet).
+    async fn start(&self, key: &ApiKey, trigger: Trigger) -> Result<Rotation, StepError> {
+        let secret = key.bound_secret().unwrap_or_default();
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let rotation = Rotation::start(
+            &key.id,
+            &key.name,
+            secret,
+            &key.usage_plans,
+            token,
+            trigger,
+            self.now,
+        );
+        let detail = format!(
+            "rotation {} of {} ({}): replacement {} in usage plans [{}], published to {secret}",
+            rotation.token,
+            key.id,
+            trigger.as_str(),
+            rotation.replacement_name(),
+            key.usage_plans.join(", ")
+        );
+        self.append(self.entry(
+            &key.id,
+            "start",
+            trigger.as_str(),
+            (Phase::Intent, None),
+            detail.clone(),
+            None,
+        ))
+        .await?;
+        let pk = Rotation::partition(self.account.as_str(), &self.region);
+        if !self
+            .ports
+            .state
+            .put_versioned(&pk, &key.id, 0, &rotation.attrs())
+            .await?
+        {
+            self.append(self.entry(
+                &key.id,
+                "start",
+                trigger.as_str(),
+                (Phase::Outcome, Some(Outcome::Skipped)),
+                "another run started a rotation of this key first".into(),
+                None,
+            ))
+            .await?;
+            return Err(StepError::InProgress(format!(
+                "in progress: another run started a rotation of API key {} first",
+                key.id
+            )));
+        }
+        self.append(self.entry(
+            &key.id,
+            "start",
+            trigger.as_str(),
+            (Phase::Outcome, Some(Outcome::Succeeded)),
+            detail,
+            Some(RotationStage::Started.as_str().to_owned()),
+        ))
+        .await?;
+        Ok(Rotation {
+            version: 1,
+            ..rotation
+        })
+    }
+
+    async fn blocked_start(&self, key: &ApiKey, why: String) -> Result<Advanced, StepError> {
+        self.append(self.entry(
+            &key.id,
+            "start",
+            "max-age-exceeded",
+            (Phase::Decision, Some(Outcome::Blocked)),
+            why.clone(),
+            None,
+        ))
+        .await?;
+        Ok(Advanced {
+            status: "blocked",
+            error: Some(why),
+            ..Advanced::none(key)
+        })
+    }
+
+    async fn dry_run(
+        &self,
+        key: &ApiKey,
+        action: ActionType,
+        detail: &str,
+        rotation: Option<Rotation>,
+    ) -> Result<Advanced, StepError> {
+        let mut entry = self.entry(
+            &key.id,
+            action.as_str(),
+            "mode-plan",
+            (Phase::Decision, Some(Outcome::Planned)),
+            format!("mode = plan, not carried out: {detail}"),
+            None,
+        );
+        entry.dry_run = true;
+        self.append(entry).await?;
+        let next = rotation.as_ref().and_then(|r| r.next(self.policy));
+        Ok(Advanced {
+            status: "dry-run",
+            stage: rotation.as_ref().map(|r| r.stage),
+            new_key: rotation.as_ref().and_then(|r| r.new_key.clone()),
+            next: next.map(|n| n.0),
+            next_at: next.map(|n| n.1),
+            ..Advanced::none(key)
+        })
+    }
+
+    /// Carries out every step of `rotation` that is due now, in order, stopping at the
+    /// first that fails or is not due yet.
+    async fn advance(&self, mut rotation: Rotation) -> Result<Advanced, StepError> {
+        let pk = Rotation::partition(self.account.as_str(), &self.region);
+        let mut steps = Vec::new();
+        let result = |rotation: &Rotation,
+                      steps: Vec<RotationStep>,
+                      status: &'static str,
+                      error: Option<String>| {
+            let next = rotation.next(self.policy);
+            Advanced {
+                key: rotation.old_key.clone(),
+                name: rotation.name.clone(),
+                secret: Some(rotation.secret.clone()),
+                trigger: Some(rotation.trigger),
+                steps,
+                stage: Some(rotation.stage),
+                new_key: rotation.new_key.clone(),
+                next: next.map(|n| n.0),
+                next_at: next.map(|n| n.1),
+                status,
+                error,
+            }
+        };
+        while let Some((step, due)) = rotation.next(self.policy) {
+            if due > self.now {
+                break;
+            }
+            let reason = rotation.trigger.as_str();
+            let id = rotation.old_key.clone();
+            self.append(self.entry(
+                &id,
+                step.as_str(),
+                reason,
+                (Phase::Intent, None),
+                self.intent(&rotation, step),
+                None,
+            ))
+            .await?;
+            let effect = self.step(&rotation, step).await;
+            let new_key = match effect {
+                Ok(new_key) => new_key,
+                Err(stop) => {
+                    let (outcome, status, message) = match stop {
+                        Stop::Blocked(m) => (Outcome::Blocked, "blocked", m),
+                        Stop::Port(e) => (Outcome::Failed, "failed", e.to_string()),
+                    };
+                    self.append(self.entry(
+                        &id,
+                        step.as_str(),
+                        reason,
+                        (Phase::Outcome, Some(outcome)),
+                        message.clone(),
+                        None,
+                    ))
+                    .await?;
+                    return Ok(result(&rotation, steps, status, Some(message)));
+                }
+            };
+            let mut next = rotation.advanced(step, self.now);
+            if let Some(k) = new_key {
+                next.new_key = Some(k);
+            }
+            self.append(self.entry(
+                &id,
+                step.as_str(),
+                reason,
+                (Phase::Outcome, Some(Outcome::Succeeded)),
+                format!("now {}", next.stage.as_str()),
+                next.new_key.clone(),
+            ))
+            .await?;
+            if !self
+                .ports
+                .state
+                .put_versioned(&pk, &id, rotation.version, &next.attrs())
+                .await?
+            {
+                return Ok(result(
+                    &rotation,
+                    steps,
+                    "conflict",
+                    Some(
+                        "the rotation record was changed by another run; the next run re-reads it"
+                            .into(),
+                    ),
+                ));
+            }
+            next.version = rotation.version + 1;
+            steps.push(step);
+            rotation = next;
+        }
+        Ok(result(&rotation, steps, "done", None))
+    }
+
+    fn intent(&self, r: &Rotation, step: RotationStep) -> String {
+        let new = r.new_key.as_deref().unwrap_or("(not created yet)");
+        match step {
+            RotationStep::CreateReplacement => format!(
+                "create {} (tag {TAG_ROTATION} = {}) and attach it to usage plans [{}]",
+                r.replacement_name(),
+                r.token,
+                r.plans.join(", ")
+            ),
+            RotationStep::Publish => format!(
+                "write the value of {new} to secret {} as version {} (AWSPENDING)",
+                r.secret, r.token
+            ),
+            RotationStep::Verify => format!(
+                "check {new} is enabled and in usage plans [{}], and the pending version names it",
+                r.plans.join(", ")
+            ),
+            RotationStep::Promote => format!(
+                "move AWSCURRENT of {} to version {} (the old value stays AWSPREVIOUS); both keys keep working for {} days",
+                r.secret,
+                r.token,
+                match r.trigger {
+                    Trigger::Compromised => 0,
+                    _ => self.policy.api_keys.grace_days,
+                }
+            ),
+            RotationStep::Retire => format!(
+                "detach {} from usage plans [{}] and disable it ({new} serves them)",
+                r.old_key,
+                r.plans.join(", ")
+            ),
+            RotationStep::Delete => format!(
+                "delete {} after {} days of recovery window",
+                r.old_key, self.policy.api_keys.recovery_days
+            ),
+        }
+    }
+
+    /// The AWS calls of one step; returns the replacement's id when it creates one.
+    async fn step(&self, r: &Rotation, step: RotationStep) -> Result<Option<String>, Stop> {
+        let admin = self.ports.admin;
+        let secrets = self.ports.secrets;
+        let new_key = || {
+            r.new_key.clone().ok_or_else(|| {
+                Stop::Blocked(format!(
+                    "the rotation record is at {} but names no replacement key; fix or delete the state-table item",
+                    r.stage.as_str()
+                ))
+            })
+        };
+        match step {
+            RotationStep::CreateReplacement => {
+                let Some(old) = admin.key(&r.old_key).await? else {
+                    return Err(Stop::Blocked(format!(
+                        "API key {} no longer exists; nothing to replace",
+                        r.old_key
+                    )));
+                };
+                let name = r.replacement_name();
+                // A replacement created by an earlier attempt of this rotation, if any.
+                let found = admin
+                    .keys_named(&name)
+                    .await?
+                    .into_iter()
+                    .find(|k| k.tags.get(TAG_ROTATION) == Some(&r.token));
+                let id = match found {
+                    Some(k) => k.id,
+                    None => {
+                        let mut tags = old.tags.clone();
+                        tags.insert(TAG_ROTATION.into(), r.token.clone());
+                        tags.insert(TAG_REPLACES.into(), r.old_key.clone());
+                        admin
+                            .create_key(&name, old.description.as_deref(), &tags)
+                            .await?
+                    }
+                };
+                for plan in &r.plans {
+                    if !admin.plan_keys(plan).await?.contains(&id) {
+                        admin.attach(plan, &id).await?;
+                    }
+                }
+                Ok(Some(id))
+            }
+            RotationStep::Publish => {
+                let new = new_key()?;
+                let value = admin.key_value(&new).await?;
+                let body = ApiKeySecret {
+                    api_key_id: new.clone(),
+                    value: value.expose().to_owned(),
+                };
+                secrets
+                    .put_pending(&r.secret, &r.token, &SecretValue::new(body.to_json()))
+                    .await?;
+                Ok(None)
+            }
+            RotationStep::Verify => {
+                let new = new_key()?;
+                let problems = self.check_replacement(r, &new).await?;
+                let stages = secrets.stages(&r.secret).await?.unwrap_or_default();
+                let staged = stages.get(&r.token).cloned().unwrap_or_default();
+                let mut problems = problems;
+                if !staged
+                    .iter()
+                    .any(|s| s == "AWSPENDING" || s == "AWSCURRENT")
+                {
+                    problems.push(format!(
+                        "version {} of secret {} is not AWSPENDING",
+                        r.token, r.secret
+                    ));
+                } else {
+                    match secrets.value(&r.secret, Some(&r.token), None).await? {
+                        Some(v) => match ApiKeySecret::parse(v.expose()) {
+                            Ok(s) if s.api_key_id == new => {}
+                            Ok(s) => problems.push(format!(
+                                "the pending version names key {}, not {new}",
+                                s.api_key_id
+                            )),
+                            Err(why) => problems.push(format!("the pending version {why}")),
+                        },
+                        None => problems.push("the pending version has no value".into()),
+                    }
+                }
+                if problems.is_empty() {
+                    Ok(None)
+                } else {
+                    // Possibly not visible yet (eventual consistency): a later run retries.
+                    Err(Stop::Port(PortError::Other {
+                        operation: "verify".into(),
+                        message: format!(
+                            "the replacement {new} is not ready: {}",
+                            problems.join("; ")
+                        ),
+                    }))
+                }
+            }
+            RotationStep::Promote => {
+                let stages = secrets.stages(&r.secret).await?.ok_or_else(|| {
+                    Stop::Blocked(format!("secret {} no longer exists", r.secret))
+                })?;
+                let holder = |stage: &str| {
+                    stages
+                        .iter()
+                        .find(|(_, s)| s.iter().any(|x| x == stage))
+                        .map(|(v, _)| v.clone())
+                };
+                if !stages.contains_key(&r.token) {
+                    return Err(Stop::Blocked(format!(
+                        "version {} of secret {} is gone; the rotation cannot be promoted",
+                        r.token, r.secret
+                    )));
+                }
+                let current = holder("AWSCURRENT");
+                if current.as_deref() != Some(r.token.as_str()) {
+                    secrets
+                        .move_stage(&r.secret, "AWSCURRENT", Some(&r.token), current.as_deref())
+                        .await?;
+                }
+                if stages
+                    .get(&r.token)
+                    .is_some_and(|s| s.iter().any(|x| x == "AWSPENDING"))
+                {
+                    secrets
+                        .move_stage(&r.secret, "AWSPENDING", None, Some(&r.token))
+                        .await?;
+                }
+                Ok(None)
+            }
+            RotationStep::Retire => {
+                let new = new_key()?;
+                // Never take the old key away unless the replacement serves every plan and
+                // is what the secret hands out.
+                let mut problems = self.check_replacement(r, &new).await?;
+                let stages = secrets.stages(&r.secret).await?.unwrap_or_default();
+                if !stages
+                    .get(&r.token)
+                    .is_some_and(|s| s.iter().any(|x| x == "AWSCURRENT"))
+                {
+                    problems.push(format!(
+                        "AWSCURRENT of secret {} is no longer version {}",
+                        r.secret, r.token
+                    ));
+                }
+                if !problems.is_empty() {
+                    return Err(Stop::Blocked(format!(
+                        "refusing to retire {}: {}",
+                        r.old_key,
+                        problems.join("; ")
+                    )));
+                }
+                for plan in &r.plans {
+                    if admin.plan_keys(plan).await?.contains(&r.old_key) {
+                        admin.detach(plan, &r.old_key).await?;
+                    }
+                }
+                if admin.key(&r.old_key).await?.is_some_and(|k| k.enabled) {
+                    admin.set_enabled(&r.old_key, false).await?;
+                }
+                Ok(None)
+            }
+            RotationStep::Delete => {
+                admin.delete_key(&r.old_key).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// What keeps the replacement from serving the old key's consumers.
+    async fn check_replacement(&self, r: &Rotation, new: &str) -> Result<Vec<String>, Stop> {
+        let admin = self.ports.admin;
+        let mut problems = Vec::new();
+        match admin.key(new).await? {
+            None => problems.push(format!("the replacement {new} does not exist")),
+            Some(k) if !k.enabled => problems.push(format!("the replacement {new} is disabled")),
+            Some(_) => {}
+        }
+        let mut missing = BTreeSet::new();
+        for plan in &r.plans {
+            if !admin.plan_keys(plan).await?.iter().any(|k| k == new) {
+                missing.insert(plan.clone());
+            }
+        }
+        if !missing.is_empty() {
+            problems.push(format!(
+                "the replacement {new} is not in usage plans [{}]",
+                missing.into_iter().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        Ok(problems)
+    }
+}
+
+/// The rotations the plan shows as due, with the discovery the CLI needs for `plan`.
+pub async fn load_rotations(
+    state: &dyn StateStore,
+    account: &AccountId,
+    region: &str,
+) -> Result<Vec<Rotation>, StepError> {
+    match rotations(state, account, region).await {
+        Err(StepError::Port(PortError::NotFound { .. })) => Ok(Vec::new()),
+        other => other,
+    }
+}

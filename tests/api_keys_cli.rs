@@ -1,0 +1,396 @@
+//! API key rotation against the emulator, stepping `KEYROTOR_NOW` through the grace and
+//! recovery periods. After every command the consumer's view is checked: the secret's
+//! AWSCURRENT value is an enabled key in every original usage plan, and while the old key
+//! is in its grace period it still works too.
+
+mod support;
+
+use std::io::Write;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::Value;
+use support::{World, ok, run, stderr};
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+}
+
+fn day(n: i64) -> String {
+    (t0() + Duration::days(n)).to_rfc3339()
+}
+
+fn policy(mode: &str) -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(file, "mode = \"{mode}\"").unwrap();
+    file
+}
+
+struct Setup {
+    gateway: aws_sdk_apigateway::Client,
+    secrets: aws_sdk_secretsmanager::Client,
+    key: String,
+    value: String,
+    plans: Vec<String>,
+}
+
+/// An API key in two usage plans, bound to secret `orders/api-key`, created on day 0.
+async fn setup(world: &World, secret_body: Option<&str>, plans: usize) -> Setup {
+    world.set_clock(&day(0));
+    let sdk = world.sdk().await;
+    let gateway = aws_sdk_apigateway::Client::new(&sdk);
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let key = gateway
+        .create_api_key()
+        .name("orders-client")
+        .description("orders service client")
+        .enabled(true)
+        .tags("keyrotor:secret", "orders/api-key")
+        .tags("owner", "orders@example.com")
+        .send()
+        .await
+        .unwrap();
+    let (id, value) = (
+        key.id().unwrap().to_owned(),
+        key.value().unwrap().to_owned(),
+    );
+    let mut plan_ids = Vec::new();
+    for n in 0..plans {
+        let plan = gateway
+            .create_usage_plan()
+            .name(format!("plan-{n}"))
+            .send()
+            .await
+            .unwrap();
+        let plan_id = plan.id().unwrap().to_owned();
+        gateway
+            .create_usage_plan_key()
+            .usage_plan_id(&plan_id)
+            .key_id(&id)
+            .key_type("API_KEY")
+            .send()
+            .await
+            .unwrap();
+        plan_ids.push(plan_id);
+    }
+    let body = match secret_body {
+        Some(b) => b.to_owned(),
+        None => serde_json::json!({"apiKeyId": id, "value": value}).to_string(),
+    };
+    secrets
+        .create_secret()
+        .name("orders/api-key")
+        .secret_string(body)
+        .send()
+        .await
+        .unwrap();
+    Setup {
+        gateway,
+        secrets,
+        key: id,
+        value,
+        plans: plan_ids,
+    }
+}
+
+impl Setup {
+    async fn in_plan(&self, plan: &str, key: &str) -> bool {
+        self.gateway
+            .get_usage_plan_keys()
+            .usage_plan_id(plan)
+            .send()
+            .await
+            .unwrap()
+            .items()
+            .iter()
+            .any(|k| k.id() == Some(key))
+    }
+
+    /// (enabled, value) of a key, `None` when it does not exist.
+    async fn key(&self, id: &str) -> Option<(bool, String)> {
+        let k = self
+            .gateway
+            .get_api_key()
+            .api_key(id)
+            .include_value(true)
+            .send()
+            .await
+            .ok()?;
+        Some((k.enabled(), k.value().unwrap_or_default().to_owned()))
+    }
+
+    async fn secret(&self, stage: &str) -> Option<Value> {
+        let out = self
+            .secrets
+            .get_secret_value()
+            .secret_id("orders/api-key")
+            .version_stage(stage)
+            .send()
+            .await
+            .ok()?;
+        serde_json::from_str(out.secret_string()?).ok()
+    }
+
+    /// Whether the key named by `body` serves `body.value` in every original plan.
+    async fn serves(&self, body: &Value) -> bool {
+        let id = body["apiKeyId"].as_str().unwrap();
+        let Some((enabled, value)) = self.key(id).await else {
+            return false;
+        };
+        if !enabled || value != body["value"].as_str().unwrap() {
+            return false;
+        }
+        for plan in &self.plans {
+            if !self.in_plan(plan, id).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The consumer promise: AWSCURRENT always works.
+    async fn assert_current_works(&self, when: &str) {
+        let current = self
+            .secret("AWSCURRENT")
+            .await
+            .expect("AWSCURRENT readable");
+        assert!(
+            self.serves(&current).await,
+            "{when}: AWSCURRENT {} does not work in every plan",
+            current["apiKeyId"]
+        );
+    }
+}
+
+fn keyrotor(world: &World, policy: &tempfile::NamedTempFile, n: i64) -> std::process::Command {
+    world.set_clock(&day(n));
+    let mut cmd = world.keyrotor();
+    cmd.env("KEYROTOR_NOW", day(n))
+        .arg("--config")
+        .arg(policy.path());
+    cmd
+}
+
+fn sweep(world: &World, policy: &tempfile::NamedTempFile, n: i64) -> Value {
+    let out =
+        run(keyrotor(world, policy, n).args(["sweep", "--kind", "api-keys", "--output", "json"]));
+    serde_json::from_str(&ok(&out)).unwrap()
+}
+
+fn steps(done: &Value) -> Vec<String> {
+    done["rotations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["steps"].as_array().unwrap().iter())
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_due_key_is_rotated_through_retirement_without_breaking_a_consumer() {
+    let world = World::new();
+    let s = setup(&world, None, 2).await;
+    let enforce = policy("enforce");
+    ok(&run(keyrotor(&world, &enforce, 0).arg("init")));
+    s.assert_current_works("start").await;
+
+    // Day 50: not due (max age 90).
+    assert!(steps(&sweep(&world, &enforce, 50)).is_empty());
+
+    // Day 100: rotated up to promotion; both keys work.
+    let done = sweep(&world, &enforce, 100);
+    assert_eq!(
+        steps(&done),
+        ["create-replacement", "publish", "verify", "promote"],
+        "{done}"
+    );
+    let rotation = &done["rotations"][0];
+    assert_eq!(rotation["stage"], "promoted");
+    assert_eq!(rotation["next"], "retire");
+    let new = rotation["new_key"].as_str().unwrap().to_owned();
+    s.assert_current_works("day 100").await;
+    let current = s.secret("AWSCURRENT").await.unwrap();
+    assert_eq!(current["apiKeyId"], new.as_str());
+    let previous = s.secret("AWSPREVIOUS").await.unwrap();
+    assert_eq!(previous["apiKeyId"], s.key.as_str());
+    assert_eq!(previous["value"], s.value.as_str());
+    assert!(
+        s.serves(&previous).await,
+        "old key works during the grace period"
+    );
+    let text = serde_json::to_string(&done).unwrap();
+    assert!(
+        !text.contains(&s.value),
+        "a key value leaked into the output"
+    );
+
+    // Day 104: grace not over, nothing happens; the replacement is young.
+    assert!(steps(&sweep(&world, &enforce, 104)).is_empty());
+    assert!(s.serves(&previous).await);
+
+    // Day 107: grace over: the old key is detached and disabled.
+    let done = sweep(&world, &enforce, 107);
+    assert_eq!(steps(&done), ["retire"], "{done}");
+    s.assert_current_works("day 107").await;
+    assert_eq!(
+        s.key(&s.key).await.map(|k| k.0),
+        Some(false),
+        "old key disabled"
+    );
+    for plan in &s.plans {
+        assert!(!s.in_plan(plan, &s.key).await, "old key still in {plan}");
+    }
+
+    // Day 114: recovery window over: the old key is deleted.
+    let done = sweep(&world, &enforce, 114);
+    assert_eq!(steps(&done), ["delete"], "{done}");
+    assert_eq!(s.key(&s.key).await, None);
+    s.assert_current_works("day 114").await;
+    assert!(
+        steps(&sweep(&world, &enforce, 114)).is_empty(),
+        "nothing left to do"
+    );
+
+    // Exactly one replacement was ever created.
+    let keys = s.gateway.get_api_keys().send().await.unwrap();
+    let names: Vec<&str> = keys.items().iter().filter_map(|k| k.name()).collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(names[0].starts_with("orders-client-kr-"), "{names:?}");
+
+    ok(&run(
+        keyrotor(&world, &enforce, 114).args(["audit", "verify"])
+    ));
+    let out = run(keyrotor(&world, &enforce, 114).args([
+        "audit",
+        "list",
+        "--resource",
+        &s.key,
+        "--output",
+        "json",
+    ]));
+    let records = ok(&out);
+    assert!(
+        !records.contains(&s.value),
+        "a key value leaked into the audit trail"
+    );
+    let records: Value = serde_json::from_str(&records).unwrap();
+    let actions: Vec<&str> = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["phase"] == "intent")
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "start",
+            "create-replacement",
+            "publish",
+            "verify",
+            "promote",
+            "retire",
+            "delete"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_compromised_key_is_replaced_and_retired_at_once() {
+    let world = World::new();
+    let s = setup(&world, None, 2).await;
+    let enforce = policy("enforce");
+    ok(&run(keyrotor(&world, &enforce, 0).arg("init")));
+    let out = run(keyrotor(&world, &enforce, 3).args([
+        "rotate",
+        "api-key",
+        "orders-client",
+        "--reason",
+        "compromised",
+        "--output",
+        "json",
+    ]));
+    let done: Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(done["stage"], "retired", "{done}");
+    assert_eq!(done["next"], "delete");
+    s.assert_current_works("after the compromise rotation")
+        .await;
+    assert_eq!(s.key(&s.key).await.map(|k| k.0), Some(false));
+    // Running it again continues the same rotation: nothing is due, nothing is created.
+    let out =
+        run(keyrotor(&world, &enforce, 3).args(["rotate", "api-key", &s.key, "--output", "json"]));
+    let again: Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert!(again["steps"].as_array().unwrap().is_empty(), "{again}");
+    assert_eq!(again["new_key"], done["new_key"]);
+    let keys = s.gateway.get_api_keys().send().await.unwrap();
+    assert_eq!(
+        keys.items().len(),
+        2,
+        "the old key (disabled) and one replacement"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_exit_2_and_changes_nothing() {
+    let world = World::new();
+    let s = setup(&world, Some("{\"key\": \"not the expected shape\"}"), 1).await;
+    let enforce = policy("enforce");
+    ok(&run(keyrotor(&world, &enforce, 0).arg("init")));
+    let cases: [(&[&str], &str, &tempfile::NamedTempFile); 3] = [
+        (
+            &["rotate", "api-key", "no-such-key"],
+            "no API key with id or name",
+            &enforce,
+        ),
+        (
+            &["rotate", "api-key", "orders-client"],
+            "is not the JSON object",
+            &enforce,
+        ),
+        (
+            &["rotate", "api-key", "orders-client"],
+            "mode = \"enforce\"",
+            &policy("plan"),
+        ),
+    ];
+    for (args, expect, policy) in cases {
+        let out = run(keyrotor(&world, policy, 100).args(args));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(expect), "{args:?}: {}", stderr(&out));
+        assert!(
+            !stderr(&out).contains("not the expected shape"),
+            "secret content echoed"
+        );
+    }
+    let keys = s.gateway.get_api_keys().send().await.unwrap();
+    assert_eq!(keys.items().len(), 1, "no replacement was created");
+    assert_eq!(s.key(&s.key).await.map(|k| k.0), Some(true));
+
+    // A key in no usage plan cannot be rotated either.
+    s.gateway
+        .delete_usage_plan_key()
+        .usage_plan_id(&s.plans[0])
+        .key_id(&s.key)
+        .send()
+        .await
+        .unwrap();
+    s.secrets
+        .put_secret_value()
+        .secret_id("orders/api-key")
+        .secret_string(serde_json::json!({"apiKeyId": s.key, "value": s.value}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let out = run(keyrotor(&world, &enforce, 100).args(["rotate", "api-key", &s.key]));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no usage plan"), "{}", stderr(&out));
+    // The sweep reports it as blocked (audited) rather than failing the whole run.
+    let out =
+        run(keyrotor(&world, &enforce, 100)
+            .args(["sweep", "--kind", "api-keys", "--output", "json"]));
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let done: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(done["rotations"][0]["status"], "blocked", "{done}");
+    let keys = s.gateway.get_api_keys().send().await.unwrap();
+    assert_eq!(keys.items().len(), 1, "no replacement was created");
+}
