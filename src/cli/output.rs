@@ -431,20 +431,6 @@ pub fn verify_text(report: &VerifyReport, table_name: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn table_aligns_columns_by_width() {
-        let t = table(
-            &["A", "B", "C"],
-            &[vec!["long".into(), "x".into(), "end".into()]],
-        );
-        assert_eq!(t, "A     B  C\nlong  x  end\n");
-    }
-}
-
 fn rotation_rows(rotations: &[Advanced]) -> Vec<Vec<String>> {
     rotations
         .iter()
@@ -513,4 +499,18 @@ pub fn api_sweep_table(done: &ApiKeySweep) -> String {
         out.push_str("\nmode = \"plan\": nothing was changed; each due step was recorded as a dry-run decision. Set mode = \"enforce\" in the policy to carry them out.\n");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_columns_by_width() {
+        let t = table(
+            &["A", "B", "C"],
+            &[vec!["long".into(), "x".into(), "end".into()]],
+        );
+        assert_eq!(t, "A     B  C\nlong  x  end\n");
+    }
 }
