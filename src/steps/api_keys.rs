@@ -804,20 +804,30 @@ impl Run<'_> {
                 Ok(None)
             }
             RotationStep::Retire => {
-                let new = new_key()?;
-                // Never take the old key away unless the replacement serves every plan and
-                // is what the secret hands out.
-                let mut problems = self.check_replacement(r, &new).await?;
-                let stages = secrets.stages(&r.secret).await?.unwrap_or_default();
-                if !stages
-                    .get(&r.token)
-                    .is_some_and(|s| s.iter().any(|x| x == "AWSCURRENT"))
-                {
-                    problems.push(format!(
-                        "AWSCURRENT of secret {} is no longer version {}",
-                        r.secret, r.token
-                    ));
+                // Never take the old key away unless the key the secret hands out now (the
+                // replacement, or a later one if the key was rotated again since) serves
+                // every plan the old key served.
+                let current = match secrets.value(&r.secret, None, Some("AWSCURRENT")).await? {
+                    Some(v) => ApiKeySecret::parse(v.expose()).map_err(|why| {
+                        Stop::Blocked(format!(
+                            "refusing to retire {}: the AWSCURRENT value of secret {} {why}",
+                            r.old_key, r.secret
+                        ))
+                    })?,
+                    None => {
+                        return Err(Stop::Blocked(format!(
+                            "refusing to retire {}: secret {} has no AWSCURRENT value",
+                            r.old_key, r.secret
+                        )));
+                    }
+                };
+                if current.api_key_id == r.old_key {
+                    return Err(Stop::Blocked(format!(
+                        "refusing to retire {}: AWSCURRENT of secret {} still names it",
+                        r.old_key, r.secret
+                    )));
                 }
+                let problems = self.check_replacement(r, &current.api_key_id).await?;
                 if !problems.is_empty() {
                     return Err(Stop::Blocked(format!(
                         "refusing to retire {}: {}",
@@ -878,3 +888,7 @@ pub async fn load_rotations(
         other => other,
     }
 }
+
+#[cfg(test)]
+#[path = "api_keys_tests.rs"]
+mod tests;
