@@ -6,9 +6,10 @@
 #      200 days and one already expired;
 #   2. runs the main job: `keyrotor init`, `keyrotor plan --record` (what a scheduled sweep
 #      in mode = "plan" does), the IAM key sweep in mode = "enforce" now and 8 days later
-#      (warnings, then deactivations), an undo with `keyrotor reactivate iam-key`, the
-#      certificate report and certificate sweep, and prints the audit trail and its
-#      verification.
+#      (warnings, then deactivations), an undo with `keyrotor reactivate iam-key`, the API
+#      key sweep now, after the grace period and after the recovery window (rotate, retire,
+#      delete), a rotation for a leaked key, the certificate report and certificate sweep,
+#      and prints the audit trail and its verification.
 # KEEP=1 leaves the emulator running afterwards so you can explore it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -68,6 +69,20 @@ if [[ -n $key ]]; then
   echo "==> keyrotor reactivate iam-key $key   (the owner needs it back)"
   KEYROTOR_NOW=$later enforcing reactivate iam-key "$key"
 fi
+later2=$(date -u -d "$now + 15 days" +%Y-%m-%dT%H:%M:%SZ)
+echo
+echo "==> keyrotor sweep --kind api-keys   (partner-acme is 100 days old: replacement created in both"
+echo "    usage plans, published as AWSPENDING, verified, promoted to AWSCURRENT; the old key keeps working)"
+enforcing sweep --kind api-keys
+echo
+echo "==> KEYROTOR_NOW=$later keyrotor sweep --kind api-keys   (grace period over: the old key is detached and disabled)"
+KEYROTOR_NOW=$later enforcing sweep --kind api-keys
+echo
+echo "==> KEYROTOR_NOW=$later2 keyrotor sweep --kind api-keys   (recovery window over: the old key is deleted)"
+KEYROTOR_NOW=$later2 enforcing sweep --kind api-keys
+echo
+echo "==> keyrotor rotate api-key partner-globex --reason compromised   (a leak: no grace period)"
+enforcing rotate api-key partner-globex --reason compromised
 echo
 echo "==> keyrotor certs --within 365d"
 keyrotor certs --within 365d
