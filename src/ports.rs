@@ -93,13 +93,23 @@ pub trait IamInventory: Send + Sync {
     async fn key_last_used(&self, key: &AccessKeyId) -> PortResult<Option<LastUsed>>;
 }
 
-/// Changes to IAM access keys. Nothing here creates a key.
+/// Changes to IAM access keys. Only a Secrets Manager rotation creates keys.
 #[async_trait]
 pub trait IamKeyAdmin: Send + Sync {
+    /// CreateAccessKey: the new key's id and its secret access key.
+    async fn create_key(&self, user: &str) -> PortResult<(AccessKeyId, SecretValue)>;
     /// UpdateAccessKey to Active (`true`) or Inactive (`false`).
     async fn set_key_active(&self, user: &str, key: &AccessKeyId, active: bool) -> PortResult<()>;
     /// DeleteAccessKey.
     async fn delete_key(&self, user: &str, key: &AccessKeyId) -> PortResult<()>;
+}
+
+/// Proves that a new access key works.
+#[async_trait]
+pub trait KeyTester: Send + Sync {
+    /// STS GetCallerIdentity signed with the key: `Ok(false)` when AWS rejects the key (for
+    /// a new key, possibly not yet visible: IAM is eventually consistent).
+    async fn works(&self, key: &AccessKeyId, secret: &SecretValue) -> PortResult<bool>;
 }
 
 /// Read-only view of API Gateway API keys, with their usage plans and tags.
@@ -167,9 +177,22 @@ pub trait ApiKeyAdmin: Send + Sync {
     async fn delete_key(&self, id: &str) -> PortResult<()>;
 }
 
+/// What DescribeSecret says about a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretDescription {
+    pub arn: String,
+    pub name: String,
+    pub rotation_enabled: bool,
+    pub tags: Tags,
+    /// Version id -> staging labels.
+    pub versions: std::collections::BTreeMap<String, Vec<String>>,
+}
+
 /// Versions and staging labels of one secret, and the writes a rotation makes.
 #[async_trait]
 pub trait SecretVersions: Send + Sync {
+    /// DescribeSecret; `None` when the secret does not exist.
+    async fn describe(&self, secret: &str) -> PortResult<Option<SecretDescription>>;
     /// Version id -> staging labels (DescribeSecret); `None` when the secret does not exist.
     async fn stages(
         &self,

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use super::{Pacer, classify, to_utc};
 use crate::domain::credential_report::{self, ReportRow};
 use crate::domain::model::{AccessKey, AccessKeyId, KeyStatus, LastUsed, Tags};
-use crate::ports::{IamInventory, IamKeyAdmin, PortError, PortResult};
+use crate::ports::{IamInventory, IamKeyAdmin, PortError, PortResult, SecretValue};
 
 /// How long to wait for AWS to finish generating a credential report.
 const REPORT_WAIT: Duration = Duration::from_secs(120);
@@ -207,6 +207,28 @@ impl IamInventory for IamClient {
 
 #[async_trait]
 impl IamKeyAdmin for IamClient {
+    async fn create_key(&self, user: &str) -> PortResult<(AccessKeyId, SecretValue)> {
+        const OP: &str = "iam:CreateAccessKey";
+        self.pacer.wait().await;
+        let out = self
+            .client
+            .create_access_key()
+            .user_name(user)
+            .send()
+            .await
+            .map_err(|e| classify(OP, e))?;
+        let key = out.access_key().ok_or_else(|| PortError::InvalidResponse {
+            operation: OP.into(),
+            message: "no access key in the response".into(),
+        })?;
+        let id =
+            AccessKeyId::parse(key.access_key_id()).map_err(|e| PortError::InvalidResponse {
+                operation: OP.into(),
+                message: e.to_string(),
+            })?;
+        Ok((id, SecretValue::new(key.secret_access_key().to_owned())))
+    }
+
     async fn set_key_active(&self, user: &str, key: &AccessKeyId, active: bool) -> PortResult<()> {
         self.pacer.wait().await;
         self.client

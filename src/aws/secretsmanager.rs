@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 
 use super::{classify, to_utc};
 use crate::domain::model::{Secret, Tags};
-use crate::ports::{PortError, PortResult, SecretInventory, SecretValue, SecretVersions};
+use crate::ports::{
+    PortError, PortResult, SecretDescription, SecretInventory, SecretValue, SecretVersions,
+};
 
 /// [`SecretInventory`] over Secrets Manager.
 pub struct SecretsManagerInventory {
@@ -61,6 +63,34 @@ impl SecretInventory for SecretsManagerInventory {
 
 #[async_trait]
 impl SecretVersions for SecretsManagerInventory {
+    async fn describe(&self, secret: &str) -> PortResult<Option<SecretDescription>> {
+        match self.client.describe_secret().secret_id(secret).send().await {
+            Ok(out) => Ok(Some(SecretDescription {
+                arn: out.arn().unwrap_or_default().to_owned(),
+                name: out.name().unwrap_or_default().to_owned(),
+                rotation_enabled: out.rotation_enabled().unwrap_or(false),
+                tags: out
+                    .tags()
+                    .iter()
+                    .filter_map(|t| {
+                        Some((
+                            t.key()?.to_owned(),
+                            t.value().unwrap_or_default().to_owned(),
+                        ))
+                    })
+                    .collect(),
+                versions: out
+                    .version_ids_to_stages()
+                    .map(|m| m.iter().map(|(v, s)| (v.clone(), s.clone())).collect())
+                    .unwrap_or_default(),
+            })),
+            Err(e) => match classify("secretsmanager:DescribeSecret", e) {
+                PortError::NotFound { .. } => Ok(None),
+                e => Err(e),
+            },
+        }
+    }
+
     async fn stages(&self, secret: &str) -> PortResult<Option<BTreeMap<String, Vec<String>>>> {
         match self.client.describe_secret().secret_id(secret).send().await {
             Ok(out) => Ok(Some(

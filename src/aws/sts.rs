@@ -1,10 +1,10 @@
-//! STS: who keyrotor is running as.
+//! STS: who keyrotor is running as, and whether a new access key works.
 
 use async_trait::async_trait;
 
 use super::classify;
-use crate::domain::model::AccountId;
-use crate::ports::{Caller, Identity, PortError, PortResult};
+use crate::domain::model::{AccessKeyId, AccountId};
+use crate::ports::{Caller, Identity, KeyTester, PortError, PortResult, SecretValue};
 
 /// [`Identity`] over STS GetCallerIdentity.
 pub struct StsIdentity {
@@ -36,5 +36,45 @@ impl Identity for StsIdentity {
             account,
             arn: out.arn().unwrap_or("unknown").to_owned(),
         })
+    }
+}
+
+/// [`KeyTester`]: STS GetCallerIdentity signed with the key under test, through the same
+/// endpoint and region as every other call, with no retries (the caller decides).
+pub struct StsKeyTester {
+    config: aws_config::SdkConfig,
+}
+
+impl StsKeyTester {
+    pub fn new(config: aws_config::SdkConfig) -> Self {
+        Self { config }
+    }
+}
+
+#[async_trait]
+impl KeyTester for StsKeyTester {
+    async fn works(&self, key: &AccessKeyId, secret: &SecretValue) -> PortResult<bool> {
+        const OP: &str = "sts:GetCallerIdentity";
+        let config = aws_sdk_sts::config::Builder::from(&self.config)
+            .credentials_provider(aws_credential_types::Credentials::new(
+                key.as_str(),
+                secret.expose(),
+                None,
+                None,
+                "keyrotor-key-test",
+            ))
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+            .build();
+        match aws_sdk_sts::Client::from_conf(config)
+            .get_caller_identity()
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) => match classify(OP, e) {
+                PortError::InvalidCredentials { .. } | PortError::AccessDenied { .. } => Ok(false),
+                e => Err(e),
+            },
+        }
     }
 }

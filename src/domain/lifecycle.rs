@@ -33,6 +33,9 @@ pub enum Stage {
     Escalated,
     /// keyrotor deleted the key (or found it gone).
     Deleted,
+    /// Replaced by a Secrets Manager rotation: deactivated after the grace period unless
+    /// it is still in use.
+    Superseded,
 }
 
 impl Stage {
@@ -44,6 +47,7 @@ impl Stage {
             Stage::Reactivated => "reactivated",
             Stage::Escalated => "escalated",
             Stage::Deleted => "deleted",
+            Stage::Superseded => "superseded",
         }
     }
 
@@ -55,6 +59,7 @@ impl Stage {
             Stage::Reactivated,
             Stage::Escalated,
             Stage::Deleted,
+            Stage::Superseded,
         ]
         .into_iter()
         .find(|s| s.as_str() == text)
@@ -247,6 +252,35 @@ pub fn next(
                     ymd(warned),
                     ymd(at),
                     p.delete_after_days
+                ),
+            });
+        }
+        (Stage::Superseded, Some(superseded)) => {
+            let at = superseded + days(p.rotation_grace_days);
+            // Still used in the last day before the deadline: a client has not picked up the
+            // new secret. Do not break it: escalate, and let the usual lifecycle take over.
+            if facts.last_used.is_some_and(|u| u > at - Duration::days(1)) {
+                return Some(Next {
+                    action: ActionType::Rotate,
+                    reason: Reason::SupersededInUse,
+                    at: at.max(facts.last_used.unwrap_or(at)),
+                    to: Stage::Escalated,
+                    detail: format!(
+                        "replaced by a Secrets Manager rotation on {}, but still used on {}: a client has not picked up the new secret; not deactivated, owner escalated",
+                        ymd(superseded),
+                        ymd(facts.last_used.unwrap_or(at))
+                    ),
+                });
+            }
+            return Some(Next {
+                action: ActionType::Deactivate,
+                reason: Reason::Superseded,
+                at,
+                to: Stage::Deactivated,
+                detail: format!(
+                    "replaced by a Secrets Manager rotation on {}; grace of {} days over and not used in its last day: deactivate (reversible: keyrotor reactivate iam-key)",
+                    ymd(superseded),
+                    p.rotation_grace_days
                 ),
             });
         }

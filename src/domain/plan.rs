@@ -95,6 +95,10 @@ pub enum Reason {
     GraceOver,
     /// The recovery period after retiring the old key is over.
     RecoveryOver,
+    /// Replaced by a Secrets Manager rotation and its grace period is over.
+    Superseded,
+    /// Replaced by a Secrets Manager rotation but still in use.
+    SupersededInUse,
     /// The user is tagged `keyrotor:migrate-to`.
     MigrateTo,
     /// A certificate reached a step of the escalation ladder.
@@ -118,6 +122,8 @@ impl Reason {
             Reason::RotationInProgress => "rotation-in-progress",
             Reason::GraceOver => "grace-over",
             Reason::RecoveryOver => "recovery-over",
+            Reason::Superseded => "superseded",
+            Reason::SupersededInUse => "superseded-in-use",
             Reason::MigrateTo => "migrate-to",
             Reason::Expiring => "expiring",
             Reason::Expired => "expired",

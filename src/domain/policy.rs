@@ -52,6 +52,9 @@ pub struct IamKeysPolicy {
     pub require_tags: Tags,
     /// A credential report younger than this is reused instead of regenerated.
     pub credential_report_max_age_hours: u32,
+    /// After a Secrets Manager rotation, the previous key is deactivated this many days
+    /// later (unless it is still in use).
+    pub rotation_grace_days: u32,
 }
 
 /// `[api_keys]`.
@@ -224,6 +227,7 @@ struct RawIamKeys {
     path_prefixes: Field<Vec<String>>,
     require_tags: Field<Tags>,
     credential_report_max_age_hours: Field<i64>,
+    rotation_grace_days: Field<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -437,6 +441,13 @@ impl Policy {
             .as_ref()
             .map(|t| t.get_ref().clone())
             .unwrap_or_default();
+        let rotation_grace_days = src.number(
+            &r.rotation_grace_days,
+            "iam_keys.rotation_grace_days",
+            7,
+            0..=365,
+            "days",
+        )?;
         let credential_report_max_age_hours = src.number(
             &r.credential_report_max_age_hours,
             "iam_keys.credential_report_max_age_hours",
@@ -680,6 +691,7 @@ impl Policy {
                 path_prefixes,
                 require_tags,
                 credential_report_max_age_hours,
+                rotation_grace_days,
             },
             api_keys: ApiKeysPolicy {
                 max_age_days: api_max_age,

@@ -89,7 +89,7 @@ impl ApiKeySweep {
 }
 
 /// Why a step did not complete.
-enum Stop {
+pub(crate) enum Stop {
     /// Proceeding would risk a client: nothing more is done until a person looks.
     Blocked(String),
     Port(PortError),
@@ -688,36 +688,9 @@ impl Run<'_> {
         };
         match step {
             RotationStep::CreateReplacement => {
-                let Some(old) = admin.key(&r.old_key).await? else {
-                    return Err(Stop::Blocked(format!(
-                        "API key {} no longer exists; nothing to replace",
-                        r.old_key
-                    )));
-                };
-                let name = r.replacement_name();
-                // A replacement created by an earlier attempt of this rotation, if any.
-                let found = admin
-                    .keys_named(&name)
-                    .await?
-                    .into_iter()
-                    .find(|k| k.tags.get(TAG_ROTATION) == Some(&r.token));
-                let id = match found {
-                    Some(k) => k.id,
-                    None => {
-                        let mut tags = old.tags.clone();
-                        tags.insert(TAG_ROTATION.into(), r.token.clone());
-                        tags.insert(TAG_REPLACES.into(), r.old_key.clone());
-                        admin
-                            .create_key(&name, old.description.as_deref(), &tags)
-                            .await?
-                    }
-                };
-                for plan in &r.plans {
-                    if !admin.plan_keys(plan).await?.contains(&id) {
-                        admin.attach(plan, &id).await?;
-                    }
-                }
-                Ok(Some(id))
+                ensure_replacement(admin, &r.old_key, &r.replacement_name(), &r.token, &r.plans)
+                    .await
+                    .map(Some)
             }
             RotationStep::Publish => {
                 let new = new_key()?;
@@ -852,29 +825,75 @@ impl Run<'_> {
         }
     }
 
-    /// What keeps the replacement from serving the old key's consumers.
     async fn check_replacement(&self, r: &Rotation, new: &str) -> Result<Vec<String>, Stop> {
-        let admin = self.ports.admin;
-        let mut problems = Vec::new();
-        match admin.key(new).await? {
-            None => problems.push(format!("the replacement {new} does not exist")),
-            Some(k) if !k.enabled => problems.push(format!("the replacement {new} is disabled")),
-            Some(_) => {}
-        }
-        let mut missing = BTreeSet::new();
-        for plan in &r.plans {
-            if !admin.plan_keys(plan).await?.iter().any(|k| k == new) {
-                missing.insert(plan.clone());
-            }
-        }
-        if !missing.is_empty() {
-            problems.push(format!(
-                "the replacement {new} is not in usage plans [{}]",
-                missing.into_iter().collect::<Vec<_>>().join(", ")
-            ));
-        }
-        Ok(problems)
+        Ok(replacement_problems(self.ports.admin, new, &r.plans).await?)
     }
+}
+
+/// The replacement of `old_key` for rotation `token`: the one an earlier attempt created
+/// (found by `name` and its rotation tag), or a new one with the old key's description and
+/// tags; attached to every plan in `plans`.
+pub(crate) async fn ensure_replacement(
+    admin: &dyn ApiKeyAdmin,
+    old_key: &str,
+    name: &str,
+    token: &str,
+    plans: &[String],
+) -> Result<String, Stop> {
+    let Some(old) = admin.key(old_key).await? else {
+        return Err(Stop::Blocked(format!(
+            "API key {old_key} no longer exists; nothing to replace"
+        )));
+    };
+    let found = admin
+        .keys_named(name)
+        .await?
+        .into_iter()
+        .find(|k| k.tags.get(TAG_ROTATION).map(String::as_str) == Some(token));
+    let id = match found {
+        Some(k) => k.id,
+        None => {
+            let mut tags = old.tags.clone();
+            tags.insert(TAG_ROTATION.into(), token.to_owned());
+            tags.insert(TAG_REPLACES.into(), old_key.to_owned());
+            admin
+                .create_key(name, old.description.as_deref(), &tags)
+                .await?
+        }
+    };
+    for plan in plans {
+        if !admin.plan_keys(plan).await?.contains(&id) {
+            admin.attach(plan, &id).await?;
+        }
+    }
+    Ok(id)
+}
+
+/// What keeps key `new` from serving the consumers of usage plans `plans`.
+pub(crate) async fn replacement_problems(
+    admin: &dyn ApiKeyAdmin,
+    new: &str,
+    plans: &[String],
+) -> Result<Vec<String>, PortError> {
+    let mut problems = Vec::new();
+    match admin.key(new).await? {
+        None => problems.push(format!("the replacement {new} does not exist")),
+        Some(k) if !k.enabled => problems.push(format!("the replacement {new} is disabled")),
+        Some(_) => {}
+    }
+    let mut missing = BTreeSet::new();
+    for plan in plans {
+        if !admin.plan_keys(plan).await?.iter().any(|k| k == new) {
+            missing.insert(plan.clone());
+        }
+    }
+    if !missing.is_empty() {
+        problems.push(format!(
+            "the replacement {new} is not in usage plans [{}]",
+            missing.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    Ok(problems)
 }
 
 /// The rotations the plan shows as due, with the discovery the CLI needs for `plan`.

@@ -286,6 +286,9 @@ impl ApiKeyAdmin for Fake {
 
 #[async_trait]
 impl SecretVersions for Fake {
+    async fn describe(&self, _secret: &str) -> PortResult<Option<crate::ports::SecretDescription>> {
+        unreachable!("API key rotation reads stages, not the description")
+    }
     async fn stages(&self, _secret: &str) -> PortResult<Option<BTreeMap<String, Vec<String>>>> {
         Ok(Some(
             self.call(|aws| {

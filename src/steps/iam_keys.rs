@@ -221,18 +221,29 @@ impl Run<'_> {
         // The credential report can be hours old: look again right before deactivating.
         if action.action == ActionType::Deactivate
             && self.policy.mode == Mode::Enforce
-            && let Some(warned) = record.map(|r| r.since)
+            && let Some(since) = record.map(|r| r.since)
             && let Some(used) = self.ports.iam.key_last_used(&key).await?
-            && used.at > warned
         {
-            action.action = ActionType::Reset;
-            action.reason = Reason::UsedAfterWarning;
-            action.detail = format!(
-                "warned on {}, then used on {} ({}): in use, so back to active; no deactivation",
-                warned.format("%Y-%m-%d"),
-                used.at.format("%Y-%m-%d"),
-                used.service.as_deref().unwrap_or("service unknown")
-            );
+            let service = used.service.as_deref().unwrap_or("service unknown");
+            if action.reason == Reason::StillUnused && used.at > since {
+                action.action = ActionType::Reset;
+                action.reason = Reason::UsedAfterWarning;
+                action.detail = format!(
+                    "warned on {}, then used on {} ({service}): in use, so back to active; no deactivation",
+                    since.format("%Y-%m-%d"),
+                    used.at.format("%Y-%m-%d"),
+                );
+            } else if action.reason == Reason::Superseded
+                && used.at > action.due_at - Duration::days(1)
+            {
+                action.action = ActionType::Rotate;
+                action.reason = Reason::SupersededInUse;
+                action.detail = format!(
+                    "replaced by a Secrets Manager rotation on {}, but still used on {} ({service}): a client has not picked up the new secret; not deactivated, owner escalated",
+                    since.format("%Y-%m-%d"),
+                    used.at.format("%Y-%m-%d"),
+                );
+            }
         }
         let (to, change) = match (action.action, action.reason) {
             (ActionType::Warn, _) => (Stage::Warned, Change::None),
@@ -718,6 +729,12 @@ mod tests {
 
     #[async_trait]
     impl IamKeyAdmin for FakeIam {
+        async fn create_key(
+            &self,
+            _user: &str,
+        ) -> PortResult<(AccessKeyId, crate::ports::SecretValue)> {
+            unreachable!("the IAM key sweep never creates keys")
+        }
         async fn set_key_active(&self, _u: &str, _k: &AccessKeyId, active: bool) -> PortResult<()> {
             self.calls.lock().unwrap().push("UpdateAccessKey");
             if let Some(e) = &self.fail_change {
