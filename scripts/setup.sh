@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what keyrotor's demo and tests need beyond Rust: a project-local virtualenv with
-# the pinned AWS emulator (moto). Idempotent: does nothing when the pinned set is installed.
+# the pinned AWS emulator (moto) and cargo-lambda (the Lambda runtime emulator).
+# Idempotent: does nothing when the pinned set is installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -6,11 +6,13 @@
 //! - [`audit`]: the hash-chained audit record, its writer and verifier;
 //! - [`steps`]: the operations the CLI and Lambdas run, over ports;
 //! - [`aws`]: adapters implementing the ports with the AWS SDK for Rust;
-//! - [`cli`]: the `keyrotor` command.
+//! - [`cli`]: the `keyrotor` command;
+//! - [`lambda`]: the Lambda entry points (thin wiring, stable error names).
 
 pub mod audit;
 pub mod aws;
 pub mod cli;
 pub mod domain;
+pub mod lambda;
 pub mod ports;
 pub mod steps;

@@ -36,6 +36,9 @@ pub enum PortError {
     Throttled { operation: String },
     #[error("{operation}: {what}")]
     NotFound { operation: String, what: String },
+    /// Not ready yet (e.g. a new IAM key not yet valid everywhere): worth retrying soon.
+    #[error("{operation}: {message}")]
+    NotReady { operation: String, message: String },
     #[error("{operation}: conflicting concurrent change ({message})")]
     Conflict { operation: String, message: String },
     #[error("{operation}: unexpected response: {message}")]
@@ -49,7 +52,9 @@ impl PortError {
     pub fn name(&self) -> &'static str {
         match self {
             PortError::NoCredentials { .. } => "KeyRotor.NoCredentials",
-            PortError::Unreachable { .. } | PortError::Throttled { .. } => "KeyRotor.Retryable",
+            PortError::Unreachable { .. }
+            | PortError::Throttled { .. }
+            | PortError::NotReady { .. } => "KeyRotor.Retryable",
             PortError::AccessDenied { .. } | PortError::InvalidCredentials { .. } => {
                 "KeyRotor.AccessDenied"
             }
@@ -193,6 +198,9 @@ pub struct SecretDescription {
 pub trait SecretVersions: Send + Sync {
     /// DescribeSecret; `None` when the secret does not exist.
     async fn describe(&self, secret: &str) -> PortResult<Option<SecretDescription>>;
+    /// RotateSecret (immediately, with the configured rotation function); returns the new
+    /// version id.
+    async fn rotate_now(&self, secret: &str) -> PortResult<String>;
     /// Version id -> staging labels (DescribeSecret); `None` when the secret does not exist.
     async fn stages(
         &self,

@@ -63,6 +63,19 @@ impl SecretInventory for SecretsManagerInventory {
 
 #[async_trait]
 impl SecretVersions for SecretsManagerInventory {
+    async fn rotate_now(&self, secret: &str) -> PortResult<String> {
+        const OP: &str = "secretsmanager:RotateSecret";
+        let out = self
+            .client
+            .rotate_secret()
+            .secret_id(secret)
+            .rotate_immediately(true)
+            .send()
+            .await
+            .map_err(|e| classify(OP, e))?;
+        Ok(out.version_id().unwrap_or_default().to_owned())
+    }
+
     async fn describe(&self, secret: &str) -> PortResult<Option<SecretDescription>> {
         match self.client.describe_secret().secret_id(secret).send().await {
             Ok(out) => Ok(Some(SecretDescription {

@@ -173,6 +173,22 @@ enum RotateCommand {
         #[arg(long, value_enum, default_value = "on-demand")]
         reason: RotateReason,
     },
+    /// Rotate a secret tagged keyrotor:type (iam-access-key or apigw-api-key): the four
+    /// steps of the Secrets Manager protocol, in this process (or through the deployed hook)
+    Secret {
+        /// Secret name or ARN
+        secret: String,
+        /// `local`: run the steps here; `secrets-manager`: call RotateSecret so Secrets
+        /// Manager runs the deployed rotation hook
+        #[arg(long, value_enum, default_value = "local")]
+        via: Via,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Via {
+    Local,
+    SecretsManager,
 }
 
 #[derive(Debug, Subcommand)]
@@ -204,6 +220,8 @@ enum CliError {
     Io(String),
     #[error("{0}")]
     InProgress(String),
+    #[error("blocked: {0}")]
+    Blocked(String),
 }
 
 impl From<StepError> for CliError {
@@ -211,6 +229,7 @@ impl From<StepError> for CliError {
         match e {
             StepError::InvalidInput(m) => CliError::Usage(m),
             StepError::InProgress(m) => CliError::InProgress(m),
+            StepError::Blocked(m) => CliError::Blocked(m),
             StepError::Port(e) => CliError::Aws(e),
         }
     }
@@ -221,7 +240,7 @@ impl CliError {
         match self {
             CliError::Usage(_) | CliError::Policy(_) => 2,
             CliError::Aws(_) => 3,
-            CliError::Io(_) => 4,
+            CliError::Io(_) | CliError::Blocked(_) => 4,
             CliError::InProgress(_) => 6,
         }
     }
@@ -527,6 +546,60 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 );
                 return Ok(ExitCode::from(4));
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rotate {
+            command: RotateCommand::Secret { secret, via },
+        } => {
+            if policy.mode != crate::domain::policy::Mode::Enforce {
+                return Err(CliError::Usage(format!(
+                    "{policy_source}: mode = \"plan\": rotating a secret creates credentials, so it needs mode = \"enforce\""
+                )));
+            }
+            let now = env_now.unwrap_or_else(Utc::now);
+            let secrets = SecretsManagerInventory::new(aws.secretsmanager());
+            if via == Via::SecretsManager {
+                use crate::ports::SecretVersions;
+                let version = secrets.rotate_now(&secret).await?;
+                emit(&match cli.output {
+                    OutputFormat::Json => to_json(
+                        &serde_json::json!({"secret": secret, "version": version, "via": "secrets-manager"}),
+                    )?,
+                    OutputFormat::Table => format!(
+                        "Secrets Manager started rotating {secret} (version {version}) through its rotation function; follow it with `keyrotor audit list --since 1h`\n"
+                    ),
+                })?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let iam = IamClient::new(aws.iam());
+            let gateway = ApiGatewayClient::new(aws.apigateway());
+            let identity = StsIdentity::new(aws.sts());
+            let tester = crate::aws::sts::StsKeyTester::new(aws.config.clone());
+            let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
+            let ports = steps::secret_rotation::HookPorts {
+                identity: &identity,
+                secrets: &secrets,
+                iam: &iam,
+                iam_admin: &iam,
+                tester: &tester,
+                api_keys: &gateway,
+                api_admin: &gateway,
+                state: &state,
+                audit: &audit_store,
+            };
+            let done = steps::secret_rotation::rotate_locally(
+                &ports,
+                &policy,
+                &secret,
+                &region,
+                now,
+                &SystemClock::Real,
+            )
+            .await?;
+            emit(&match cli.output {
+                OutputFormat::Json => to_json(&done)?,
+                OutputFormat::Table => output::secret_steps_table(&done),
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Rotate {

@@ -9,6 +9,7 @@ use crate::ports::TableStatus;
 use crate::steps::api_keys::{Advanced, ApiKeySweep};
 use crate::steps::certs::{CertReport, CertSweep};
 use crate::steps::iam_keys::{IamSweep, Reactivated};
+use crate::steps::secret_rotation::StepResult;
 
 /// Left-aligned columns, two spaces apart; the last column is not padded.
 fn table(header: &[&str], rows: &[Vec<String>]) -> String {
@@ -498,6 +499,25 @@ pub fn api_sweep_table(done: &ApiKeySweep) -> String {
     if done.mode == crate::domain::policy::Mode::Plan {
         out.push_str("\nmode = \"plan\": nothing was changed; each due step was recorded as a dry-run decision. Set mode = \"enforce\" in the policy to carry them out.\n");
     }
+    out
+}
+
+pub fn secret_steps_table(steps: &[StepResult]) -> String {
+    let rows: Vec<Vec<String>> = steps
+        .iter()
+        .map(|s| {
+            vec![
+                s.step.as_str().to_owned(),
+                s.status.to_owned(),
+                s.detail.clone(),
+            ]
+        })
+        .collect();
+    let mut out = match steps.first() {
+        Some(s) => format!("Rotated secret {} (version {})\n\n", s.secret, s.token),
+        None => String::new(),
+    };
+    out.push_str(&table(&["STEP", "STATUS", "DETAIL"], &rows));
     out
 }
 

@@ -735,7 +735,7 @@ impl Run<'_> {
                     Ok(None)
                 } else {
                     // Possibly not visible yet (eventual consistency): a later run retries.
-                    Err(Stop::Port(PortError::Other {
+                    Err(Stop::Port(PortError::NotReady {
                         operation: "verify".into(),
                         message: format!(
                             "the replacement {new} is not ready: {}",

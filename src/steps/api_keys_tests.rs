@@ -289,6 +289,9 @@ impl SecretVersions for Fake {
     async fn describe(&self, _secret: &str) -> PortResult<Option<crate::ports::SecretDescription>> {
         unreachable!("API key rotation reads stages, not the description")
     }
+    async fn rotate_now(&self, _secret: &str) -> PortResult<String> {
+        unreachable!("API key rotation does not call RotateSecret")
+    }
     async fn stages(&self, _secret: &str) -> PortResult<Option<BTreeMap<String, Vec<String>>>> {
         Ok(Some(
             self.call(|aws| {

@@ -9,6 +9,7 @@ pub mod discover;
 pub mod iam_keys;
 #[cfg(test)]
 pub(crate) mod memory;
+pub mod secret_rotation;
 
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
@@ -33,6 +34,9 @@ pub enum StepError {
     /// Another run holds the lease on the same credentials.
     #[error("{0}")]
     InProgress(String),
+    /// Going on could break a client; a person must look first. Nothing was changed.
+    #[error("blocked: {0}")]
+    Blocked(String),
     #[error(transparent)]
     Port(#[from] PortError),
 }
@@ -43,6 +47,7 @@ impl StepError {
         match self {
             StepError::InvalidInput(_) => "KeyRotor.InvalidInput",
             StepError::InProgress(_) => "KeyRotor.Conflict",
+            StepError::Blocked(_) => "KeyRotor.Blocked",
             StepError::Port(e) => e.name(),
         }
     }

@@ -13,6 +13,12 @@ that was used yesterday). This wrapper serves moto's own WSGI application and ad
   sources (``utcnow`` and ``time.time`` in the service modules keyrotor uses) read the
   clock of the account the current request belongs to, so CreateDate, LastUsedDate (moto
   records a key as used when a request is signed with it) and the credential report follow.
+* ``POST /_keyrotor/rotation-start`` with ``{"account", "region", "secret", "token"}`` does
+  what Secrets Manager's RotateSecret does before it invokes a rotation function: it
+  attaches AWSPENDING to a new, empty version ``token`` (moving the label from any other
+  version) and marks rotation as enabled. moto's own RotateSecret would invoke the function
+  through Docker, which keyrotor's tests do not use; they invoke the real hook binary
+  themselves, step by step.
 * ``GET /_keyrotor/health`` for start-up probes.
 
 The process exits when its parent dies (``--parent-pid``), so a test run never leaves an
@@ -109,6 +115,28 @@ def _control(environ, start_response) -> list[bytes]:
         with _offsets_lock:
             _offsets[account] = target - _real_utcnow()
         return _json_response(start_response, "200 OK", {"account": account, "now": target.isoformat() + "Z"})
+    if path == "/_keyrotor/rotation-start" and method == "POST":
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            account = str(body["account"])
+            region = str(body.get("region", "us-east-1"))
+            secret_id = str(body["secret"])
+            token = str(body["token"])
+        except (KeyError, ValueError, json.JSONDecodeError) as exc:
+            return _json_response(start_response, "400 Bad Request", {"error": str(exc)})
+        from moto.secretsmanager.models import secretsmanager_backends
+
+        secrets = secretsmanager_backends[account][region].secrets
+        if secret_id not in secrets:
+            return _json_response(start_response, "404 Not Found", {"error": f"no secret {secret_id}"})
+        secret = secrets[secret_id]
+        secret.remove_version_stages_from_old_versions(["AWSPENDING"])
+        secret.versions[token] = {"createdate": int(_time.time()), "version_id": token, "version_stages": ["AWSPENDING"]}
+        secret.rotation_enabled = True
+        secret.rotation_requested = True
+        secret.rotation_lambda_arn = f"arn:aws:lambda:{region}:{account}:function:keyrotor-secret-rotation"
+        return _json_response(start_response, "200 OK", {"secret": secret.name, "token": token})
     return _json_response(start_response, "404 Not Found", {"error": f"no control route {method} {path}"})
 
 

@@ -121,6 +121,25 @@ impl World {
         serde_json::from_slice(&out.stdout).expect("seed manifest is JSON")
     }
 
+    /// What Secrets Manager's RotateSecret does before invoking a rotation function: a new
+    /// empty version `token` staged AWSPENDING, rotation enabled.
+    pub fn start_rotation(&self, secret: &str, token: &str) {
+        let script = "import json,sys,urllib.request as u; u.urlopen(u.Request(sys.argv[1], data=json.dumps({'account': sys.argv[2], 'region': sys.argv[3], 'secret': sys.argv[4], 'token': sys.argv[5]}).encode(), method='POST'), timeout=10).read()";
+        let status = Command::new(python())
+            .args([
+                "-c",
+                script,
+                &format!("{}/_keyrotor/rotation-start", self.base),
+                &self.account,
+                REGION,
+                secret,
+                token,
+            ])
+            .status()
+            .expect("run python");
+        assert!(status.success(), "starting a rotation of {secret} failed");
+    }
+
     /// Moves this account's emulator clock.
     pub fn set_clock(&self, now: &str) {
         // The project's own Python (installed by scripts/setup.sh) does the POST, so the

@@ -1,0 +1,1070 @@
+//! The Secrets Manager rotation hook: the four steps of AWS's rotation protocol
+//! (createSecret, setSecret, testSecret, finishSecret) for secrets tagged
+//! `keyrotor:type = iam-access-key` (`{"userName", "accessKeyId", "secretAccessKey"}`) or
+//! `apigw-api-key` (`{"apiKeyId", "value"}`).
+//!
+//! Protocol rules, checked on every step: the token must be a version of the secret staged
+//! AWSPENDING; a token already AWSCURRENT is a no-op; rotation must be enabled (when invoked
+//! by Secrets Manager). Every step is idempotent. The previous credential is never disabled
+//! here: finishSecret schedules it (IAM: deactivation after `rotation_grace_days`; API key:
+//! retirement after `grace_days`), and the sweep carries it out.
+
+use std::time::Duration as StdDuration;
+
+use aws_lambda_events::event::secretsmanager::SecretsManagerSecretRotationEvent;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::api_keys::{Stop, ensure_replacement, replacement_problems};
+use super::{StepError, new_run_id};
+use crate::audit::AuditLog;
+use crate::audit::record::{Entry, Outcome, Phase, ResourceRef};
+use crate::domain::api_rotation::{ApiKeySecret, Rotation, RotationStage, RotationStep, Trigger};
+use crate::domain::lifecycle::{KeyRecord, Stage};
+use crate::domain::model::{AccessKeyId, AccountId, KeyStatus, Kind, TAG_TYPE};
+use crate::domain::policy::Policy;
+use crate::ports::{
+    ApiKeyAdmin, ApiKeyInventory, AuditStore, Clock, IamInventory, IamKeyAdmin, Identity,
+    KeyTester, PortError, SecretDescription, SecretValue, SecretVersions, StateStore,
+};
+
+/// `keyrotor:type` of a secret holding an IAM access key.
+pub const TYPE_IAM: &str = "iam-access-key";
+/// `keyrotor:type` of a secret holding an API Gateway API key.
+pub const TYPE_API_KEY: &str = "apigw-api-key";
+
+/// Delays between the attempts of testSecret while a new IAM key becomes valid.
+const IAM_TEST_BACKOFF: [u64; 6] = [1, 2, 4, 8, 16, 16];
+
+/// The step Secrets Manager asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ProtocolStep {
+    CreateSecret,
+    SetSecret,
+    TestSecret,
+    FinishSecret,
+}
+
+impl ProtocolStep {
+    pub const ALL: [ProtocolStep; 4] = [
+        ProtocolStep::CreateSecret,
+        ProtocolStep::SetSecret,
+        ProtocolStep::TestSecret,
+        ProtocolStep::FinishSecret,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProtocolStep::CreateSecret => "createSecret",
+            ProtocolStep::SetSecret => "setSecret",
+            ProtocolStep::TestSecret => "testSecret",
+            ProtocolStep::FinishSecret => "finishSecret",
+        }
+    }
+}
+
+/// A rotation request: one step for one secret version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub step: ProtocolStep,
+    pub secret_id: String,
+    pub token: String,
+}
+
+impl Request {
+    /// Reads a Lambda event; the error names the field that is missing or wrong.
+    pub fn from_event(event: serde_json::Value) -> Result<Request, StepError> {
+        let parsed: SecretsManagerSecretRotationEvent = serde_json::from_value(event)
+            .map_err(|e| {
+                StepError::InvalidInput(format!(
+                    "rotation event: {e}; expected {{\"Step\": \"createSecret|setSecret|testSecret|finishSecret\", \"SecretId\": ..., \"ClientRequestToken\": ...}}"
+                ))
+            })?;
+        let step = ProtocolStep::ALL
+            .into_iter()
+            .find(|s| s.as_str() == parsed.step)
+            .ok_or_else(|| {
+                StepError::InvalidInput(format!(
+                    "rotation event: Step {:?} is not one of createSecret, setSecret, testSecret, finishSecret",
+                    parsed.step
+                ))
+            })?;
+        for (name, value) in [
+            ("SecretId", &parsed.secret_id),
+            ("ClientRequestToken", &parsed.client_request_token),
+        ] {
+            if value.trim().is_empty() {
+                return Err(StepError::InvalidInput(format!(
+                    "rotation event: {name} is empty"
+                )));
+            }
+        }
+        Ok(Request {
+            step,
+            secret_id: parsed.secret_id,
+            token: parsed.client_request_token,
+        })
+    }
+}
+
+/// What one step did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepResult {
+    pub step: ProtocolStep,
+    pub secret: String,
+    pub token: String,
+    /// `done`, or `no-op` with the reason in `detail`.
+    pub status: &'static str,
+    pub detail: String,
+}
+
+/// The ports the hook uses.
+pub struct HookPorts<'a> {
+    pub identity: &'a dyn Identity,
+    pub secrets: &'a dyn SecretVersions,
+    pub iam: &'a dyn IamInventory,
+    pub iam_admin: &'a dyn IamKeyAdmin,
+    pub tester: &'a dyn KeyTester,
+    pub api_keys: &'a dyn ApiKeyInventory,
+    pub api_admin: &'a dyn ApiKeyAdmin,
+    pub state: &'a dyn StateStore,
+    pub audit: &'a dyn AuditStore,
+}
+
+/// Who invoked the step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// Secrets Manager (RotateSecret): the token version exists, staged AWSPENDING.
+    SecretsManager,
+    /// `keyrotor rotate secret`: createSecret writes the token version itself, and the
+    /// secret need not have rotation enabled.
+    Local,
+}
+
+/// The two credential shapes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SecretType {
+    Iam,
+    ApiKey,
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct IamKeySecret {
+    #[serde(rename = "userName")]
+    user_name: String,
+    #[serde(rename = "accessKeyId")]
+    access_key_id: String,
+    #[serde(rename = "secretAccessKey")]
+    secret_access_key: String,
+}
+
+impl IamKeySecret {
+    fn parse(text: &str) -> Result<IamKeySecret, String> {
+        let parsed: IamKeySecret = serde_json::from_str(text).map_err(|e| {
+            format!(
+                "is not the JSON object {{\"userName\", \"accessKeyId\", \"secretAccessKey\"}} keyrotor expects ({} at line {}, column {})",
+                match e.classify() {
+                    serde_json::error::Category::Data => "missing or mistyped field",
+                    serde_json::error::Category::Syntax => "not valid JSON",
+                    _ => "truncated",
+                },
+                e.line(),
+                e.column()
+            )
+        })?;
+        if parsed.user_name.is_empty() || parsed.secret_access_key.is_empty() {
+            return Err("has an empty userName or secretAccessKey".into());
+        }
+        AccessKeyId::parse(&parsed.access_key_id)
+            .map_err(|_| "has an accessKeyId that is not an access key id".to_owned())?;
+        Ok(parsed)
+    }
+}
+
+/// One invocation's context.
+struct Hook<'a> {
+    ports: &'a HookPorts<'a>,
+    policy: &'a Policy,
+    now: DateTime<Utc>,
+    wall: &'a dyn Clock,
+    log: AuditLog<'a>,
+    account: AccountId,
+    region: String,
+    request: &'a Request,
+    secret: SecretDescription,
+    kind: SecretType,
+}
+
+/// Runs one protocol step.
+pub async fn run_step(
+    ports: &HookPorts<'_>,
+    policy: &Policy,
+    request: &Request,
+    caller_kind: Caller,
+    region: &str,
+    now: DateTime<Utc>,
+    wall: &dyn Clock,
+) -> Result<StepResult, StepError> {
+    let invalid = |m: String| StepError::InvalidInput(m);
+    let secret = ports
+        .secrets
+        .describe(&request.secret_id)
+        .await?
+        .ok_or_else(|| invalid(format!("secret {:?} does not exist", request.secret_id)))?;
+    if caller_kind == Caller::SecretsManager && !secret.rotation_enabled {
+        return Err(invalid(format!(
+            "rotation is not enabled for secret {}; enable it (aws secretsmanager rotate-secret --rotation-lambda-arn ...) before invoking the hook",
+            secret.name
+        )));
+    }
+    let kind = match secret.tags.get(TAG_TYPE).map(String::as_str) {
+        Some(TYPE_IAM) => SecretType::Iam,
+        Some(TYPE_API_KEY) => SecretType::ApiKey,
+        other => {
+            return Err(invalid(format!(
+                "secret {} has tag {TAG_TYPE} = {:?}; keyrotor rotates secrets tagged {TAG_TYPE} = {TYPE_IAM} or {TYPE_API_KEY}",
+                secret.name,
+                other.unwrap_or("(missing)")
+            )));
+        }
+    };
+    let name = secret.name.clone();
+    let result = |status, detail: String| StepResult {
+        step: request.step,
+        secret: name.clone(),
+        token: request.token.clone(),
+        status,
+        detail,
+    };
+    match secret.versions.get(&request.token) {
+        // finishSecret still makes sure the previous credential is scheduled for retirement
+        // (a run that stopped right after promoting did not get to it).
+        Some(stages)
+            if stages.iter().any(|s| s == "AWSCURRENT")
+                && request.step != ProtocolStep::FinishSecret =>
+        {
+            return Ok(result(
+                "no-op",
+                format!("version {} is already AWSCURRENT", request.token),
+            ));
+        }
+        Some(stages)
+            if !stages
+                .iter()
+                .any(|s| s == "AWSPENDING" || s == "AWSCURRENT") =>
+        {
+            return Err(invalid(format!(
+                "version {} of secret {} is not staged AWSPENDING (stages: {stages:?}); it is not a rotation in progress",
+                request.token, secret.name
+            )));
+        }
+        None if !(caller_kind == Caller::Local && request.step == ProtocolStep::CreateSecret) => {
+            return Err(invalid(format!(
+                "ClientRequestToken {} is not a version of secret {}",
+                request.token, secret.name
+            )));
+        }
+        _ => {}
+    }
+    let who = ports.identity.caller().await?;
+    let hook = Hook {
+        ports,
+        policy,
+        now,
+        wall,
+        log: AuditLog::new(ports.audit, new_run_id(wall.now()), who.arn.clone()),
+        account: who.account.clone(),
+        region: region.to_owned(),
+        request,
+        secret,
+        kind,
+    };
+    let detail = hook.step().await?;
+    Ok(result(
+        if detail.starts_with("no-op") {
+            "no-op"
+        } else {
+            "done"
+        },
+        detail,
+    ))
+}
+
+impl Hook<'_> {
+    fn entry(&self, phase: Phase, outcome: Option<Outcome>, detail: String) -> Entry {
+        Entry {
+            resource: ResourceRef {
+                kind: match self.kind {
+                    SecretType::Iam => Kind::IamKeys,
+                    SecretType::ApiKey => Kind::ApiKeys,
+                },
+                account: self.account.to_string(),
+                region: self.region.clone(),
+                id: self.secret.arn.clone(),
+            },
+            action: self.request.step.as_str().to_owned(),
+            phase,
+            outcome,
+            reason: "secrets-manager-rotation".into(),
+            detail,
+            before: None,
+            after: Some(self.request.token.clone()),
+            dry_run: false,
+            policy_time: self.now,
+        }
+    }
+
+    /// Audits the step around its work: intent, work, outcome (failed or succeeded).
+    async fn step(&self) -> Result<String, StepError> {
+        let step = self.request.step;
+        // A step with nothing to change is not audited: Secrets Manager retries steps.
+        if let Some(noop) = self.nothing_to_do().await? {
+            return Ok(noop);
+        }
+        self.log
+            .append(
+                &self.entry(
+                    Phase::Intent,
+                    None,
+                    format!("{} of secret {}", step.as_str(), self.secret.name),
+                ),
+                self.wall.now(),
+            )
+            .await?;
+        let work = match step {
+            ProtocolStep::CreateSecret => self.create().await,
+            ProtocolStep::SetSecret => Ok(
+                "nothing to set: the credential was created and attached in createSecret".into(),
+            ),
+            ProtocolStep::TestSecret => self.test().await,
+            ProtocolStep::FinishSecret => self.finish().await,
+        };
+        let (outcome, detail) = match &work {
+            Ok(detail) => (Outcome::Succeeded, detail.clone()),
+            Err(Stop::Blocked(m)) => (Outcome::Blocked, m.clone()),
+            Err(Stop::Port(e)) => (Outcome::Failed, e.to_string()),
+        };
+        self.log
+            .append(
+                &self.entry(Phase::Outcome, Some(outcome), detail),
+                self.wall.now(),
+            )
+            .await?;
+        work.map_err(|stop| match stop {
+            Stop::Blocked(m) => StepError::Blocked(m),
+            Stop::Port(e) => StepError::Port(e),
+        })
+    }
+
+    /// `Some(reason)` when the step has already been done.
+    async fn nothing_to_do(&self) -> Result<Option<String>, StepError> {
+        Ok(match self.request.step {
+            ProtocolStep::CreateSecret => self
+                .pending()
+                .await?
+                .map(|_| "no-op: the pending version already has a value".to_owned()),
+            ProtocolStep::SetSecret => Some("no-op: nothing to set".into()),
+            _ => None,
+        })
+    }
+
+    async fn pending(&self) -> Result<Option<SecretValue>, PortError> {
+        self.ports
+            .secrets
+            .value(
+                &self.secret.name,
+                Some(&self.request.token),
+                Some("AWSPENDING"),
+            )
+            .await
+    }
+
+    async fn current(&self) -> Result<SecretValue, Stop> {
+        self.ports
+            .secrets
+            .value(&self.secret.name, None, Some("AWSCURRENT"))
+            .await?
+            .ok_or_else(|| {
+                Stop::Blocked(format!(
+                    "secret {} has no AWSCURRENT value to rotate from",
+                    self.secret.name
+                ))
+            })
+    }
+
+    fn shape<T>(&self, stage: &str, parsed: Result<T, String>) -> Result<T, Stop> {
+        parsed.map_err(|why| {
+            Stop::Blocked(format!(
+                "the {stage} value of secret {} {why}; fix the secret",
+                self.secret.name
+            ))
+        })
+    }
+
+    /// Versions other than the token's that still carry AWSPENDING: left by a rotation
+    /// that failed. They would block every later rotation, so they are cleared.
+    async fn clear_stale_pending(&self) -> Result<Vec<String>, Stop> {
+        let stale: Vec<String> = self
+            .secret
+            .versions
+            .iter()
+            .filter(|(v, s)| *v != &self.request.token && s.iter().any(|x| x == "AWSPENDING"))
+            .map(|(v, _)| v.clone())
+            .collect();
+        for version in &stale {
+            self.ports
+                .secrets
+                .move_stage(&self.secret.name, "AWSPENDING", None, Some(version))
+                .await?;
+        }
+        Ok(stale)
+    }
+
+    async fn create(&self) -> Result<String, Stop> {
+        let stale = self.clear_stale_pending().await?;
+        let current = self.current().await?;
+        let (value, what) = match self.kind {
+            SecretType::Iam => {
+                let current = self.shape("AWSCURRENT", IamKeySecret::parse(current.expose()))?;
+                let (id, secret, removed) = self.new_iam_key(&current).await?;
+                let body = IamKeySecret {
+                    user_name: current.user_name.clone(),
+                    access_key_id: id.to_string(),
+                    secret_access_key: secret.expose().to_owned(),
+                };
+                let json = serde_json::to_string(&body).map_err(|e| {
+                    Stop::Port(PortError::Other {
+                        operation: "createSecret".into(),
+                        message: e.to_string(),
+                    })
+                })?;
+                let removed = match removed {
+                    Some(k) => format!("; removed unused key {k} to make room"),
+                    None => String::new(),
+                };
+                (
+                    SecretValue::new(json),
+                    format!("created access key {id} for {}{removed}", current.user_name),
+                )
+            }
+            SecretType::ApiKey => {
+                let current = self.shape("AWSCURRENT", ApiKeySecret::parse(current.expose()))?;
+                let (old_name, plans) = self.plans_of(&current.api_key_id).await?;
+                let name = self
+                    .rotation(&current.api_key_id, &old_name, &plans)
+                    .replacement_name();
+                let admin = self.ports.api_admin;
+                let new = ensure_replacement(
+                    admin,
+                    &current.api_key_id,
+                    &name,
+                    &self.request.token,
+                    &plans,
+                )
+                .await?;
+                let value = admin.key_value(&new).await?;
+                let body = ApiKeySecret {
+                    api_key_id: new.clone(),
+                    value: value.expose().to_owned(),
+                };
+                (
+                    SecretValue::new(body.to_json()),
+                    format!(
+                        "created API key {new} ({name}) in usage plans [{}]",
+                        plans.join(", ")
+                    ),
+                )
+            }
+        };
+        self.ports
+            .secrets
+            .put_pending(&self.secret.name, &self.request.token, &value)
+            .await?;
+        let stale = if stale.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; cleared AWSPENDING left on version(s) {} by an earlier failed rotation",
+                stale.join(", ")
+            )
+        };
+        Ok(format!(
+            "{what}; written as version {} (AWSPENDING){stale}",
+            self.request.token
+        ))
+    }
+
+    /// A new key for the user, making room under the 2-key limit only by removing a key
+    /// that is inactive or never used and that no version of the secret references.
+    async fn new_iam_key(
+        &self,
+        current: &IamKeySecret,
+    ) -> Result<(AccessKeyId, SecretValue, Option<AccessKeyId>), Stop> {
+        let user = &current.user_name;
+        let keys = match self.ports.iam.access_keys(user).await {
+            Ok(keys) => keys,
+            Err(PortError::NotFound { .. }) => {
+                return Err(Stop::Blocked(format!(
+                    "IAM user {user} (userName in the secret) does not exist"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut removed = None;
+        if keys.len() >= 2 {
+            let referenced = self.referenced_keys().await?;
+            let mut candidate = None;
+            for key in keys
+                .iter()
+                .filter(|k| !referenced.contains(&k.id.to_string()))
+            {
+                let unused = key.status == KeyStatus::Inactive
+                    || self.ports.iam.key_last_used(&key.id).await?.is_none();
+                if unused {
+                    candidate = Some(key.id.clone());
+                    break;
+                }
+            }
+            let Some(victim) = candidate else {
+                return Err(Stop::Blocked(format!(
+                    "two-key limit: user {user} already has 2 access keys, each active and used or referenced by a version of secret {}; remove one by hand, then retry",
+                    self.secret.name
+                )));
+            };
+            self.ports.iam_admin.delete_key(user, &victim).await?;
+            removed = Some(victim);
+        }
+        let (id, secret) = self.ports.iam_admin.create_key(user).await?;
+        Ok((id, secret, removed))
+    }
+
+    /// Access key ids named by any staged version of the secret.
+    async fn referenced_keys(&self) -> Result<Vec<String>, Stop> {
+        let mut ids = Vec::new();
+        for (version, stages) in &self.secret.versions {
+            if stages.is_empty() {
+                continue;
+            }
+            if let Some(v) = self
+                .ports
+                .secrets
+                .value(&self.secret.name, Some(version), None)
+                .await?
+                && let Ok(body) = IamKeySecret::parse(v.expose())
+            {
+                ids.push(body.access_key_id);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// The name and usage plans of API key `key`.
+    async fn plans_of(&self, key: &str) -> Result<(String, Vec<String>), Stop> {
+        let keys = self.ports.api_keys.api_keys().await?;
+        let Some(found) = keys.iter().find(|k| k.id == key) else {
+            return Err(Stop::Blocked(format!(
+                "API key {key} (apiKeyId in secret {}) does not exist",
+                self.secret.name
+            )));
+        };
+        if found.usage_plans.is_empty() {
+            return Err(Stop::Blocked(format!(
+                "API key {key} is in no usage plan, so its replacement would serve nothing; attach it first"
+            )));
+        }
+        Ok((found.name.clone(), found.usage_plans.clone()))
+    }
+
+    /// The rotation record of an API key replaced through the hook (the token without
+    /// dashes is the record's token).
+    fn rotation(&self, old_key: &str, name: &str, plans: &[String]) -> Rotation {
+        Rotation::start(
+            old_key,
+            name,
+            &self.secret.name,
+            plans,
+            self.request.token.replace('-', ""),
+            Trigger::OnDemand,
+            self.now,
+        )
+    }
+
+    async fn test(&self) -> Result<String, Stop> {
+        let pending = self.pending().await?.ok_or_else(|| {
+            Stop::Blocked(format!(
+                "version {} of secret {} has no value; run createSecret first",
+                self.request.token, self.secret.name
+            ))
+        })?;
+        match self.kind {
+            SecretType::Iam => {
+                let body = self.shape("AWSPENDING", IamKeySecret::parse(pending.expose()))?;
+                let id = AccessKeyId::parse(&body.access_key_id)
+                    .map_err(|e| Stop::Blocked(e.to_string()))?;
+                let secret = SecretValue::new(body.secret_access_key.clone());
+                // IAM is eventually consistent: a new key can take seconds to tens of
+                // seconds to be accepted everywhere.
+                for (attempt, delay) in IAM_TEST_BACKOFF.iter().enumerate() {
+                    if self.ports.tester.works(&id, &secret).await? {
+                        return Ok(format!(
+                            "access key {id} works (sts:GetCallerIdentity, attempt {})",
+                            attempt + 1
+                        ));
+                    }
+                    tokio::time::sleep(StdDuration::from_secs(*delay)).await;
+                }
+                Err(Stop::Port(PortError::NotReady {
+                    operation: "testSecret".into(),
+                    message: format!(
+                        "access key {id} was still rejected by sts:GetCallerIdentity after {}s (IAM eventual consistency); Secrets Manager retries the step",
+                        IAM_TEST_BACKOFF.iter().sum::<u64>()
+                    ),
+                }))
+            }
+            SecretType::ApiKey => {
+                let body = self.shape("AWSPENDING", ApiKeySecret::parse(pending.expose()))?;
+                let current = self.shape(
+                    "AWSCURRENT",
+                    ApiKeySecret::parse(self.current().await?.expose()),
+                )?;
+                let (_, plans) = self.plans_of(&current.api_key_id).await?;
+                let problems =
+                    replacement_problems(self.ports.api_admin, &body.api_key_id, &plans).await?;
+                if problems.is_empty() {
+                    Ok(format!(
+                        "API key {} is enabled and in usage plans [{}]",
+                        body.api_key_id,
+                        plans.join(", ")
+                    ))
+                } else {
+                    Err(Stop::Blocked(problems.join("; ")))
+                }
+            }
+        }
+    }
+
+    /// Moves AWSCURRENT to the token's version (unless it is there already), removes
+    /// AWSPENDING, then schedules the previous credential's retirement, once.
+    async fn finish(&self) -> Result<String, Stop> {
+        let token = &self.request.token;
+        let staged = |stage: &str| {
+            self.secret
+                .versions
+                .iter()
+                .find(|(_, s)| s.iter().any(|x| x == stage))
+                .map(|(v, _)| v.clone())
+        };
+        let current = staged("AWSCURRENT");
+        let mut moved = false;
+        if current.as_deref() != Some(token.as_str()) {
+            if self.pending().await?.is_none() {
+                return Err(Stop::Blocked(format!(
+                    "version {token} has no value to promote; run createSecret first"
+                )));
+            }
+            self.ports
+                .secrets
+                .move_stage(
+                    &self.secret.name,
+                    "AWSCURRENT",
+                    Some(token),
+                    current.as_deref(),
+                )
+                .await?;
+            moved = true;
+        }
+        if self
+            .secret
+            .versions
+            .get(token)
+            .is_some_and(|s| s.iter().any(|x| x == "AWSPENDING"))
+            || moved
+        {
+            self.ports
+                .secrets
+                .move_stage(&self.secret.name, "AWSPENDING", None, Some(token))
+                .await?;
+        }
+        let scheduled = self.schedule_previous().await?;
+        Ok(format!(
+            "version {token} is AWSCURRENT{}; {scheduled}",
+            if moved { "" } else { " (already)" }
+        ))
+    }
+
+    /// Records the retirement of the credential in AWSPREVIOUS: the IAM key becomes
+    /// Superseded (the sweep deactivates it after `rotation_grace_days` unless it is still
+    /// used), the API key's rotation becomes Promoted (the sweep retires it after
+    /// `grace_days`). Never disables anything itself.
+    async fn schedule_previous(&self) -> Result<String, Stop> {
+        let Some(previous) = self
+            .ports
+            .secrets
+            .value(&self.secret.name, None, Some("AWSPREVIOUS"))
+            .await?
+        else {
+            return Ok("no previous version to retire".into());
+        };
+        match self.kind {
+            SecretType::Iam => {
+                let old = self.shape("AWSPREVIOUS", IamKeySecret::parse(previous.expose()))?;
+                let key = AccessKeyId::parse(&old.access_key_id)
+                    .map_err(|e| Stop::Blocked(e.to_string()))?;
+                let pk = KeyRecord::partition(self.account.as_str());
+                let existing = self
+                    .ports
+                    .state
+                    .list(&pk)
+                    .await?
+                    .into_iter()
+                    .find(|i| i.sk == key.as_str());
+                if existing.as_ref().is_some_and(|i| {
+                    i.attrs.get("stage").map(String::as_str) == Some(Stage::Superseded.as_str())
+                }) {
+                    return Ok(format!("previous key {key} is already scheduled"));
+                }
+                let version = existing.map_or(0, |i| i.version);
+                let record = KeyRecord {
+                    key: key.clone(),
+                    user: old.user_name.clone(),
+                    stage: Stage::Superseded,
+                    since: self.now,
+                    version,
+                };
+                self.ports
+                    .state
+                    .put_versioned(&pk, key.as_str(), version, &record.attrs())
+                    .await?;
+                Ok(format!(
+                    "previous key {key} will be deactivated by the sweep after {} days, unless still in use",
+                    self.policy.iam_keys.rotation_grace_days
+                ))
+            }
+            SecretType::ApiKey => {
+                let old = self.shape("AWSPREVIOUS", ApiKeySecret::parse(previous.expose()))?;
+                let current = self.shape(
+                    "AWSCURRENT",
+                    ApiKeySecret::parse(self.current().await?.expose()),
+                )?;
+                let pk = Rotation::partition(self.account.as_str(), &self.region);
+                let existing = self
+                    .ports
+                    .state
+                    .list(&pk)
+                    .await?
+                    .into_iter()
+                    .find(|i| i.sk == old.api_key_id);
+                if existing.as_ref().is_some_and(|i| {
+                    i.attrs
+                        .get("stage")
+                        .and_then(|s| RotationStage::parse(s))
+                        .is_some_and(|s| s >= RotationStage::Promoted)
+                }) {
+                    return Ok(format!(
+                        "previous API key {} is already scheduled",
+                        old.api_key_id
+                    ));
+                }
+                let (name, plans) = self.plans_of(&old.api_key_id).await?;
+                let mut record = self
+                    .rotation(&old.api_key_id, &name, &plans)
+                    .advanced(RotationStep::Promote, self.now);
+                record.new_key = Some(current.api_key_id.clone());
+                let version = existing.map_or(0, |i| i.version);
+                self.ports
+                    .state
+                    .put_versioned(&pk, &old.api_key_id, version, &record.attrs())
+                    .await?;
+                Ok(format!(
+                    "previous API key {} will be retired by the sweep after {} days",
+                    old.api_key_id, self.policy.api_keys.grace_days
+                ))
+            }
+        }
+    }
+}
+
+/// `keyrotor rotate secret`: the four steps in this process, with a new token, as Secrets
+/// Manager would run them through the hook. One run per secret at a time (lease).
+pub async fn rotate_locally(
+    ports: &HookPorts<'_>,
+    policy: &Policy,
+    secret_id: &str,
+    region: &str,
+    now: DateTime<Utc>,
+    wall: &dyn Clock,
+) -> Result<Vec<StepResult>, StepError> {
+    let secret = ports.secrets.describe(secret_id).await?.ok_or_else(|| {
+        StepError::InvalidInput(format!("secret {secret_id:?} does not exist in {region}"))
+    })?;
+    let run_id = new_run_id(wall.now());
+    let token = uuid::Uuid::new_v4().to_string();
+    let work = async {
+        let mut done = Vec::new();
+        for step in ProtocolStep::ALL {
+            let request = Request {
+                step,
+                secret_id: secret.arn.clone(),
+                token: token.clone(),
+            };
+            done.push(run_step(ports, policy, &request, Caller::Local, region, now, wall).await?);
+        }
+        Ok(done)
+    };
+    super::with_lease(
+        ports.state,
+        &format!("secret#{}", secret.arn),
+        &format!("secret {}", secret.name),
+        &run_id,
+        wall,
+        work,
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    //! Behaviour the emulator cannot show, with injected responses: IAM's eventual
+    //! consistency (a new key rejected for a while), and errors that must stop a step.
+
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::domain::credential_report::ReportRow;
+    use crate::domain::model::{AccessKey, ApiKey, LastUsed, Tags};
+    use crate::ports::{ApiKeyInfo, PortResult, SystemClock};
+    use crate::steps::memory::{Me, MemAudit, MemState};
+
+    const TOKEN: &str = "11111111-2222-3333-4444-555555555555";
+    const NEW_KEY: &str = "AKIAAAAAAAAAAAAANEW1";
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).unwrap()
+    }
+
+    /// A secret with a pending IAM key, and a tester that rejects the key `rejections`
+    /// times before accepting it (or always, with `usize::MAX`).
+    struct World {
+        rejections: usize,
+        tries: Mutex<usize>,
+    }
+
+    #[async_trait]
+    impl SecretVersions for World {
+        async fn describe(&self, _secret: &str) -> PortResult<Option<SecretDescription>> {
+            Ok(Some(SecretDescription {
+                arn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:svc/iam".into(),
+                name: "svc/iam".into(),
+                rotation_enabled: true,
+                tags: Tags::from([(TAG_TYPE.to_owned(), TYPE_IAM.to_owned())]),
+                versions: BTreeMap::from([
+                    ("v0".to_owned(), vec!["AWSCURRENT".to_owned()]),
+                    (TOKEN.to_owned(), vec!["AWSPENDING".to_owned()]),
+                ]),
+            }))
+        }
+        async fn rotate_now(&self, _secret: &str) -> PortResult<String> {
+            unreachable!()
+        }
+        async fn stages(&self, _s: &str) -> PortResult<Option<BTreeMap<String, Vec<String>>>> {
+            unreachable!()
+        }
+        async fn value(
+            &self,
+            _secret: &str,
+            _version: Option<&str>,
+            _stage: Option<&str>,
+        ) -> PortResult<Option<SecretValue>> {
+            Ok(Some(SecretValue::new(
+                serde_json::json!({"userName": "svc", "accessKeyId": NEW_KEY, "secretAccessKey": "s3cr3t"})
+                    .to_string(),
+            )))
+        }
+        async fn put_pending(&self, _s: &str, _t: &str, _v: &SecretValue) -> PortResult<()> {
+            unreachable!()
+        }
+        async fn move_stage(
+            &self,
+            _s: &str,
+            _stage: &str,
+            _to: Option<&str>,
+            _from: Option<&str>,
+        ) -> PortResult<()> {
+            unreachable!()
+        }
+    }
+
+    #[async_trait]
+    impl KeyTester for World {
+        async fn works(&self, key: &AccessKeyId, secret: &SecretValue) -> PortResult<bool> {
+            assert_eq!((key.as_str(), secret.expose()), (NEW_KEY, "s3cr3t"));
+            let mut tries = self.tries.lock().unwrap();
+            *tries += 1;
+            Ok(*tries > self.rejections)
+        }
+    }
+
+    /// Ports testSecret never reaches.
+    struct Unused;
+    #[async_trait]
+    impl IamInventory for Unused {
+        async fn credential_report(
+            &self,
+            _n: DateTime<Utc>,
+            _h: u32,
+        ) -> PortResult<Vec<ReportRow>> {
+            unreachable!()
+        }
+        async fn access_keys(&self, _u: &str) -> PortResult<Vec<AccessKey>> {
+            unreachable!()
+        }
+        async fn user_tags(&self, _u: &str) -> PortResult<Tags> {
+            unreachable!()
+        }
+        async fn key_last_used(&self, _k: &AccessKeyId) -> PortResult<Option<LastUsed>> {
+            unreachable!()
+        }
+    }
+    #[async_trait]
+    impl IamKeyAdmin for Unused {
+        async fn create_key(&self, _u: &str) -> PortResult<(AccessKeyId, SecretValue)> {
+            unreachable!()
+        }
+        async fn set_key_active(&self, _u: &str, _k: &AccessKeyId, _a: bool) -> PortResult<()> {
+            unreachable!()
+        }
+        async fn delete_key(&self, _u: &str, _k: &AccessKeyId) -> PortResult<()> {
+            unreachable!()
+        }
+    }
+    #[async_trait]
+    impl ApiKeyInventory for Unused {
+        async fn api_keys(&self) -> PortResult<Vec<ApiKey>> {
+            unreachable!()
+        }
+    }
+    #[async_trait]
+    impl ApiKeyAdmin for Unused {
+        async fn key(&self, _id: &str) -> PortResult<Option<ApiKeyInfo>> {
+            unreachable!()
+        }
+        async fn keys_named(&self, _p: &str) -> PortResult<Vec<ApiKeyInfo>> {
+            unreachable!()
+        }
+        async fn create_key(&self, _n: &str, _d: Option<&str>, _t: &Tags) -> PortResult<String> {
+            unreachable!()
+        }
+        async fn key_value(&self, _id: &str) -> PortResult<SecretValue> {
+            unreachable!()
+        }
+        async fn plan_keys(&self, _p: &str) -> PortResult<Vec<String>> {
+            unreachable!()
+        }
+        async fn attach(&self, _p: &str, _k: &str) -> PortResult<()> {
+            unreachable!()
+        }
+        async fn detach(&self, _p: &str, _k: &str) -> PortResult<()> {
+            unreachable!()
+        }
+        async fn set_enabled(&self, _id: &str, _e: bool) -> PortResult<()> {
+            unreachable!()
+        }
+        async fn delete_key(&self, _id: &str) -> PortResult<()> {
+            unreachable!()
+        }
+    }
+
+    async fn test_secret(world: &World, audit: &MemAudit) -> Result<StepResult, StepError> {
+        let state = MemState::default();
+        let ports = HookPorts {
+            identity: &Me,
+            secrets: world,
+            iam: &Unused,
+            iam_admin: &Unused,
+            tester: world,
+            api_keys: &Unused,
+            api_admin: &Unused,
+            state: &state,
+            audit,
+        };
+        let request = Request {
+            step: ProtocolStep::TestSecret,
+            secret_id: "svc/iam".into(),
+            token: TOKEN.into(),
+        };
+        run_step(
+            &ports,
+            &Policy::default(),
+            &request,
+            Caller::SecretsManager,
+            "us-east-1",
+            now(),
+            &SystemClock::Fixed(now()),
+        )
+        .await
+    }
+
+    // Virtual time: the backoff sleeps are skipped, their schedule is what is tested.
+    #[tokio::test(start_paused = true)]
+    async fn a_new_key_rejected_for_a_while_is_retried_with_backoff_until_it_works() {
+        let world = World {
+            rejections: 3,
+            tries: Mutex::new(0),
+        };
+        let started = tokio::time::Instant::now();
+        let done = test_secret(&world, &MemAudit::default()).await.unwrap();
+        assert_eq!(done.status, "done");
+        assert!(done.detail.contains("attempt 4"), "{}", done.detail);
+        // Waited 1 + 2 + 4 seconds between the four attempts.
+        assert_eq!(started.elapsed().as_secs(), 7);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_key_that_never_works_fails_the_step_as_retryable_and_audited() {
+        let world = World {
+            rejections: usize::MAX,
+            tries: Mutex::new(0),
+        };
+        let audit = MemAudit::default();
+        let err = test_secret(&world, &audit).await.unwrap_err();
+        assert_eq!(err.name(), "KeyRotor.Retryable", "{err}");
+        assert!(err.to_string().contains("eventual consistency"), "{err}");
+        assert_eq!(*world.tries.lock().unwrap(), IAM_TEST_BACKOFF.len());
+        let records = audit.records.lock().unwrap();
+        assert_eq!(records.len(), 2, "intent and failed outcome");
+        assert_eq!(records[1].outcome, Some(Outcome::Failed));
+        assert!(records.iter().all(|r| !r.detail.contains("s3cr3t")));
+    }
+
+    #[test]
+    fn events_with_missing_or_wrong_fields_name_the_field() {
+        for (event, field) in [
+            (
+                serde_json::json!({"SecretId": "s", "ClientRequestToken": "t"}),
+                "Step",
+            ),
+            (
+                serde_json::json!({"Step": "createSecret", "ClientRequestToken": "t"}),
+                "SecretId",
+            ),
+            (
+                serde_json::json!({"Step": "createSecret", "SecretId": "", "ClientRequestToken": "t"}),
+                "SecretId",
+            ),
+            (
+                serde_json::json!({"Step": "create", "SecretId": "s", "ClientRequestToken": "t"}),
+                "create",
+            ),
+            (serde_json::json!("truncated"), "expected"),
+        ] {
+            let err = Request::from_event(event.clone()).unwrap_err();
+            assert_eq!(err.name(), "KeyRotor.InvalidInput");
+            assert!(err.to_string().contains(field), "{event}: {err}");
+        }
+    }
+}

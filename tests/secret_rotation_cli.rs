@@ -1,0 +1,647 @@
+//! The Secrets Manager rotation hook against the emulator: through the real Lambda binary
+//! served by cargo-lambda's runtime emulator (each step invoked twice, as Secrets Manager
+//! may), and in process with `keyrotor rotate secret`. The previous credential is never
+//! disabled by the hook; the sweep does it after the grace period.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration as StdDuration, Instant};
+
+use aws_sdk_iam::types::StatusType;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::{Value, json};
+use support::{REGION, World, isolate_env, ok, repo_root, run, stderr};
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap()
+}
+
+fn day(n: i64) -> String {
+    (t0() + Duration::days(n)).to_rfc3339()
+}
+
+fn policy() -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(file, "mode = \"enforce\"").unwrap();
+    file
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// cargo-lambda's Lambda runtime emulator with the real hook binary attached to it.
+struct LambdaHost {
+    port: u16,
+    emulator: Child,
+    function: Child,
+    log: tempfile::NamedTempFile,
+}
+
+impl LambdaHost {
+    fn start(world: &World) -> LambdaHost {
+        let cargo_lambda = repo_root().join(".venv/bin/cargo-lambda");
+        assert!(
+            cargo_lambda.exists(),
+            "{} is missing: run scripts/setup.sh",
+            cargo_lambda.display()
+        );
+        let port = free_port();
+        let emulator = Command::new(cargo_lambda)
+            .args([
+                "lambda",
+                "watch",
+                "--only-lambda-apis",
+                "-q",
+                "-A",
+                "127.0.0.1",
+                "-P",
+            ])
+            .arg(port.to_string())
+            .current_dir(repo_root())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start cargo lambda watch");
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < StdDuration::from_secs(60),
+                "cargo lambda watch did not listen on {port}"
+            );
+            std::thread::sleep(StdDuration::from_millis(100));
+        }
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyrotor-secret-rotation"));
+        isolate_env(&mut cmd);
+        let function = cmd
+            .env(
+                "AWS_LAMBDA_RUNTIME_API",
+                format!("http://127.0.0.1:{port}/.rt"),
+            )
+            .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_REGION", REGION)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_ENDPOINT_URL", &world.endpoint)
+            .env("KEYROTOR_NOW", day(1))
+            .stdout(Stdio::null())
+            .stderr(log.reopen().unwrap())
+            .spawn()
+            .expect("start the hook binary");
+        LambdaHost {
+            port,
+            emulator,
+            function,
+            log,
+        }
+    }
+
+    /// Invokes the function; returns (HTTP status, body).
+    fn invoke(&self, event: &Value) -> (u16, Value) {
+        let body = event.to_string();
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream
+            .set_read_timeout(Some(StdDuration::from_secs(120)))
+            .unwrap();
+        write!(
+            stream,
+            "POST /2015-03-31/functions/_/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let status: u16 = response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no HTTP status in {response:?}"));
+        let payload = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+        // The emulator may answer with chunked encoding: keep the JSON part.
+        let json_text = payload
+            .find(['{', '"'])
+            .map(|i| &payload[i..payload.rfind(['}', '"']).map_or(payload.len(), |j| j + 1)])
+            .unwrap_or("null");
+        (
+            status,
+            serde_json::from_str(json_text)
+                .unwrap_or_else(|e| panic!("body {payload:?} is not JSON: {e}")),
+        )
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+}
+
+impl Drop for LambdaHost {
+    fn drop(&mut self) {
+        let _ = self.function.kill();
+        let _ = self.emulator.kill();
+        let _ = self.function.wait();
+        let _ = self.emulator.wait();
+    }
+}
+
+fn event(step: &str, secret: &str, token: &str) -> Value {
+    json!({"Step": step, "SecretId": secret, "ClientRequestToken": token})
+}
+
+struct IamWorld {
+    iam: aws_sdk_iam::Client,
+    secrets: aws_sdk_secretsmanager::Client,
+    key: String,
+}
+
+/// User `svc` with one key, stored in secret `svc/iam` tagged for the hook.
+async fn iam_world(world: &World) -> IamWorld {
+    world.set_clock(&day(0));
+    let sdk = world.sdk().await;
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    iam.create_user().user_name("svc").send().await.unwrap();
+    let key = iam
+        .create_access_key()
+        .user_name("svc")
+        .send()
+        .await
+        .unwrap();
+    let key = key.access_key().unwrap();
+    secrets
+        .create_secret()
+        .name("svc/iam")
+        .secret_string(
+            json!({"userName": "svc", "accessKeyId": key.access_key_id(), "secretAccessKey": key.secret_access_key()})
+                .to_string(),
+        )
+        .tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key("keyrotor:type")
+                .value("iam-access-key")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    IamWorld {
+        iam,
+        secrets,
+        key: key.access_key_id().to_owned(),
+    }
+}
+
+impl IamWorld {
+    async fn stage(&self, stage: &str) -> Option<Value> {
+        let out = self
+            .secrets
+            .get_secret_value()
+            .secret_id("svc/iam")
+            .version_stage(stage)
+            .send()
+            .await
+            .ok()?;
+        serde_json::from_str(out.secret_string()?).ok()
+    }
+
+    async fn keys(&self) -> Vec<(String, StatusType)> {
+        self.iam
+            .list_access_keys()
+            .user_name("svc")
+            .send()
+            .await
+            .unwrap()
+            .access_key_metadata()
+            .iter()
+            .map(|k| {
+                (
+                    k.access_key_id().unwrap().to_owned(),
+                    k.status().unwrap().clone(),
+                )
+            })
+            .collect()
+    }
+}
+
+fn keyrotor(world: &World, policy: &tempfile::NamedTempFile, n: i64) -> Command {
+    world.set_clock(&day(n));
+    let mut cmd = world.keyrotor();
+    cmd.env("KEYROTOR_NOW", day(n))
+        .arg("--config")
+        .arg(policy.path());
+    cmd
+}
+
+#[tokio::test]
+async fn the_lambda_binary_rotates_an_iam_key_and_every_step_is_idempotent() {
+    let world = World::new();
+    let w = iam_world(&world).await;
+    let policy = policy();
+    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+    let host = LambdaHost::start(&world);
+    let token = uuid::Uuid::new_v4().to_string();
+    world.start_rotation("svc/iam", &token);
+
+    let mut outputs = String::new();
+    for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        for attempt in 1..=2 {
+            let (status, body) = host.invoke(&event(step, "svc/iam", &token));
+            assert_eq!(status, 200, "{step} attempt {attempt}: {body}");
+            outputs.push_str(&body.to_string());
+            if attempt == 2 && step != "testSecret" {
+                assert!(
+                    body["status"] == "no-op"
+                        || body["detail"].as_str().unwrap().contains("already"),
+                    "{step} twice: {body}"
+                );
+            }
+        }
+    }
+    let current = w.stage("AWSCURRENT").await.unwrap();
+    let new_key = current["accessKeyId"].as_str().unwrap().to_owned();
+    assert_ne!(new_key, w.key);
+    assert_eq!(
+        w.stage("AWSPREVIOUS").await.unwrap()["accessKeyId"],
+        w.key.as_str()
+    );
+    assert!(
+        w.stage("AWSPENDING").await.is_none(),
+        "AWSPENDING left behind"
+    );
+    let keys = w.keys().await;
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(
+        keys.iter().all(|(_, s)| *s == StatusType::Active),
+        "nothing deactivated yet"
+    );
+    let secret = current["secretAccessKey"].as_str().unwrap();
+    assert!(!outputs.contains(secret), "the new secret key was returned");
+    assert!(
+        !host.log().contains(secret),
+        "the new secret key was logged"
+    );
+
+    // The previous key is deactivated by the sweep after the grace period, not before.
+    let sweep = |n| {
+        let out =
+            run(keyrotor(&world, &policy, n)
+                .args(["sweep", "--kind", "iam-keys", "--output", "json"]));
+        serde_json::from_str::<Value>(&ok(&out)).unwrap()
+    };
+    let done = sweep(3);
+    assert!(
+        !done["applied"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["key"] == w.key.as_str()),
+        "{done}"
+    );
+    let done = sweep(8);
+    let applied = done["applied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["key"] == w.key.as_str())
+        .unwrap_or_else(|| panic!("{done}"));
+    assert_eq!(
+        (applied["action"].as_str(), applied["reason"].as_str()),
+        (Some("deactivate"), Some("superseded"))
+    );
+    let keys = w.keys().await;
+    assert!(
+        keys.contains(&(w.key.clone(), StatusType::Inactive)),
+        "{keys:?}"
+    );
+    assert!(keys.contains(&(new_key, StatusType::Active)), "{keys:?}");
+}
+
+#[tokio::test]
+async fn the_lambda_binary_enforces_the_protocol_rules_with_named_errors() {
+    let world = World::new();
+    let w = iam_world(&world).await;
+    let policy = policy();
+    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+    let host = LambdaHost::start(&world);
+    let token = uuid::Uuid::new_v4().to_string();
+
+    // Rotation not enabled yet (RotateSecret was never called).
+    let (status, body) = host.invoke(&event("createSecret", "svc/iam", &token));
+    assert_eq!(
+        (status, body["errorType"].as_str()),
+        (500, Some("KeyRotor.InvalidInput")),
+        "{body}"
+    );
+    assert!(
+        body["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("rotation is not enabled"),
+        "{body}"
+    );
+
+    world.start_rotation("svc/iam", &token);
+    let cases = [
+        (
+            json!({"Step": "createSecret", "SecretId": "svc/iam"}),
+            "ClientRequestToken",
+        ),
+        (event("rotateEverything", "svc/iam", &token), "not one of"),
+        (
+            event("createSecret", "svc/iam", "not-a-version-of-the-secret"),
+            "is not a version",
+        ),
+        (
+            event("createSecret", "no/such/secret", &token),
+            "does not exist",
+        ),
+    ];
+    for (bad, expect) in cases {
+        let (status, body) = host.invoke(&bad);
+        assert_eq!(status, 500, "{bad}: {body}");
+        assert_eq!(body["errorType"], "KeyRotor.InvalidInput", "{bad}: {body}");
+        assert!(
+            body["errorMessage"].as_str().unwrap().contains(expect),
+            "{bad}: {body}"
+        );
+    }
+    // The AWSCURRENT version is not a pending one.
+    let current = w
+        .secrets
+        .describe_secret()
+        .secret_id("svc/iam")
+        .send()
+        .await
+        .unwrap()
+        .version_ids_to_stages()
+        .unwrap()
+        .iter()
+        .find(|(_, s)| s.iter().any(|x| x == "AWSCURRENT"))
+        .map(|(v, _)| v.clone())
+        .unwrap();
+    let (status, body) = host.invoke(&event("testSecret", "svc/iam", &current));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["status"], "no-op",
+        "a token already AWSCURRENT is a no-op: {body}"
+    );
+    assert_eq!(w.keys().await.len(), 1, "nothing was created");
+}
+
+#[tokio::test]
+async fn the_two_key_limit_removes_only_a_never_used_unreferenced_key() {
+    let world = World::new();
+    let w = iam_world(&world).await;
+    let policy = policy();
+    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+    // A second key, used: nothing may be removed, the rotation is blocked.
+    let extra = w
+        .iam
+        .create_access_key()
+        .user_name("svc")
+        .send()
+        .await
+        .unwrap();
+    let extra = extra.access_key().unwrap();
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .endpoint_url(&world.endpoint)
+        .credentials_provider(aws_credential_types::Credentials::new(
+            extra.access_key_id(),
+            extra.secret_access_key(),
+            None,
+            None,
+            "tests",
+        ))
+        .load()
+        .await;
+    aws_sdk_sts::Client::new(&config)
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
+    let out = run(keyrotor(&world, &policy, 1).args(["rotate", "secret", "svc/iam"]));
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("two-key limit"), "{}", stderr(&out));
+    assert_eq!(w.keys().await.len(), 2);
+
+    // A never-used second key is removed to make room.
+    w.iam
+        .delete_access_key()
+        .user_name("svc")
+        .access_key_id(extra.access_key_id())
+        .send()
+        .await
+        .unwrap();
+    let unused = w
+        .iam
+        .create_access_key()
+        .user_name("svc")
+        .send()
+        .await
+        .unwrap();
+    let unused = unused.access_key().unwrap().access_key_id().to_owned();
+    let out =
+        run(keyrotor(&world, &policy, 2).args(["rotate", "secret", "svc/iam", "--output", "json"]));
+    let steps: Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert!(
+        steps[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("removed unused key {unused}")),
+        "{steps}"
+    );
+    let keys: Vec<String> = w.keys().await.into_iter().map(|(k, _)| k).collect();
+    assert!(
+        !keys.contains(&unused) && keys.contains(&w.key) && keys.len() == 2,
+        "{keys:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_stale_pending_version_is_cleared_instead_of_blocking_rotation() {
+    let world = World::new();
+    let w = iam_world(&world).await;
+    let policy = policy();
+    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+    // An earlier rotation failed after createSecret: its key was deleted, AWSPENDING stayed.
+    w.secrets
+        .put_secret_value()
+        .secret_id("svc/iam")
+        .secret_string(
+            json!({"userName": "svc", "accessKeyId": "AKIAIOSFODNN7EXAMPLE", "secretAccessKey": "gone"}).to_string(),
+        )
+        .version_stages("AWSPENDING")
+        .send()
+        .await
+        .unwrap();
+    let out =
+        run(keyrotor(&world, &policy, 1).args(["rotate", "secret", "svc/iam", "--output", "json"]));
+    let steps: Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert!(
+        steps[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("cleared AWSPENDING"),
+        "{steps}"
+    );
+    let current = w.stage("AWSCURRENT").await.unwrap();
+    assert_ne!(current["accessKeyId"], w.key.as_str());
+    assert!(w.stage("AWSPENDING").await.is_none());
+    ok(&run(keyrotor(&world, &policy, 1).args(["audit", "verify"])));
+}
+
+#[tokio::test]
+async fn an_api_key_secret_rotates_in_process_and_the_sweep_retires_the_old_key() {
+    let world = World::new();
+    world.set_clock(&day(0));
+    let sdk = world.sdk().await;
+    let gateway = aws_sdk_apigateway::Client::new(&sdk);
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let key = gateway
+        .create_api_key()
+        .name("billing-client")
+        .enabled(true)
+        .send()
+        .await
+        .unwrap();
+    let (old, value) = (
+        key.id().unwrap().to_owned(),
+        key.value().unwrap().to_owned(),
+    );
+    let plan = gateway
+        .create_usage_plan()
+        .name("gold")
+        .send()
+        .await
+        .unwrap();
+    let plan = plan.id().unwrap().to_owned();
+    gateway
+        .create_usage_plan_key()
+        .usage_plan_id(&plan)
+        .key_id(&old)
+        .key_type("API_KEY")
+        .send()
+        .await
+        .unwrap();
+    secrets
+        .create_secret()
+        .name("billing/api-key")
+        .secret_string(json!({"apiKeyId": old, "value": value}).to_string())
+        .tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key("keyrotor:type")
+                .value("apigw-api-key")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let policy = policy();
+    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+
+    let out = run(keyrotor(&world, &policy, 1).args([
+        "rotate",
+        "secret",
+        "billing/api-key",
+        "--output",
+        "json",
+    ]));
+    let steps = ok(&out);
+    assert!(!steps.contains(&value), "a key value in the output");
+    // With the stage named: moto answers a stage-less GetSecretValue from a default
+    // version that UpdateSecretVersionStage does not move (AWS answers AWSCURRENT).
+    let current = secrets
+        .get_secret_value()
+        .secret_id("billing/api-key")
+        .version_stage("AWSCURRENT")
+        .send()
+        .await
+        .unwrap();
+    let current: Value = serde_json::from_str(current.secret_string().unwrap()).unwrap();
+    let new = current["apiKeyId"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    let in_plan = |id: String| {
+        let gateway = gateway.clone();
+        let plan = plan.clone();
+        async move {
+            gateway
+                .get_usage_plan_keys()
+                .usage_plan_id(&plan)
+                .send()
+                .await
+                .unwrap()
+                .items()
+                .iter()
+                .any(|k| k.id() == Some(id.as_str()))
+        }
+    };
+    assert!(
+        in_plan(new.clone()).await && in_plan(old.clone()).await,
+        "both keys serve during the grace period"
+    );
+
+    // After grace_days (7) the sweep retires the old key.
+    let out =
+        run(keyrotor(&world, &policy, 9).args(["sweep", "--kind", "api-keys", "--output", "json"]));
+    let done: Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(done["rotations"][0]["key"], old.as_str(), "{done}");
+    assert_eq!(done["rotations"][0]["steps"], json!(["retire"]), "{done}");
+    assert!(in_plan(new).await && !in_plan(old).await);
+}
+
+#[tokio::test]
+async fn secrets_without_the_type_tag_or_with_a_wrong_shape_are_refused() {
+    let world = World::new();
+    world.set_clock(&day(0));
+    let secrets = aws_sdk_secretsmanager::Client::new(&world.sdk().await);
+    secrets
+        .create_secret()
+        .name("untagged")
+        .secret_string("{}")
+        .send()
+        .await
+        .unwrap();
+    secrets
+        .create_secret()
+        .name("misshapen")
+        .secret_string("{\"user\": \"svc\", \"password\": \"hunter2\"}")
+        .tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key("keyrotor:type")
+                .value("iam-access-key")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let policy = policy();
+    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+    let out = run(keyrotor(&world, &policy, 1).args(["rotate", "secret", "untagged"]));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("keyrotor:type"), "{}", stderr(&out));
+    let out = run(keyrotor(&world, &policy, 1).args(["rotate", "secret", "misshapen"]));
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("userName"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("hunter2"), "secret content echoed");
+    let versions = secrets
+        .describe_secret()
+        .secret_id("misshapen")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        versions.version_ids_to_stages().unwrap().len(),
+        1,
+        "no version was written"
+    );
+}
