@@ -645,3 +645,34 @@ async fn secrets_without_the_type_tag_or_with_a_wrong_shape_are_refused() {
         "no version was written"
     );
 }
+
+#[tokio::test]
+async fn a_rotation_that_fails_between_any_two_steps_completes_when_retried() {
+    let steps = ["createSecret", "setSecret", "testSecret", "finishSecret"];
+    for failed_after in 1..steps.len() {
+        let world = World::new();
+        let w = iam_world(&world).await;
+        let policy = policy();
+        ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+        let host = LambdaHost::start(&world);
+        let token = uuid::Uuid::new_v4().to_string();
+        world.start_rotation("svc/iam", &token);
+        for step in &steps[..failed_after] {
+            let (status, body) = host.invoke(&event(step, "svc/iam", &token));
+            assert_eq!(status, 200, "{step}: {body}");
+        }
+        // The rotation stops here; Secrets Manager retries it from the start, same token.
+        for step in steps {
+            let (status, body) = host.invoke(&event(step, "svc/iam", &token));
+            assert_eq!(status, 200, "retry after {failed_after} step(s), {step}: {body}");
+        }
+        let keys = w.keys().await;
+        assert_eq!(keys.len(), 2, "after {failed_after} step(s): {keys:?}");
+        let current = w.stage("AWSCURRENT").await.unwrap();
+        assert!(
+            keys.iter().any(|(k, _)| current["accessKeyId"] == k.as_str()),
+            "after {failed_after} step(s): AWSCURRENT names a key the user has"
+        );
+        assert_eq!(w.stage("AWSPREVIOUS").await.unwrap()["accessKeyId"], w.key.as_str());
+    }
+}
