@@ -109,6 +109,44 @@ pub trait IamKeyAdmin: Send + Sync {
     async fn delete_key(&self, user: &str, key: &AccessKeyId) -> PortResult<()>;
 }
 
+/// A role as IAM reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleInfo {
+    pub arn: String,
+    pub last_used: Option<DateTime<Utc>>,
+    /// The trust policy document (decoded JSON text).
+    pub trust_policy: String,
+}
+
+/// The IAM reads and writes a migration to a role needs.
+#[async_trait]
+pub trait IamRoles: Send + Sync {
+    /// The managed and inline policies of a user and of its groups.
+    async fn user_permissions(
+        &self,
+        user: &str,
+    ) -> PortResult<crate::domain::migration::Permissions>;
+    /// GetRole; `None` when it does not exist.
+    async fn role(&self, name: &str) -> PortResult<Option<RoleInfo>>;
+    /// CreateRole (tagged); an existing role of that name is returned as is.
+    async fn create_role(
+        &self,
+        name: &str,
+        path: &str,
+        trust_policy: &str,
+        max_session_seconds: u32,
+        tags: &Tags,
+    ) -> PortResult<String>;
+    /// AttachRolePolicy (idempotent in IAM).
+    async fn attach_role_policy(&self, role: &str, policy_arn: &str) -> PortResult<()>;
+    /// PutRolePolicy (replaces a policy of the same name).
+    async fn put_role_policy(&self, role: &str, name: &str, document: &str) -> PortResult<()>;
+    /// PutUserPolicy (replaces a policy of the same name).
+    async fn put_user_policy(&self, user: &str, name: &str, document: &str) -> PortResult<()>;
+    /// DeleteUserPolicy; a policy already gone is not an error.
+    async fn delete_user_policy(&self, user: &str, name: &str) -> PortResult<()>;
+}
+
 /// Proves that a new access key works.
 #[async_trait]
 pub trait KeyTester: Send + Sync {

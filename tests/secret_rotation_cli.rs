@@ -664,15 +664,22 @@ async fn a_rotation_that_fails_between_any_two_steps_completes_when_retried() {
         // The rotation stops here; Secrets Manager retries it from the start, same token.
         for step in steps {
             let (status, body) = host.invoke(&event(step, "svc/iam", &token));
-            assert_eq!(status, 200, "retry after {failed_after} step(s), {step}: {body}");
+            assert_eq!(
+                status, 200,
+                "retry after {failed_after} step(s), {step}: {body}"
+            );
         }
         let keys = w.keys().await;
         assert_eq!(keys.len(), 2, "after {failed_after} step(s): {keys:?}");
         let current = w.stage("AWSCURRENT").await.unwrap();
         assert!(
-            keys.iter().any(|(k, _)| current["accessKeyId"] == k.as_str()),
+            keys.iter()
+                .any(|(k, _)| current["accessKeyId"] == k.as_str()),
             "after {failed_after} step(s): AWSCURRENT names a key the user has"
         );
-        assert_eq!(w.stage("AWSPREVIOUS").await.unwrap()["accessKeyId"], w.key.as_str());
+        assert_eq!(
+            w.stage("AWSPREVIOUS").await.unwrap()["accessKeyId"],
+            w.key.as_str()
+        );
     }
 }

@@ -117,6 +117,11 @@ enum Command {
         #[command(subcommand)]
         command: RotateCommand,
     },
+    /// Move a workload from an IAM user's keys to a role with temporary credentials
+    Migrate {
+        #[command(subcommand)]
+        command: MigrateCommand,
+    },
     /// Undo a keyrotor deactivation
     Reactivate {
         #[command(subcommand)]
@@ -189,6 +194,20 @@ enum RotateCommand {
 enum Via {
     Local,
     SecretsManager,
+}
+
+#[derive(Debug, Subcommand)]
+enum MigrateCommand {
+    /// Show the user's permissions and key usage, the role keyrotor would create (trust
+    /// policy, permissions, session length) and the client-side profile (read-only)
+    Plan { user: String },
+    /// Create the role (idempotent, tagged) and start tracking its adoption (needs
+    /// mode = "enforce")
+    Apply { user: String },
+    /// The migration funnel: every candidate and every migration in progress
+    Status { user: Option<String> },
+    /// Reactivate the keys keyrotor deactivated and remove the guard; the role stays
+    Rollback { user: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -316,6 +335,39 @@ fn kinds(args: &[KindArg]) -> Vec<Kind> {
         }
     }
     out
+}
+
+/// Runs `f` with the ports of a migration.
+async fn with_migration_ports<F>(
+    aws: &Aws,
+    policy: &Policy,
+    audit: &DynamoAuditStore,
+    f: F,
+) -> Result<ExitCode, CliError>
+where
+    F: AsyncFnOnce(&steps::migration::MigrationPorts<'_>) -> Result<ExitCode, CliError>,
+{
+    let iam = IamClient::new(aws.iam());
+    let identity = StsIdentity::new(aws.sts());
+    let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
+    let sns;
+    let notifier: &dyn crate::ports::Notifier = match &policy.notifications.sns_topic_arn {
+        Some(topic) => {
+            sns = SnsNotifier::new(aws.sns(), topic.clone());
+            &sns
+        }
+        None => &NoNotifier,
+    };
+    let ports = steps::migration::MigrationPorts {
+        identity: &identity,
+        iam: &iam,
+        keys: &iam,
+        roles: &iam,
+        state: &state,
+        notifier,
+        audit,
+    };
+    f(&ports).await
 }
 
 fn api_key_ports<'a>(
@@ -643,10 +695,90 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Sweep {
+            kind: KindArg::Migration,
+            emf,
+        } => {
+            if emf.is_some() {
+                return Err(CliError::Usage("--emf applies to --kind certs only".into()));
+            }
+            let now = env_now.unwrap_or_else(Utc::now);
+            with_migration_ports(&aws, &policy, &audit_store, async |ports| {
+                let done = steps::migration::sweep(ports, &policy, now, &SystemClock::Real).await?;
+                emit(&match cli.output {
+                    OutputFormat::Json => to_json(&done)?,
+                    OutputFormat::Table => output::migration_sweep_table(&done),
+                })?;
+                Ok(
+                    if done
+                        .transitions
+                        .iter()
+                        .any(|t| t.status != "done" && t.status != "dry-run")
+                    {
+                        ExitCode::from(4)
+                    } else {
+                        ExitCode::SUCCESS
+                    },
+                )
+            })
+            .await
+        }
+        Command::Migrate { command } => {
+            let now = env_now.unwrap_or_else(Utc::now);
+            if matches!(
+                command,
+                MigrateCommand::Apply { .. } | MigrateCommand::Rollback { .. }
+            ) && policy.mode != crate::domain::policy::Mode::Enforce
+            {
+                return Err(CliError::Usage(format!(
+                    "{policy_source}: mode = \"plan\": migrate apply and rollback change IAM, so they need mode = \"enforce\"; `keyrotor migrate plan USER` shows what would happen"
+                )));
+            }
+            let output_format = cli.output;
+            with_migration_ports(&aws, &policy, &audit_store, async |ports| {
+                let text = match &command {
+                    MigrateCommand::Plan { user } => {
+                        let plan = steps::migration::plan_user(ports, &policy, user).await?;
+                        match output_format {
+                            OutputFormat::Json => to_json(&plan)?,
+                            OutputFormat::Table => output::migration_plan_text(&plan),
+                        }
+                    }
+                    MigrateCommand::Apply { user } => {
+                        let plan = steps::migration::apply(ports, &policy, user, now, &SystemClock::Real).await?;
+                        match output_format {
+                            OutputFormat::Json => to_json(&plan)?,
+                            OutputFormat::Table => output::migration_plan_text(&plan),
+                        }
+                    }
+                    MigrateCommand::Status { user } => {
+                        let funnel = steps::migration::status(ports, &policy, user.as_deref(), now).await?;
+                        match output_format {
+                            OutputFormat::Json => to_json(&funnel)?,
+                            OutputFormat::Table => output::funnel_table(&funnel),
+                        }
+                    }
+                    MigrateCommand::Rollback { user } => {
+                        let record = steps::migration::rollback(ports, user, now, &SystemClock::Real).await?;
+                        match output_format {
+                            OutputFormat::Json => to_json(&record)?,
+                            OutputFormat::Table => format!(
+                                "Rolled back the migration of {user}: keys reactivated where keyrotor had deactivated them, guard removed; role {} kept.\n",
+                                record.role_arn
+                            ),
+                        }
+                    }
+                };
+                emit(&text)?;
+                Ok(ExitCode::SUCCESS)
+            })
+            .await
+        }
         Command::Sweep { kind, emf } => {
             if kind != KindArg::Certs {
                 return Err(CliError::Usage(
-                    "this version sweeps --kind api-keys, --kind iam-keys and --kind certs; use `keyrotor plan` for migrations".into(),
+                    "sweep one kind at a time: --kind api-keys, iam-keys, migration or certs"
+                        .into(),
                 ));
             }
             let now = env_now.unwrap_or_else(Utc::now);

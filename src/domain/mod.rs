@@ -7,6 +7,7 @@ pub mod api_rotation;
 pub mod cert;
 pub mod credential_report;
 pub mod lifecycle;
+pub mod migration;
 pub mod model;
 pub mod plan;
 pub mod policy;

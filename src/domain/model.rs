@@ -271,6 +271,8 @@ pub struct Inventory {
     pub key_records: Vec<super::lifecycle::KeyRecord>,
     /// keyrotor's API key rotations in progress or done (from the state table), by old key.
     pub api_rotations: Vec<super::api_rotation::Rotation>,
+    /// Users whose migration to a role has started (from the state table).
+    pub migrating: Vec<String>,
     pub problems: Vec<DiscoveryProblem>,
 }
 
@@ -286,6 +288,7 @@ impl Inventory {
             root_active_keys: 0,
             key_records: Vec::new(),
             api_rotations: Vec::new(),
+            migrating: Vec::new(),
             problems: Vec::new(),
         }
     }

@@ -381,6 +381,7 @@ impl<'a> Planner<'a> {
         if want_migration
             && let Some(identity) = user.tags.get(TAG_MIGRATE_TO)
             && user.keys.iter().any(|k| k.status == KeyStatus::Active)
+            && !self.inv.migrating.contains(&user.name)
         {
             self.actions.push(Action {
                 kind: Kind::Migration,

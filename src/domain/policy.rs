@@ -92,6 +92,10 @@ pub struct MigrationPolicy {
     pub idle_days: u32,
     /// Maximum session duration of the roles keyrotor provisions.
     pub max_session_hours: u32,
+    /// Attach the canary guard (deny long-term-key calls) before deactivating the keys.
+    pub guard: bool,
+    /// Days the guard stays before the keys are deactivated.
+    pub guard_days: u32,
 }
 
 /// `[exemptions]`.
@@ -253,6 +257,8 @@ struct RawMigration {
     enabled: Field<bool>,
     idle_days: Field<i64>,
     max_session_hours: Field<i64>,
+    guard: Field<bool>,
+    guard_days: Field<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -563,6 +569,8 @@ impl Policy {
                 1..=12,
                 "hours",
             )?,
+            guard: r.guard.as_ref().is_none_or(|b| *b.get_ref()),
+            guard_days: src.number(&r.guard_days, "migration.guard_days", 7, 0..=365, "days")?,
         };
 
         let r = &raw.exemptions;

@@ -9,6 +9,7 @@ pub mod discover;
 pub mod iam_keys;
 #[cfg(test)]
 pub(crate) mod memory;
+pub mod migration;
 pub mod secret_rotation;
 
 use chrono::{DateTime, Utc};
