@@ -8,7 +8,8 @@
 #      in mode = "plan" does), the IAM key sweep in mode = "enforce" now and 8 days later
 #      (warnings, then deactivations), an undo with `keyrotor reactivate iam-key`, the API
 #      key sweep now, after the grace period and after the recovery window (rotate, retire,
-#      delete), a rotation for a leaked key, the certificate report and certificate sweep,
+#      delete), a rotation for a leaked key, a Secrets Manager rotation of an IAM key, a
+#      migration to a role (plan, apply, status), the certificate report and certificate sweep,
 #      and prints the audit trail and its verification.
 # KEEP=1 leaves the emulator running afterwards so you can explore it.
 set -euo pipefail
@@ -83,6 +84,16 @@ KEYROTOR_NOW=$later2 enforcing sweep --kind api-keys
 echo
 echo "==> keyrotor rotate api-key partner-globex --reason compromised   (a leak: no grace period)"
 enforcing rotate api-key partner-globex --reason compromised
+echo
+echo "==> keyrotor rotate secret keyrotor/iam/ci-deployer   (the rotation hook's four steps, in process)"
+enforcing rotate secret keyrotor/iam/ci-deployer
+echo
+echo "==> keyrotor migrate plan heidi   (heidi is tagged keyrotor:migrate-to = role ci-runner)"
+enforcing migrate plan heidi
+echo
+echo "==> keyrotor migrate apply heidi   (the role is created; its adoption is followed by the sweep)"
+enforcing migrate apply heidi > /dev/null
+enforcing migrate status
 echo
 echo "==> keyrotor certs --within 365d"
 keyrotor certs --within 365d

@@ -316,6 +316,21 @@ def demo_events(world: World, now: dt.datetime, seeded: Seeded) -> list[Event]:
             at(created_days, f"create access key for {name} ({label})", create_key(name, label))
             if used_days is not None:
                 at(used_days, f"use access key of {name} ({label})", use_key(label))
+    # heidi's permissions, copied to her role when she is migrated.
+    at(
+        30,
+        "give heidi her CI permissions",
+        lambda: iam.put_user_policy(
+            UserName="heidi",
+            PolicyName="ci-artifacts",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": ["s3:PutObject"], "Resource": "arn:aws:s3:::ci-artifacts/*"}],
+                }
+            ),
+        ),
+    )
     # grace's old key A was retired right after its last use.
     at(80, "deactivate access key of grace (grace-A)", deactivate_key("grace", "grace-A"))
 
