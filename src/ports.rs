@@ -116,6 +116,7 @@ pub struct RoleInfo {
     pub last_used: Option<DateTime<Utc>>,
     /// The trust policy document (decoded JSON text).
     pub trust_policy: String,
+    pub tags: Tags,
 }
 
 /// The IAM reads and writes a migration to a role needs.

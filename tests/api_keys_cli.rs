@@ -241,7 +241,45 @@ async fn a_due_key_is_rotated_through_retirement_without_breaking_a_consumer() {
         assert!(!s.in_plan(plan, &s.key).await, "old key still in {plan}");
     }
 
-    // Day 114: recovery window over: the old key is deleted.
+    // Day 110: someone puts the old key back during its recovery window: it is not deleted.
+    s.gateway
+        .update_api_key()
+        .api_key(&s.key)
+        .patch_operations(
+            aws_sdk_apigateway::types::PatchOperation::builder()
+                .op(aws_sdk_apigateway::types::Op::Replace)
+                .path("/enabled")
+                .value("true")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let out =
+        run(keyrotor(&world, &enforce, 114)
+            .args(["sweep", "--kind", "api-keys", "--output", "json"]));
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let blocked: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(blocked["rotations"][0]["status"], "blocked", "{blocked}");
+    assert!(
+        s.key(&s.key).await.is_some(),
+        "a key put back is not deleted"
+    );
+    s.gateway
+        .update_api_key()
+        .api_key(&s.key)
+        .patch_operations(
+            aws_sdk_apigateway::types::PatchOperation::builder()
+                .op(aws_sdk_apigateway::types::Op::Replace)
+                .path("/enabled")
+                .value("false")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    // Day 114, the key disabled again: recovery window over, the old key is deleted.
     let done = sweep(&world, &enforce, 114);
     assert_eq!(steps(&done), ["delete"], "{done}");
     assert_eq!(s.key(&s.key).await, None);
@@ -290,7 +328,8 @@ async fn a_due_key_is_rotated_through_retirement_without_breaking_a_consumer() {
             "verify",
             "promote",
             "retire",
-            "delete"
+            "delete", // blocked: the key had been put back
+            "delete",
         ]
     );
 }

@@ -369,6 +369,10 @@ async fn a_key_used_again_stops_the_migration_and_a_rollback_restores_the_keys()
     app.use_key(&world, 36).await;
     assert_eq!(sweep(&world, &policy, 37), ["regressed"]);
     assert!(
+        !app.guarded().await,
+        "the guard is removed so the forgotten client works"
+    );
+    assert!(
         sweep(&world, &policy, 40).is_empty(),
         "no progression while the keys are in use"
     );

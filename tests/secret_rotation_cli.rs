@@ -46,7 +46,8 @@ struct LambdaHost {
 }
 
 impl LambdaHost {
-    fn start(world: &World) -> LambdaHost {
+    /// The hook with `policy` as its KEYROTOR_CONFIG.
+    fn start(world: &World, policy: &tempfile::NamedTempFile) -> LambdaHost {
         let cargo_lambda = repo_root().join(".venv/bin/cargo-lambda");
         assert!(
             cargo_lambda.exists(),
@@ -94,6 +95,7 @@ impl LambdaHost {
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_ENDPOINT_URL", &world.endpoint)
             .env("KEYROTOR_NOW", day(1))
+            .env("KEYROTOR_CONFIG", policy.path())
             .stdout(Stdio::null())
             .stderr(log.reopen().unwrap())
             .spawn()
@@ -247,7 +249,7 @@ async fn the_lambda_binary_rotates_an_iam_key_and_every_step_is_idempotent() {
     let w = iam_world(&world).await;
     let policy = policy();
     ok(&run(keyrotor(&world, &policy, 0).arg("init")));
-    let host = LambdaHost::start(&world);
+    let host = LambdaHost::start(&world, &policy);
     let token = uuid::Uuid::new_v4().to_string();
     world.start_rotation("svc/iam", &token);
 
@@ -331,7 +333,7 @@ async fn the_lambda_binary_enforces_the_protocol_rules_with_named_errors() {
     let w = iam_world(&world).await;
     let policy = policy();
     ok(&run(keyrotor(&world, &policy, 0).arg("init")));
-    let host = LambdaHost::start(&world);
+    let host = LambdaHost::start(&world, &policy);
     let token = uuid::Uuid::new_v4().to_string();
 
     // Rotation not enabled yet (RotateSecret was never called).
@@ -654,7 +656,7 @@ async fn a_rotation_that_fails_between_any_two_steps_completes_when_retried() {
         let w = iam_world(&world).await;
         let policy = policy();
         ok(&run(keyrotor(&world, &policy, 0).arg("init")));
-        let host = LambdaHost::start(&world);
+        let host = LambdaHost::start(&world, &policy);
         let token = uuid::Uuid::new_v4().to_string();
         world.start_rotation("svc/iam", &token);
         for step in &steps[..failed_after] {

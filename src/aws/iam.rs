@@ -488,6 +488,11 @@ impl IamRoles for IamClient {
                     trust_policy: url_decode(
                         role.assume_role_policy_document().unwrap_or_default(),
                     ),
+                    tags: role
+                        .tags()
+                        .iter()
+                        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                        .collect(),
                 }))
             }
             Err(e) => match classify("iam:GetRole", e) {

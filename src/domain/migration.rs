@@ -180,10 +180,17 @@ fn name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c)
 }
 
-/// The name of the role provisioned for `user` (IAM allows 64 characters).
+/// The name of the role provisioned for `user` (IAM allows 64 characters). A name too
+/// long is shortened with a hash of the whole, so two users never share a role.
 pub fn role_name(user: &str) -> String {
     let name = format!("keyrotor-{user}");
-    name.chars().take(64).collect()
+    if name.len() <= 64 {
+        return name;
+    }
+    use sha2::Digest;
+    let digest = hex::encode(sha2::Sha256::digest(user.as_bytes()));
+    let head: String = name.chars().take(64 - 9).collect();
+    format!("{head}-{}", &digest[..8])
 }
 
 /// A user's permissions, as IAM holds them.
@@ -360,6 +367,8 @@ pub struct MigrationRecord {
     pub since: DateTime<Utc>,
     pub provisioned_at: DateTime<Utc>,
     pub adopted_at: Option<DateTime<Utc>>,
+    /// The keys this migration deactivated (the only ones a rollback reactivates).
+    pub deactivated: Vec<String>,
     pub version: u64,
 }
 
@@ -380,6 +389,9 @@ impl MigrationRecord {
         ]);
         if let Some(t) = self.adopted_at {
             a.insert("adopted_at".into(), t.to_rfc3339());
+        }
+        if !self.deactivated.is_empty() {
+            a.insert("deactivated".into(), self.deactivated.join(","));
         }
         a
     }
@@ -411,6 +423,15 @@ impl MigrationRecord {
                 Some(t) => Some(time("adopted_at", t)?),
                 None => None,
             },
+            deactivated: attrs
+                .get("deactivated")
+                .map(|d| {
+                    d.split(',')
+                        .filter(|k| !k.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
             version,
         })
     }
@@ -439,6 +460,8 @@ pub enum MigrationChange {
     DeactivateKeys,
     /// Delete every (inactive) key of the user and remove the guard.
     DeleteKeys,
+    /// Remove the guard (a client still needs the keys).
+    RemoveGuard,
 }
 
 /// The next transition of a migration and when it is (or becomes) due.
@@ -470,9 +493,9 @@ pub fn next(r: &MigrationRecord, f: &MigrationFacts, policy: &Policy) -> Option<
         return Some(MigrationNext {
             to: MigrationStage::Regressed,
             at: f.keys_last_used.unwrap_or(r.since),
-            change: MigrationChange::None,
+            change: MigrationChange::RemoveGuard,
             detail: format!(
-                "the user's keys were used again on {} although the role took over on {}: progression stopped, owner alerted",
+                "the user's keys were used again on {} although the role took over on {}: progression stopped, guard removed so the client works, owner alerted",
                 ymd(f.keys_last_used.unwrap_or(r.since)),
                 ymd(adopted)
             ),
@@ -605,6 +628,15 @@ mod tests {
     }
 
     #[test]
+    fn long_user_names_get_distinct_role_names() {
+        let a = format!("{}-a", "x".repeat(60));
+        let b = format!("{}-b", "x".repeat(60));
+        assert_ne!(role_name(&a), role_name(&b));
+        assert!(role_name(&a).len() <= 64);
+        assert_eq!(role_name("app"), "keyrotor-app");
+    }
+
+    #[test]
     fn limits_are_checked_before_anything_is_created() {
         let identity = WorkloadIdentity::parse("ec2.amazonaws.com").unwrap();
         let permissions = Permissions {
@@ -639,6 +671,7 @@ mod tests {
             since: t(0),
             provisioned_at: t(0),
             adopted_at: None,
+            deactivated: Vec::new(),
             version: 1,
         };
         let mut f = MigrationFacts {

@@ -98,6 +98,35 @@ pub fn exemption(tags: &Tags, now: DateTime<Utc>, policy: &Policy) -> Option<Exc
 }
 
 /// Whether `user` is excluded from all work at `now`, and why.
+/// The exclusions that can be decided from a user's name and tags alone (break-glass,
+/// exemption, required tags): for steps that act on one named user without its path.
+pub fn named_user_exclusion(
+    name: &str,
+    tags: &Tags,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Option<Exclusion> {
+    if policy
+        .exemptions
+        .break_glass
+        .iter()
+        .any(|p| p == name || p.ends_with(&format!("/{name}")))
+    {
+        return Some(Exclusion::BreakGlass);
+    }
+    if let Some(e) = exemption(tags, now, policy) {
+        return Some(e);
+    }
+    for (key, value) in &policy.iam_keys.require_tags {
+        if tags.get(key) != Some(value) {
+            return Some(Exclusion::OutOfScope {
+                why: format!("lacks tag {key} = {value:?} required by [iam_keys] require_tags"),
+            });
+        }
+    }
+    None
+}
+
 pub fn iam_user_exclusion(
     user: &IamUser,
     now: DateTime<Utc>,

@@ -174,6 +174,9 @@ pub async fn rotate(
         .find(|r| r.old_key == key.id && r.stage != RotationStage::Deleted);
     let work = async {
         let rotation = match existing {
+            Some(r) if trigger == Trigger::Compromised && r.trigger != Trigger::Compromised => {
+                run.escalate_to_compromised(r).await?
+            }
             Some(r) => r.clone(),
             None => {
                 if let Err(why) = preflight(ports, key, &inv, policy).await? {
@@ -493,6 +496,45 @@ impl Run<'_> {
         Ok(Rotation {
             version: 1,
             ..rotation
+        })
+    }
+
+    /// A key reported leaked while its rotation is under way: the rotation goes on, but the
+    /// old key is retired as soon as the replacement is promoted (no grace period).
+    async fn escalate_to_compromised(&self, r: &Rotation) -> Result<Rotation, StepError> {
+        let detail = format!(
+            "reported compromised during rotation {} ({}): the old key is retired as soon as the replacement is promoted",
+            r.token,
+            r.stage.as_str()
+        );
+        self.append(self.entry(
+            &r.old_key,
+            "escalate",
+            Trigger::Compromised.as_str(),
+            (Phase::Decision, Some(Outcome::Succeeded)),
+            detail,
+            None,
+        ))
+        .await?;
+        let next = Rotation {
+            trigger: Trigger::Compromised,
+            ..r.clone()
+        };
+        let pk = Rotation::partition(self.account.as_str(), &self.region);
+        if !self
+            .ports
+            .state
+            .put_versioned(&pk, &r.old_key, r.version, &next.attrs())
+            .await?
+        {
+            return Err(StepError::InProgress(format!(
+                "in progress: the rotation of {} was changed by another run; run the command again",
+                r.old_key
+            )));
+        }
+        Ok(Rotation {
+            version: r.version + 1,
+            ..next
         })
     }
 
@@ -819,6 +861,26 @@ impl Run<'_> {
                 Ok(None)
             }
             RotationStep::Delete => {
+                // The recovery window is for putting the old key back: if someone did
+                // (enabled, or in a plan again), it is in use and is not deleted.
+                if let Some(old) = admin.key(&r.old_key).await? {
+                    let mut back = Vec::new();
+                    if old.enabled {
+                        back.push("enabled again".to_owned());
+                    }
+                    for plan in &r.plans {
+                        if admin.plan_keys(plan).await?.contains(&r.old_key) {
+                            back.push(format!("attached to usage plan {plan} again"));
+                        }
+                    }
+                    if !back.is_empty() {
+                        return Err(Stop::Blocked(format!(
+                            "refusing to delete {}: it was {} during its recovery window, so a client may use it; disable and detach it, or untag it, to let keyrotor delete it",
+                            r.old_key,
+                            back.join(" and ")
+                        )));
+                    }
+                }
                 admin.delete_key(&r.old_key).await?;
                 Ok(None)
             }

@@ -145,7 +145,25 @@ async fn sweep_locked(
         account: caller.account.clone(),
     };
     let mut applied = Vec::with_capacity(plan.actions.len());
+    let lease = lease_name(&caller.account);
     for action in &plan.actions {
+        // Renew the lease before every action: a long run never acts once another run
+        // may have taken over.
+        if let Err(holder) = ports
+            .state
+            .acquire_lease(
+                &lease,
+                run_id,
+                wall.now(),
+                Duration::minutes(super::LEASE_TTL_MINUTES),
+            )
+            .await?
+        {
+            return Err(StepError::InProgress(format!(
+                "in progress: the lease {lease} was taken over by {} while this run was working; it stopped before acting on {}",
+                holder.holder, action.resource
+            )));
+        }
         let record = records.get(action.resource.as_str()).copied();
         applied.push(run.apply(action, record).await?);
     }
@@ -243,6 +261,21 @@ impl Run<'_> {
                     since.format("%Y-%m-%d"),
                     used.at.format("%Y-%m-%d"),
                 );
+            }
+        }
+        // Deleting is final: look at the key once more right before.
+        if action.action == ActionType::Delete && self.policy.mode == Mode::Enforce {
+            let now_status = self
+                .ports
+                .iam
+                .access_keys(&user)
+                .await
+                .ok()
+                .and_then(|keys| keys.into_iter().find(|k| k.id == key).map(|k| k.status));
+            if now_status == Some(KeyStatus::Active) {
+                action.action = ActionType::Reset;
+                action.reason = Reason::ReactivatedOutside;
+                action.detail = "found active again right before deletion (reactivated outside keyrotor); back to active, not deleted".into();
             }
         }
         let (to, change) = match (action.action, action.reason) {

@@ -14,10 +14,14 @@ use crate::domain::migration::{
 use crate::domain::model::{AccountId, KeyStatus, Kind, TAG_MIGRATE_TO, TAG_OWNER, Tags};
 use crate::domain::plan::GLOBAL;
 use crate::domain::policy::{Mode, Policy};
+use crate::domain::scope;
 use crate::ports::{
     AuditStore, Caller, Clock, IamInventory, IamKeyAdmin, IamRoles, Identity, Notification,
     Notifier, PortError, StateStore,
 };
+
+/// Tag on a provisioned role: the user it replaces.
+pub const TAG_MIGRATED_FROM: &str = "keyrotor:migrated-from";
 
 /// The ports a migration uses.
 pub struct MigrationPorts<'a> {
@@ -298,6 +302,7 @@ pub async fn apply(
             since: now,
             provisioned_at: now,
             adopted_at: None,
+            deactivated: Vec::new(),
             version,
         };
         let pk = MigrationRecord::partition(account.as_str());
@@ -336,9 +341,21 @@ async fn provision(
     identity_tag: &str,
 ) -> Result<String, PortError> {
     let tags = Tags::from([
-        ("keyrotor:migrated-from".to_owned(), user.to_owned()),
+        (TAG_MIGRATED_FROM.to_owned(), user.to_owned()),
         (TAG_MIGRATE_TO.to_owned(), identity_tag.to_owned()),
     ]);
+    if let Some(existing) = ports.roles.role(&role.name).await?
+        && existing.tags.get(TAG_MIGRATED_FROM).map(String::as_str) != Some(user)
+    {
+        return Err(PortError::Conflict {
+            operation: "iam:CreateRole".into(),
+            message: format!(
+                "role {} already exists and was not created by keyrotor for {user} (tag {TAG_MIGRATED_FROM} = {:?}); rename or remove it",
+                existing.arn,
+                existing.tags.get(TAG_MIGRATED_FROM)
+            ),
+        });
+    }
     let arn = ports
         .roles
         .create_role(
@@ -426,7 +443,13 @@ pub async fn sweep(
     for record in records(ports.state, &caller.account).await? {
         let user = record.user.clone();
         let from = record.stage;
-        let work = follow(ports, policy, &caller, &log, record, now, wall);
+        let work = async {
+            // Read again under the lease: a rollback may have changed it meanwhile.
+            match record_of(ports.state, &caller.account, &user).await? {
+                Some(current) => follow(ports, policy, &caller, &log, current, now, wall).await,
+                None => Ok(Vec::new()),
+            }
+        };
         match with_lease(
             ports.state,
             &format!("migration#{}#{user}", caller.account),
@@ -467,12 +490,14 @@ async fn follow(
     let mut done = Vec::new();
     let account = &caller.account;
     let pk = MigrationRecord::partition(account.as_str());
-    let owner = ports
-        .iam
-        .user_tags(&record.user)
-        .await
-        .ok()
-        .and_then(|t| t.get(TAG_OWNER).cloned())
+    let tags = match ports.iam.user_tags(&record.user).await {
+        Ok(t) => t,
+        Err(PortError::NotFound { .. }) => Tags::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let owner = tags
+        .get(TAG_OWNER)
+        .cloned()
         .or_else(|| policy.notifications.default_contact.clone());
     loop {
         let f = facts(ports, &record).await?;
@@ -521,7 +546,35 @@ async fn follow(
             wall.now(),
         )
         .await?;
+        // Out of scope now (exempt, break-glass): nothing is changed for this user.
+        if step.change != MigrationChange::None
+            && step.change != MigrationChange::RemoveGuard
+            && let Some(e) = scope::named_user_exclusion(&user, &tags, now, policy)
+        {
+            log.append(
+                &entry(
+                    (account, &user),
+                    step.to.as_str(),
+                    (Phase::Decision, Some(Outcome::Skipped)),
+                    format!("{}: {}", e.code(), e.detail()),
+                    (Some(from), Some(from)),
+                    false,
+                    now,
+                ),
+                wall.now(),
+            )
+            .await?;
+            done.push(transition(
+                "skipped",
+                format!("{}: {}", e.code(), e.detail()),
+            ));
+            break;
+        }
         let effect = change(ports, &user, step.change).await;
+        let deactivated = match &effect {
+            Ok(keys) => keys.clone(),
+            Err(_) => Vec::new(),
+        };
         if let Err(e) = effect {
             log.append(
                 &entry(
@@ -585,6 +638,9 @@ async fn follow(
         if step.to == MigrationStage::Adopted {
             next_record.adopted_at = Some(step.at);
         }
+        if !deactivated.is_empty() {
+            next_record.deactivated = deactivated;
+        }
         if !ports
             .state
             .put_versioned(&pk, &user, record.version, &next_record.attrs())
@@ -606,26 +662,33 @@ async fn follow(
     Ok(done)
 }
 
+/// Carries out a change; returns the keys it deactivated.
 async fn change(
     ports: &MigrationPorts<'_>,
     user: &str,
     change: MigrationChange,
-) -> Result<(), PortError> {
+) -> Result<Vec<String>, PortError> {
     match change {
-        MigrationChange::None => Ok(()),
-        MigrationChange::AttachGuard => {
-            ports
-                .roles
-                .put_user_policy(user, GUARD_POLICY_NAME, &guard_policy().to_string())
-                .await
-        }
+        MigrationChange::None => Ok(Vec::new()),
+        MigrationChange::AttachGuard => ports
+            .roles
+            .put_user_policy(user, GUARD_POLICY_NAME, &guard_policy().to_string())
+            .await
+            .map(|()| Vec::new()),
+        MigrationChange::RemoveGuard => ports
+            .roles
+            .delete_user_policy(user, GUARD_POLICY_NAME)
+            .await
+            .map(|()| Vec::new()),
         MigrationChange::DeactivateKeys => {
+            let mut deactivated = Vec::new();
             for key in ports.iam.access_keys(user).await? {
                 if key.status == KeyStatus::Active {
                     ports.keys.set_key_active(user, &key.id, false).await?;
+                    deactivated.push(key.id.to_string());
                 }
             }
-            Ok(())
+            Ok(deactivated)
         }
         MigrationChange::DeleteKeys => {
             let keys = ports.iam.access_keys(user).await?;
@@ -645,6 +708,7 @@ async fn change(
                 .roles
                 .delete_user_policy(user, GUARD_POLICY_NAME)
                 .await
+                .map(|()| Vec::new())
         }
     }
 }
@@ -742,14 +806,17 @@ pub async fn rollback(
     let work = async {
         let from = Some(record.stage);
         let to = Some(MigrationStage::RolledBack);
-        let reactivate = record.stage == MigrationStage::KeysDeactivated;
+        let reactivate = !record.deactivated.is_empty();
         let detail = format!(
             "roll back from {}: {}remove the guard policy; the role {} stays",
             record.stage.as_str(),
             if reactivate {
-                "reactivate the user's keys, "
+                format!(
+                    "reactivate the keys the migration deactivated ({}), ",
+                    record.deactivated.join(", ")
+                )
             } else {
-                ""
+                String::new()
             },
             record.role_arn
         );
@@ -769,7 +836,9 @@ pub async fn rollback(
         let result = async {
             if reactivate {
                 for key in ports.iam.access_keys(user).await? {
-                    if key.status == KeyStatus::Inactive {
+                    if key.status == KeyStatus::Inactive
+                        && record.deactivated.contains(&key.id.to_string())
+                    {
                         ports.keys.set_key_active(user, &key.id, true).await?;
                     }
                 }

@@ -22,7 +22,8 @@ use crate::audit::record::{Entry, Outcome, Phase, ResourceRef};
 use crate::domain::api_rotation::{ApiKeySecret, Rotation, RotationStage, RotationStep, Trigger};
 use crate::domain::lifecycle::{KeyRecord, Stage};
 use crate::domain::model::{AccessKeyId, AccountId, KeyStatus, Kind, TAG_TYPE};
-use crate::domain::policy::Policy;
+use crate::domain::policy::{Mode, Policy};
+use crate::domain::scope;
 use crate::ports::{
     ApiKeyAdmin, ApiKeyInventory, AuditStore, Clock, IamInventory, IamKeyAdmin, Identity,
     KeyTester, PortError, SecretDescription, SecretValue, SecretVersions, StateStore,
@@ -267,6 +268,15 @@ pub async fn run_step(
         }
         _ => {}
     }
+    // Creating, deleting and promoting credentials are changes: a fresh deployment
+    // (mode = "plan") plans and reports only.
+    if policy.mode != Mode::Enforce && request.step != ProtocolStep::TestSecret {
+        return Err(StepError::Blocked(format!(
+            "{} of secret {}: the policy's mode is \"plan\"; set mode = \"enforce\" to let the hook change credentials",
+            request.step.as_str(),
+            secret.name
+        )));
+    }
     let who = ports.identity.caller().await?;
     let hook = Hook {
         ports,
@@ -502,6 +512,22 @@ impl Hook<'_> {
         current: &IamKeySecret,
     ) -> Result<(AccessKeyId, SecretValue, Option<AccessKeyId>), Stop> {
         let user = &current.user_name;
+        let tags = match self.ports.iam.user_tags(user).await {
+            Ok(t) => t,
+            Err(PortError::NotFound { .. }) => {
+                return Err(Stop::Blocked(format!(
+                    "IAM user {user} (userName in the secret) does not exist"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(e) = scope::named_user_exclusion(user, &tags, self.now, self.policy) {
+            return Err(Stop::Blocked(format!(
+                "IAM user {user} is out of keyrotor's scope ({}): {}",
+                e.code(),
+                e.detail()
+            )));
+        }
         let keys = match self.ports.iam.access_keys(user).await {
             Ok(keys) => keys,
             Err(PortError::NotFound { .. }) => {
@@ -732,10 +758,19 @@ impl Hook<'_> {
                     since: self.now,
                     version,
                 };
-                self.ports
+                if !self
+                    .ports
                     .state
                     .put_versioned(&pk, key.as_str(), version, &record.attrs())
-                    .await?;
+                    .await?
+                {
+                    return Err(Stop::Port(PortError::NotReady {
+                        operation: "finishSecret".into(),
+                        message: format!(
+                            "the lifecycle record of {key} changed while it was scheduled; Secrets Manager retries the step"
+                        ),
+                    }));
+                }
                 Ok(format!(
                     "previous key {key} will be deactivated by the sweep after {} days, unless still in use",
                     self.policy.iam_keys.rotation_grace_days
@@ -772,10 +807,20 @@ impl Hook<'_> {
                     .advanced(RotationStep::Promote, self.now);
                 record.new_key = Some(current.api_key_id.clone());
                 let version = existing.map_or(0, |i| i.version);
-                self.ports
+                if !self
+                    .ports
                     .state
                     .put_versioned(&pk, &old.api_key_id, version, &record.attrs())
-                    .await?;
+                    .await?
+                {
+                    return Err(Stop::Port(PortError::NotReady {
+                        operation: "finishSecret".into(),
+                        message: format!(
+                            "the rotation record of {} changed while it was scheduled; Secrets Manager retries the step",
+                            old.api_key_id
+                        ),
+                    }));
+                }
                 Ok(format!(
                     "previous API key {} will be retired by the sweep after {} days",
                     old.api_key_id, self.policy.api_keys.grace_days
@@ -980,6 +1025,15 @@ mod tests {
     }
 
     async fn test_secret(world: &World, audit: &MemAudit) -> Result<StepResult, StepError> {
+        run(world, audit, ProtocolStep::TestSecret, &Policy::default()).await
+    }
+
+    async fn run(
+        world: &World,
+        audit: &MemAudit,
+        step: ProtocolStep,
+        policy: &Policy,
+    ) -> Result<StepResult, StepError> {
         let state = MemState::default();
         let ports = HookPorts {
             identity: &Me,
@@ -993,13 +1047,13 @@ mod tests {
             audit,
         };
         let request = Request {
-            step: ProtocolStep::TestSecret,
+            step,
             secret_id: "svc/iam".into(),
             token: TOKEN.into(),
         };
         run_step(
             &ports,
-            &Policy::default(),
+            policy,
             &request,
             Caller::SecretsManager,
             "us-east-1",
@@ -1039,6 +1093,23 @@ mod tests {
         assert_eq!(records.len(), 2, "intent and failed outcome");
         assert_eq!(records[1].outcome, Some(Outcome::Failed));
         assert!(records.iter().all(|r| !r.detail.contains("s3cr3t")));
+    }
+
+    #[tokio::test]
+    async fn in_plan_mode_the_hook_changes_nothing() {
+        let world = World {
+            rejections: 0,
+            tries: Mutex::new(0),
+        };
+        let audit = MemAudit::default();
+        for step in [ProtocolStep::CreateSecret, ProtocolStep::FinishSecret] {
+            let err = run(&world, &audit, step, &Policy::default())
+                .await
+                .unwrap_err();
+            assert_eq!(err.name(), "KeyRotor.Blocked", "{err}");
+            assert!(err.to_string().contains("mode"), "{err}");
+        }
+        assert!(audit.records.lock().unwrap().is_empty());
     }
 
     #[test]
