@@ -6,10 +6,18 @@
 //! (`AWS_REGION`, `AWS_ENDPOINT_URL` for a local emulator). `KEYROTOR_NOW` fixes the policy
 //! time, as for the CLI.
 
+use chrono::{DateTime, Utc};
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use serde_json::Value;
+use serde_json::{Value, json};
 
+use crate::audit::AuditLog;
+use crate::audit::record::{Entry, Outcome, Phase, ResourceRef};
+use crate::aws::acm::AcmInventory;
 use crate::aws::apigateway::ApiGatewayClient;
+use crate::aws::sns::{NoNotifier, SnsNotifier};
+use crate::domain::api_rotation::{RotationStage, Trigger};
+use crate::domain::model::Kind;
+use crate::ports::{Identity, Notification, Notifier};
 use crate::aws::dynamodb::{DynamoAuditStore, DynamoStateStore};
 use crate::aws::iam::IamClient;
 use crate::aws::secretsmanager::SecretsManagerInventory;
@@ -91,6 +99,324 @@ impl Context {
             fixed_now,
         })
     }
+}
+
+/// The jobs keyrotor's Lambda functions run, one binary each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    /// `keyrotor-plan`: plan the account; list the API keys whose rotation has a step due.
+    Plan,
+    /// `keyrotor-iam-keys`: the IAM key sweep.
+    IamKeys,
+    /// `keyrotor-api-key`: advance one API key's rotation (`{"key": "..."}`).
+    ApiKey,
+    /// `keyrotor-migration`: the migration sweep.
+    Migration,
+    /// `keyrotor-certs`: the certificate sweep.
+    Certs,
+    /// `keyrotor-record-failure`: audit and notify a failed execution.
+    RecordFailure,
+    /// `keyrotor-secret-rotation`: the Secrets Manager rotation hook.
+    SecretRotation,
+}
+
+/// Runs the Lambda runtime loop for `job`.
+pub async fn serve(job: Job) -> Result<(), lambda_runtime::Error> {
+    init_tracing();
+    let ctx = Context::load().await.map_err(|e| {
+        let d = diagnostic(&e);
+        format!("{}: {}", d.error_type, d.error_message)
+    })?;
+    let ctx = &ctx;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: LambdaEvent<Value>| async move {
+            let result = match job {
+                Job::SecretRotation => secret_rotation(ctx, event).await,
+                job => run_job(ctx, job, event.payload).await.map_err(|e| diagnostic(&e)),
+            };
+            if let Err(d) = &result {
+                tracing::warn!(error_type = %d.error_type, "invocation failed");
+            }
+            result
+        },
+    ))
+    .await
+}
+
+impl Context {
+    /// The policy time of one invocation: `KEYROTOR_NOW`, else the real time. With
+    /// `KEYROTOR_EVENT_TIME=1` (local runs, where Wait states are shortened) an event field
+    /// `"at"` may move it forward, never back.
+    fn now(&self, event: &Value) -> Result<DateTime<Utc>, StepError> {
+        let base = self.fixed_now.unwrap_or_else(Utc::now);
+        if std::env::var("KEYROTOR_EVENT_TIME").as_deref() != Ok("1") {
+            return Ok(base);
+        }
+        match event.get("at").and_then(Value::as_str) {
+            None => Ok(base),
+            Some(text) => DateTime::parse_from_rfc3339(text)
+                .map(|t| t.with_timezone(&Utc).max(base))
+                .map_err(|e| StepError::InvalidInput(format!("event field at = {text:?}: {e}"))),
+        }
+    }
+}
+
+fn to_value<T: serde::Serialize>(value: &T) -> Result<Value, StepError> {
+    serde_json::to_value(value).map_err(|e| {
+        StepError::Port(crate::ports::PortError::Other {
+            operation: "encode".into(),
+            message: e.to_string(),
+        })
+    })
+}
+
+/// Runs one job; the result carries identifiers and stages only, never a value.
+pub async fn run_job(ctx: &Context, job: Job, event: Value) -> Result<Value, StepError> {
+    let aws = &ctx.aws;
+    let policy = &ctx.policy;
+    let clock = SystemClock::Real;
+    let now = ctx.now(&event)?;
+    let identity = StsIdentity::new(aws.sts());
+    let iam = IamClient::new(aws.iam());
+    let gateway = ApiGatewayClient::new(aws.apigateway());
+    let secrets = SecretsManagerInventory::new(aws.secretsmanager());
+    let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
+    let audit = DynamoAuditStore::new(aws.dynamodb(), policy.audit.table.clone());
+    let sns;
+    let notifier: &dyn Notifier = match &policy.notifications.sns_topic_arn {
+        Some(topic) => {
+            sns = SnsNotifier::new(aws.sns(), topic.clone());
+            &sns
+        }
+        None => &NoNotifier,
+    };
+    match job {
+        Job::Plan => {
+            let certs = AcmInventory::new(aws.clone());
+            let discovery = crate::steps::discover::DiscoveryPorts {
+                iam: &iam,
+                api_keys: &gateway,
+                certs: &certs,
+                secrets: &secrets,
+            };
+            let outcome = crate::steps::plan(
+                &identity,
+                &discovery,
+                Some(&state),
+                None,
+                policy,
+                &crate::steps::PlanRequest {
+                    kinds: &[Kind::ApiKeys],
+                    now,
+                    region: &ctx.region,
+                },
+                &clock,
+            )
+            .await?;
+            let day = now.format("%Y%m%d");
+            let keys: Vec<Value> = outcome
+                .plan
+                .actions
+                .iter()
+                .filter(|a| a.kind == Kind::ApiKeys)
+                .map(|a| {
+                    json!({
+                        "key": a.resource,
+                        // One execution per key and day: Step Functions itself rejects a
+                        // second one with the same name.
+                        "execution": format!("api-key-{}-{day}", a.resource),
+                        "action": a.action.as_str(),
+                        "at": now.to_rfc3339(),
+                    })
+                })
+                .collect();
+            Ok(json!({
+                "account": outcome.caller.account,
+                "region": ctx.region,
+                "generated_at": now.to_rfc3339(),
+                "mode": policy.mode,
+                "api_keys": keys,
+                "at": now.to_rfc3339(),
+            }))
+        }
+        Job::IamKeys => {
+            let ports = crate::steps::iam_keys::IamKeyPorts {
+                identity: &identity,
+                iam: &iam,
+                admin: &iam,
+                state: &state,
+                notifier,
+                audit: &audit,
+            };
+            let done = crate::steps::iam_keys::sweep(&ports, policy, now, &clock).await?;
+            Ok(json!({
+                "run_id": done.run_id,
+                "mode": done.mode,
+                "applied": to_value(&done.applied)?,
+                "failed": done.failed(),
+            }))
+        }
+        Job::ApiKey => {
+            let key = event.get("key").and_then(Value::as_str).ok_or_else(|| {
+                StepError::InvalidInput("event: field \"key\" (the API key id) is missing".into())
+            })?;
+            let ports = crate::steps::api_keys::ApiKeyPorts {
+                identity: &identity,
+                keys: &gateway,
+                secret_list: &secrets,
+                admin: &gateway,
+                secrets: &secrets,
+                state: &state,
+                audit: &audit,
+            };
+            let done = crate::steps::api_keys::rotate(
+                &ports,
+                policy,
+                &ctx.region,
+                key,
+                Trigger::Age,
+                now,
+                &clock,
+            )
+            .await?;
+            match done.status {
+                "failed" => {
+                    return Err(StepError::Port(crate::ports::PortError::NotReady {
+                        operation: format!("rotation of {key}"),
+                        message: done.error.unwrap_or_default(),
+                    }));
+                }
+                "conflict" => {
+                    return Err(StepError::InProgress(done.error.unwrap_or_default()));
+                }
+                _ => {}
+            }
+            let wait = done
+                .next_at
+                .map_or(0, |t| (t - now).num_seconds().max(0));
+            Ok(json!({
+                "key": done.key,
+                "stage": done.stage,
+                "new_key": done.new_key,
+                "steps": to_value(&done.steps)?,
+                "next": done.next,
+                "next_at": done.next_at,
+                "wait_seconds": wait,
+                "done": done.stage == Some(RotationStage::Deleted),
+                "at": done.next_at.unwrap_or(now).to_rfc3339(),
+            }))
+        }
+        Job::Migration => {
+            let ports = crate::steps::migration::MigrationPorts {
+                identity: &identity,
+                iam: &iam,
+                keys: &iam,
+                roles: &iam,
+                state: &state,
+                notifier,
+                audit: &audit,
+            };
+            let done = crate::steps::migration::sweep(&ports, policy, now, &clock).await?;
+            to_value(&done)
+        }
+        Job::Certs => {
+            let certs = AcmInventory::new(aws.clone());
+            let ports = crate::steps::certs::SweepPorts {
+                identity: &identity,
+                certs: &certs,
+                state: &state,
+                notifier,
+                audit: &audit,
+            };
+            let done = crate::steps::certs::sweep(&ports, policy, &ctx.region, now, &clock).await?;
+            for metric in &done.metrics {
+                // CloudWatch Embedded Metric Format: one JSON document per line of output.
+                println!("{metric}");
+            }
+            Ok(json!({
+                "run_id": done.run_id,
+                "notifications": to_value(&done.notifications)?,
+                "failed": done.failed(),
+            }))
+        }
+        Job::RecordFailure => record_failure(&identity, &audit, notifier, &event, now, &clock).await,
+        Job::SecretRotation => Err(StepError::InvalidInput(
+            "the rotation hook takes Secrets Manager events".into(),
+        )),
+    }
+}
+
+/// Audits and notifies a failed state: `{"what": ..., "resource": ..., "error": {"Error",
+/// "Cause"}}` from a Catch.
+async fn record_failure(
+    identity: &dyn Identity,
+    audit: &dyn crate::ports::AuditStore,
+    notifier: &dyn Notifier,
+    event: &Value,
+    now: DateTime<Utc>,
+    clock: &dyn Clock,
+) -> Result<Value, StepError> {
+    let caller = identity.caller().await?;
+    let field = |name: &str| event.get(name).and_then(Value::as_str).unwrap_or("unknown");
+    let error = event.get("error").cloned().unwrap_or(Value::Null);
+    let name = error.get("Error").and_then(Value::as_str).unwrap_or("States.Unknown");
+    // Causes are error messages from keyrotor's own functions: identifiers, never values.
+    let cause: String = error
+        .get("Cause")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .chars()
+        .take(1000)
+        .collect();
+    let kind = match field("kind") {
+        "api-keys" => Kind::ApiKeys,
+        "iam-keys" => Kind::IamKeys,
+        "migration" => Kind::Migration,
+        _ => Kind::Certs,
+    };
+    let log = AuditLog::new(audit, crate::steps::new_run_id(clock.now()), caller.arn.clone());
+    let resource = field("resource").to_owned();
+    log.append(
+        &Entry {
+            resource: ResourceRef {
+                kind,
+                account: caller.account.to_string(),
+                region: "global".into(),
+                id: resource.clone(),
+            },
+            action: field("what").to_owned(),
+            phase: Phase::Decision,
+            outcome: Some(if name == "KeyRotor.Blocked" || name == "KeyRotor.InvalidInput" {
+                Outcome::Blocked
+            } else {
+                Outcome::Failed
+            }),
+            reason: name.to_owned(),
+            detail: cause.clone(),
+            before: None,
+            after: None,
+            dry_run: false,
+            policy_time: now,
+        },
+        clock.now(),
+    )
+    .await?;
+    let sent = notifier
+        .notify(&Notification {
+            event: "action-failed".into(),
+            resource: resource.clone(),
+            owner: None,
+            subject: format!("keyrotor: {} of {resource} failed ({name})", field("what"))
+                .chars()
+                .take(100)
+                .collect(),
+            message: format!(
+                "{} of {resource} stopped with {name}: {cause}\nNothing further is done for it until a person looks; see `keyrotor audit list --resource {resource}`.",
+                field("what")
+            ),
+        })
+        .await;
+    Ok(json!({"recorded": true, "resource": resource, "error": name, "notified": sent.is_ok()}))
 }
 
 /// The Secrets Manager rotation hook: one protocol step per invocation.

@@ -190,7 +190,7 @@ pub async fn rotate(
         };
         let done = run.advance(rotation).await?;
         match done.status {
-            "blocked" => Err(StepError::InvalidInput(format!(
+            "blocked" => Err(StepError::Blocked(format!(
                 "rotation of API key {} ({}) is blocked: {}",
                 key.id,
                 key.name,
