@@ -14,17 +14,17 @@ use crate::audit::AuditLog;
 use crate::audit::record::{Entry, Outcome, Phase, ResourceRef};
 use crate::aws::acm::AcmInventory;
 use crate::aws::apigateway::ApiGatewayClient;
-use crate::aws::sns::{NoNotifier, SnsNotifier};
-use crate::domain::api_rotation::{RotationStage, Trigger};
-use crate::domain::model::Kind;
-use crate::ports::{Identity, Notification, Notifier};
 use crate::aws::dynamodb::{DynamoAuditStore, DynamoStateStore};
 use crate::aws::iam::IamClient;
 use crate::aws::secretsmanager::SecretsManagerInventory;
+use crate::aws::sns::{NoNotifier, SnsNotifier};
 use crate::aws::sts::{StsIdentity, StsKeyTester};
 use crate::aws::{Aws, Connection};
+use crate::domain::api_rotation::{RotationStage, Trigger};
+use crate::domain::model::Kind;
 use crate::domain::policy::Policy;
 use crate::ports::{Clock, SystemClock};
+use crate::ports::{Identity, Notification, Notifier};
 use crate::steps::StepError;
 use crate::steps::secret_rotation::{self, Caller, HookPorts, Request};
 
@@ -132,7 +132,9 @@ pub async fn serve(job: Job) -> Result<(), lambda_runtime::Error> {
         move |event: LambdaEvent<Value>| async move {
             let result = match job {
                 Job::SecretRotation => secret_rotation(ctx, event).await,
-                job => run_job(ctx, job, event.payload).await.map_err(|e| diagnostic(&e)),
+                job => run_job(ctx, job, event.payload)
+                    .await
+                    .map_err(|e| diagnostic(&e)),
             };
             if let Err(d) = &result {
                 tracing::warn!(error_type = %d.error_type, "invocation failed");
@@ -291,9 +293,7 @@ pub async fn run_job(ctx: &Context, job: Job, event: Value) -> Result<Value, Ste
                 }
                 _ => {}
             }
-            let wait = done
-                .next_at
-                .map_or(0, |t| (t - now).num_seconds().max(0));
+            let wait = done.next_at.map_or(0, |t| (t - now).num_seconds().max(0));
             Ok(json!({
                 "key": done.key,
                 "stage": done.stage,
@@ -339,7 +339,9 @@ pub async fn run_job(ctx: &Context, job: Job, event: Value) -> Result<Value, Ste
                 "failed": done.failed(),
             }))
         }
-        Job::RecordFailure => record_failure(&identity, &audit, notifier, &event, now, &clock).await,
+        Job::RecordFailure => {
+            record_failure(&identity, &audit, notifier, &event, now, &clock).await
+        }
         Job::SecretRotation => Err(StepError::InvalidInput(
             "the rotation hook takes Secrets Manager events".into(),
         )),
@@ -359,7 +361,10 @@ async fn record_failure(
     let caller = identity.caller().await?;
     let field = |name: &str| event.get(name).and_then(Value::as_str).unwrap_or("unknown");
     let error = event.get("error").cloned().unwrap_or(Value::Null);
-    let name = error.get("Error").and_then(Value::as_str).unwrap_or("States.Unknown");
+    let name = error
+        .get("Error")
+        .and_then(Value::as_str)
+        .unwrap_or("States.Unknown");
     // Causes are error messages from keyrotor's own functions: identifiers, never values.
     let cause: String = error
         .get("Cause")
@@ -374,7 +379,11 @@ async fn record_failure(
         "migration" => Kind::Migration,
         _ => Kind::Certs,
     };
-    let log = AuditLog::new(audit, crate::steps::new_run_id(clock.now()), caller.arn.clone());
+    let log = AuditLog::new(
+        audit,
+        crate::steps::new_run_id(clock.now()),
+        caller.arn.clone(),
+    );
     let resource = field("resource").to_owned();
     log.append(
         &Entry {
@@ -386,11 +395,13 @@ async fn record_failure(
             },
             action: field("what").to_owned(),
             phase: Phase::Decision,
-            outcome: Some(if name == "KeyRotor.Blocked" || name == "KeyRotor.InvalidInput" {
-                Outcome::Blocked
-            } else {
-                Outcome::Failed
-            }),
+            outcome: Some(
+                if name == "KeyRotor.Blocked" || name == "KeyRotor.InvalidInput" {
+                    Outcome::Blocked
+                } else {
+                    Outcome::Failed
+                },
+            ),
             reason: name.to_owned(),
             detail: cause.clone(),
             before: None,

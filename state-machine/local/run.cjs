@@ -21,8 +21,8 @@ function definition(name) {
 }
 
 function errorOf(e) {
-  // ExecutionError wraps the runtime error that ended the execution.
-  const inner = (e && typeof e.getWrappedError === 'function' && e.getWrappedError()) || e;
+  // ExecutionError carries the error that ended the execution as its cause.
+  const inner = (e && e.cause) || e;
   return { Error: (inner && inner.name) || 'States.Runtime', Cause: String((inner && inner.message) || e) };
 }
 
