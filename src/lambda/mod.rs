@@ -1,7 +1,8 @@
 //! Lambda entry points: thin wiring of adapters to steps, and errors with stable names.
 //!
-//! Configuration comes from the environment: `KEYROTOR_CONFIG` (a policy file bundled with
-//! the function; built-in defaults when unset), `KEYROTOR_AUDIT_TABLE` and
+//! Configuration comes from the environment: `KEYROTOR_POLICY` (the policy's TOML text, as
+//! the SAM template sets it) or `KEYROTOR_CONFIG` (a policy file; built-in defaults when
+//! neither is set), `KEYROTOR_AUDIT_TABLE` and
 //! `KEYROTOR_STATE_TABLE` (override the policy's table names), and the usual AWS variables
 //! (`AWS_REGION`, `AWS_ENDPOINT_URL` for a local emulator). `KEYROTOR_NOW` fixes the policy
 //! time, as for the CLI.
@@ -37,10 +38,14 @@ pub fn diagnostic(e: &StepError) -> Diagnostic {
     }
 }
 
-/// The policy of a function: `KEYROTOR_CONFIG`, else the defaults; table names from the
+/// The policy of a function: `KEYROTOR_POLICY` (the TOML text itself, as the template
+/// passes it), else `KEYROTOR_CONFIG` (a file), else the defaults; table names from the
 /// environment win.
 pub fn policy_from_env() -> Result<Policy, StepError> {
+    let inline = std::env::var("KEYROTOR_POLICY").ok().filter(|t| !t.trim().is_empty());
     let mut policy = match std::env::var("KEYROTOR_CONFIG") {
+        _ if inline.is_some() => Policy::from_toml(inline.as_deref().unwrap_or_default(), "KEYROTOR_POLICY")
+            .map_err(|e| StepError::InvalidInput(e.to_string()))?,
         Ok(path) if !path.trim().is_empty() => {
             let text = std::fs::read_to_string(&path).map_err(|e| {
                 StepError::InvalidInput(format!("KEYROTOR_CONFIG = {path}: cannot read it: {e}"))
