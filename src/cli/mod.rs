@@ -127,6 +127,13 @@ enum Command {
         #[command(subcommand)]
         command: ReactivateCommand,
     },
+    /// Check an EventBridge schedule expression and show its next 5 run times (UTC)
+    Schedule {
+        /// cron(min hour day-of-month month day-of-week year) or rate(n unit); the bare six
+        /// cron fields are accepted too
+        #[arg(long, value_name = "EXPR", default_value = crate::domain::schedule::DEFAULT_SCHEDULE)]
+        cron: String,
+    },
     /// Create the audit and state tables if they do not exist (idempotent)
     Init,
     /// Read and verify the audit trail
@@ -420,6 +427,39 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         emit(&text)?;
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Schedule { cron } = &cli.command {
+        let schedule = crate::domain::schedule::EventSchedule::parse(cron).map_err(|e| {
+            CliError::Usage(format!(
+                "--cron: {e}; see https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html"
+            ))
+        })?;
+        let now = match std::env::var("KEYROTOR_NOW") {
+            Ok(v) if !v.trim().is_empty() => parse_time(&v, "KEYROTOR_NOW")?,
+            _ => Utc::now(),
+        };
+        let next = schedule.upcoming(now, 5);
+        if next.is_empty() {
+            return Err(CliError::Usage(format!(
+                "--cron: {} never fires after {}",
+                schedule.expression,
+                now.format("%Y-%m-%d %H:%M UTC")
+            )));
+        }
+        emit(&match cli.output {
+            OutputFormat::Json => to_json(&serde_json::json!({
+                "expression": schedule.expression,
+                "next": next,
+            }))?,
+            OutputFormat::Table => format!(
+                "{} is valid. Next runs (UTC):\n{}",
+                schedule.expression,
+                next.iter()
+                    .map(|t| format!("  {}\n", t.format("%Y-%m-%d %H:%M %a")))
+                    .collect::<String>()
+            ),
+        })?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let env_now = match std::env::var("KEYROTOR_NOW") {
         Ok(v) if !v.trim().is_empty() => Some(parse_time(&v, "KEYROTOR_NOW")?),
         _ => None,
@@ -439,7 +479,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let audit_store = DynamoAuditStore::new(aws.dynamodb(), policy.audit.table.clone());
 
     let result = match cli.command {
-        Command::Policy { .. } => unreachable!("handled above"),
+        Command::Policy { .. } | Command::Schedule { .. } => unreachable!("handled above"),
         Command::Plan { kind, at, record } => {
             let now = match at {
                 Some(at) => parse_time(&at, "--at")?,

@@ -11,4 +11,5 @@ pub mod migration;
 pub mod model;
 pub mod plan;
 pub mod policy;
+pub mod schedule;
 pub mod scope;

@@ -42,10 +42,14 @@ pub fn diagnostic(e: &StepError) -> Diagnostic {
 /// passes it), else `KEYROTOR_CONFIG` (a file), else the defaults; table names from the
 /// environment win.
 pub fn policy_from_env() -> Result<Policy, StepError> {
-    let inline = std::env::var("KEYROTOR_POLICY").ok().filter(|t| !t.trim().is_empty());
+    let inline = std::env::var("KEYROTOR_POLICY")
+        .ok()
+        .filter(|t| !t.trim().is_empty());
     let mut policy = match std::env::var("KEYROTOR_CONFIG") {
-        _ if inline.is_some() => Policy::from_toml(inline.as_deref().unwrap_or_default(), "KEYROTOR_POLICY")
-            .map_err(|e| StepError::InvalidInput(e.to_string()))?,
+        _ if inline.is_some() => {
+            Policy::from_toml(inline.as_deref().unwrap_or_default(), "KEYROTOR_POLICY")
+                .map_err(|e| StepError::InvalidInput(e.to_string()))?
+        }
         Ok(path) if !path.trim().is_empty() => {
             let text = std::fs::read_to_string(&path).map_err(|e| {
                 StepError::InvalidInput(format!("KEYROTOR_CONFIG = {path}: cannot read it: {e}"))
