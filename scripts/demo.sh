@@ -5,10 +5,12 @@
 #      in usage plans bound to Secrets Manager secrets, certificates expiring in 3, 20 and
 #      200 days and one already expired;
 #   2. runs the main job: `keyrotor init`, `keyrotor plan --record` (what a scheduled sweep
-#      in mode = "plan" does), the IAM key sweep in mode = "enforce" now and 8 days later
-#      (warnings, then deactivations), an undo with `keyrotor reactivate iam-key`, the API
-#      key sweep now, after the grace period and after the recovery window (rotate, retire,
-#      delete), a rotation for a leaked key, a Secrets Manager rotation of an IAM key, a
+#      in mode = "plan" does), then the sweep state machine itself, executed locally
+#      (scripts/sfn-local.sh: aws-local-stepfunctions + cargo-lambda + the real function
+#      binaries) in mode = "enforce", now and 8 days later: IAM keys warned then deactivated,
+#      certificates reported, an API key rotated through grace and recovery in a child
+#      execution; then an undo with `keyrotor reactivate iam-key`, a rotation for a leaked
+#      key, a Secrets Manager rotation of an IAM key, a
 #      migration to a role (plan, apply, status), the certificate report and certificate sweep,
 #      and prints the audit trail and its verification.
 # KEEP=1 leaves the emulator running afterwards so you can explore it.
@@ -18,7 +20,7 @@ cd "$(dirname "$0")/.."
 account=123456789012
 now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
-cargo build --quiet --bin keyrotor
+cargo build --quiet --bins
 base=$(scripts/emulator.sh start)
 if [[ ${KEEP:-0} != 1 ]]; then
   trap 'scripts/emulator.sh stop' EXIT
@@ -52,35 +54,51 @@ enforce=.keyrotor/demo-enforce.toml
 sed 's/^mode = "plan"/mode = "enforce"/' examples/keyrotor.toml > "$enforce"
 later=$(date -u -d "$now + 8 days" +%Y-%m-%dT%H:%M:%SZ)
 enforcing() { ./target/debug/keyrotor --endpoint-url "$endpoint" --config "$enforce" "$@"; }
-echo
-echo "==> keyrotor sweep --kind iam-keys   (mode = enforce: owners of unused keys are warned)"
-enforcing sweep --kind iam-keys
-echo
-echo "==> KEYROTOR_NOW=$later keyrotor sweep --kind iam-keys   (8 days later: still unused, so deactivated)"
-KEYROTOR_NOW=$later enforcing sweep --kind iam-keys --output json > .keyrotor/iam-sweep.json
-.venv/bin/python - .keyrotor/iam-sweep.json <<'PY'
+summarize() { # the JSON document of scripts/sfn-local.sh
+  .venv/bin/python - "$1" <<'PY'
 import json, sys
-done = json.load(open(sys.argv[1]))
-for a in done["applied"]:
-    print(f'  {a["status"]:8} {a["action"]:10} {a["reason"]:18} {a["key"]}  {a["user"]:14} -> {a["stage"]}')
+doc = json.load(open(sys.argv[1]))
+print(f'  execution: {doc["status"]}')
+for e in doc["executions"]:
+    print(f'  - {e["execution"]} ({e["machine"]}): {e["status"]}')
+out = doc.get("output") or {}
+results = out.get("results") or []
+if results:
+    iam, certs, migration, api = results
+    for a in iam.get("applied", []):
+        print(f'  iam-keys   {a["status"]:8} {a["action"]:10} {a["reason"]:18} {a["key"]}  {a["user"]:12} -> {a["stage"]}')
+    for n in certs.get("notifications", []):
+        print(f'  certs      {n["status"]:8} notify     {n["domain"]} (step {n["step"]})')
+    for t in migration.get("transitions", []):
+        print(f'  migration  {t["status"]:8} {t["user"]}: {t["from"]} -> {t["to"]}')
+    steps = [e["state"] for e in doc["events"] if e["type"] == "StateEntered" and e["execution"] != "sweep"]
+    for child in [e for e in doc["executions"] if e["machine"] == "api-key-rotation"]:
+        print(f'  api-keys   {child["status"]:8} {child["execution"]}: ' + " -> ".join(
+            e["state"] for e in doc["events"]
+            if e["execution"] == child["execution"] and e["type"] == "StateEntered"))
 PY
-key=$(.venv/bin/python -c 'import json,sys; print(next((a["key"] for a in json.load(open(sys.argv[1]))["applied"] if a["action"] == "deactivate" and a["status"] == "done"), ""))' .keyrotor/iam-sweep.json)
+}
+echo
+echo "==> the sweep state machine, executed locally: state-machine/sweep.asl.json under"
+echo "    aws-local-stepfunctions, its Lambda tasks served by the real function binaries under"
+echo "    cargo-lambda, mode = enforce. IAM keys, certificates and migrations are swept in"
+echo "    parallel; partner-acme (100 days old) is rotated in a child execution whose Wait states"
+echo "    hold the grace period and the recovery window (shortened to milliseconds here)"
+KEYROTOR_SFN_ENDPOINT=$endpoint KEYROTOR_CONFIG=$enforce KEYROTOR_SFN_BIN_DIR=target/debug \
+  scripts/sfn-local.sh sweep > .keyrotor/sweep-execution.json || true
+summarize .keyrotor/sweep-execution.json
+echo
+echo "==> the sweep state machine again, 8 days later (KEYROTOR_NOW=$later): the warned keys,"
+echo "    still unused, are deactivated"
+KEYROTOR_NOW=$later KEYROTOR_SFN_ENDPOINT=$endpoint KEYROTOR_CONFIG=$enforce KEYROTOR_SFN_BIN_DIR=target/debug \
+  scripts/sfn-local.sh sweep > .keyrotor/sweep-execution-later.json || true
+summarize .keyrotor/sweep-execution-later.json
+key=$(.venv/bin/python -c 'import json,sys; d=json.load(open(sys.argv[1])); print(next((a["key"] for a in d["output"]["results"][0]["applied"] if a["action"] == "deactivate" and a["status"] == "done"), ""))' .keyrotor/sweep-execution-later.json 2>/dev/null || true)
 if [[ -n $key ]]; then
   echo
   echo "==> keyrotor reactivate iam-key $key   (the owner needs it back)"
   KEYROTOR_NOW=$later enforcing reactivate iam-key "$key"
 fi
-later2=$(date -u -d "$now + 15 days" +%Y-%m-%dT%H:%M:%SZ)
-echo
-echo "==> keyrotor sweep --kind api-keys   (partner-acme is 100 days old: replacement created in both"
-echo "    usage plans, published as AWSPENDING, verified, promoted to AWSCURRENT; the old key keeps working)"
-enforcing sweep --kind api-keys
-echo
-echo "==> KEYROTOR_NOW=$later keyrotor sweep --kind api-keys   (grace period over: the old key is detached and disabled)"
-KEYROTOR_NOW=$later enforcing sweep --kind api-keys
-echo
-echo "==> KEYROTOR_NOW=$later2 keyrotor sweep --kind api-keys   (recovery window over: the old key is deleted)"
-KEYROTOR_NOW=$later2 enforcing sweep --kind api-keys
 echo
 echo "==> keyrotor rotate api-key partner-globex --reason compromised   (a leak: no grace period)"
 enforcing rotate api-key partner-globex --reason compromised
