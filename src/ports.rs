@@ -429,3 +429,23 @@ pub trait Notifier: Send + Sync {
     /// Sends one notification; returns the channel's message id when it has one.
     async fn notify(&self, notification: &Notification) -> PortResult<Option<String>>;
 }
+
+/// A state machine execution as Step Functions reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ExecutionStatus {
+    pub arn: String,
+    /// RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE.
+    pub status: String,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
+/// Starts and follows executions of the deployed state machines.
+#[async_trait]
+pub trait Orchestrator: Send + Sync {
+    /// StartExecution; an execution of that name that already exists is returned, not
+    /// started again.
+    async fn start(&self, machine: &str, name: &str, input: &str) -> PortResult<String>;
+    async fn describe(&self, execution: &str) -> PortResult<ExecutionStatus>;
+}

@@ -291,3 +291,66 @@ async fn a_retryable_error_is_retried_and_a_blocked_rotation_takes_the_audited_f
     );
     ok(&run(keyrotor(&world, &policy).args(["audit", "verify"])));
 }
+
+#[tokio::test]
+async fn via_step_functions_starts_the_deployed_machine_and_follows_it() {
+    // The emulator's Step Functions accepts executions but never runs them: this checks
+    // what the CLI does with the service (start, follow, give up after --wait), not the
+    // machine, which the tests above execute.
+    let world = World::new();
+    let policy = enforce_policy();
+    ok(&run(keyrotor(&world, &policy).arg("init")));
+    let sfn = aws_sdk_sfn::Client::new(&world.sdk().await);
+    let definition =
+        std::fs::read_to_string(repo_root().join("state-machine/sweep.asl.json")).unwrap();
+    let machine = sfn
+        .create_state_machine()
+        .name("keyrotor-sweep")
+        .definition(definition)
+        .role_arn(format!(
+            "arn:aws:iam::{}:role/keyrotor-sweep",
+            world.account
+        ))
+        .send()
+        .await
+        .unwrap();
+    let arn = machine.state_machine_arn().to_owned();
+    let out = run(keyrotor(&world, &policy).args([
+        "sweep",
+        "--via",
+        "step-functions",
+        "--state-machine-arn",
+        &arn,
+        "--wait",
+        "2s",
+        "--output",
+        "json",
+    ]));
+    assert_eq!(out.status.code(), Some(7), "{}", support::stderr(&out));
+    assert!(
+        support::stderr(&out).contains("is RUNNING"),
+        "{}",
+        support::stderr(&out)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let execution = doc["execution"]["execution"].as_str().unwrap().to_owned();
+    assert!(
+        execution.contains(":execution:keyrotor-sweep:sweep-cli-"),
+        "{execution}"
+    );
+    let described = sfn
+        .describe_execution()
+        .execution_arn(&execution)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.input(), Some("{}"));
+
+    let out = run(keyrotor(&world, &policy).args(["sweep", "--via", "step-functions"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        support::stderr(&out).contains("--state-machine-arn"),
+        "{}",
+        support::stderr(&out)
+    );
+}

@@ -10,6 +10,7 @@ pub mod apigateway;
 pub mod dynamodb;
 pub mod iam;
 pub mod secretsmanager;
+pub mod sfn;
 pub mod sns;
 pub mod sts;
 
@@ -204,6 +205,13 @@ impl Aws {
             .interceptor(self.counter.clone())
             .build();
         aws_sdk_sns::Client::from_conf(conf)
+    }
+
+    pub fn sfn(&self) -> aws_sdk_sfn::Client {
+        let conf = aws_sdk_sfn::config::Builder::from(&self.config)
+            .interceptor(self.counter.clone())
+            .build();
+        aws_sdk_sfn::Client::from_conf(conf)
     }
 
     /// An ACM client for `region` (ACM is regional).

@@ -105,12 +105,15 @@ enum Command {
     /// "enforce" needed, otherwise recorded as dry-run decisions) or `certs` (owners notified
     /// once per ladder step). Every action audited
     Sweep {
-        /// Kind to sweep: iam-keys or certs
+        /// Kind to sweep in this process: api-keys, iam-keys, migration or certs (with
+        /// --via step-functions the deployed sweep does every kind)
         #[arg(long, value_enum)]
-        kind: KindArg,
+        kind: Option<KindArg>,
         /// Also write one CloudWatch Embedded Metric Format line per certificate to FILE ('-': stdout)
         #[arg(long, value_name = "FILE")]
         emf: Option<PathBuf>,
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
     /// Rotate a credential now (needs mode = "enforce")
     Rotate {
@@ -184,6 +187,8 @@ enum RotateCommand {
         key: String,
         #[arg(long, value_enum, default_value = "on-demand")]
         reason: RotateReason,
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
     /// Rotate a secret tagged keyrotor:type (iam-access-key or apigw-api-key): the four
     /// steps of the Secrets Manager protocol, in this process (or through the deployed hook)
@@ -195,6 +200,29 @@ enum RotateCommand {
         #[arg(long, value_enum, default_value = "local")]
         via: Via,
     },
+}
+
+/// Where a sweep or a rotation runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Runner {
+    /// In this process
+    Local,
+    /// Start the deployed state machine and follow its execution
+    StepFunctions,
+}
+
+#[derive(Debug, clap::Args)]
+struct RemoteArgs {
+    /// Run in this process, or through the deployed state machine
+    #[arg(long, value_enum, default_value = "local")]
+    via: Runner,
+    /// The state machine to start with --via step-functions (the stack's SweepStateMachineArn
+    /// or ApiKeyRotationStateMachineArn output)
+    #[arg(long, env = "KEYROTOR_STATE_MACHINE_ARN", value_name = "ARN")]
+    state_machine_arn: Option<String>,
+    /// How long to follow the execution before returning (it goes on running)
+    #[arg(long, default_value = "1h", value_name = "DURATION")]
+    wait: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -342,6 +370,77 @@ fn kinds(args: &[KindArg]) -> Vec<Kind> {
         }
     }
     out
+}
+
+/// `--via step-functions`: starts the deployed machine, follows it, prints the result and
+/// the audit records it produced. Exit 0 when it succeeded, 4 when it failed, 7 when it is
+/// still running after --wait.
+async fn run_remote(
+    aws: &Aws,
+    audit: &DynamoAuditStore,
+    remote: &RemoteArgs,
+    name: &str,
+    input: &serde_json::Value,
+    format: OutputFormat,
+) -> Result<ExitCode, CliError> {
+    let Some(machine) = &remote.state_machine_arn else {
+        return Err(CliError::Usage(
+            "--via step-functions needs --state-machine-arn (or KEYROTOR_STATE_MACHINE_ARN): the SweepStateMachineArn or ApiKeyRotationStateMachineArn output of the stack".into(),
+        ));
+    };
+    let wait = parse_duration(&remote.wait).ok_or_else(|| {
+        CliError::Usage(format!(
+            "--wait {:?} is not a duration; use e.g. 30m, 1h",
+            remote.wait
+        ))
+    })?;
+    let orchestrator = crate::aws::sfn::StepFunctions::new(aws.sfn());
+    let mut progress = |s: &crate::ports::ExecutionStatus| {
+        eprintln!("keyrotor: execution {} is {}", s.arn, s.status);
+    };
+    let done = steps::remote::run(
+        &orchestrator,
+        audit,
+        machine,
+        name,
+        input,
+        wait,
+        &SystemClock::Real,
+        &mut progress,
+    )
+    .await?;
+    emit(&match format {
+        OutputFormat::Json => to_json(&serde_json::json!({
+            "execution": done,
+            "audit_records": output::records_json(&done.records),
+        }))?,
+        OutputFormat::Table => {
+            let mut text = format!("Execution {}: {}\n", done.execution, done.status);
+            if let Some(e) = &done.error {
+                text.push_str(&format!(
+                    "Error: {e}: {}\n",
+                    done.cause.as_deref().unwrap_or("")
+                ));
+            }
+            if let Some(o) = &done.output {
+                text.push_str(&format!("Output: {o}\n"));
+            }
+            text.push_str("\nAudit records written since it started:\n");
+            text.push_str(&output::records_table(&done.records));
+            text
+        }
+    })?;
+    Ok(if done.succeeded() {
+        ExitCode::SUCCESS
+    } else if done.finished() {
+        ExitCode::from(4)
+    } else {
+        eprintln!(
+            "keyrotor: the execution is still running after {}; follow it with `aws stepfunctions describe-execution --execution-arn {}`",
+            remote.wait, done.execution
+        );
+        ExitCode::from(7)
+    })
 }
 
 /// Runs `f` with the ports of a migration.
@@ -572,8 +671,9 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             })
         }
         Command::Sweep {
-            kind: KindArg::IamKeys,
+            kind: Some(KindArg::IamKeys),
             emf,
+            ..
         } => {
             if emf.is_some() {
                 return Err(CliError::Usage("--emf applies to --kind certs only".into()));
@@ -613,8 +713,9 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Sweep {
-            kind: KindArg::ApiKeys,
+            kind: Some(KindArg::ApiKeys),
             emf,
+            ..
         } => {
             if emf.is_some() {
                 return Err(CliError::Usage("--emf applies to --kind certs only".into()));
@@ -695,7 +796,25 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Rotate {
-            command: RotateCommand::ApiKey { key, reason },
+            command:
+                RotateCommand::ApiKey {
+                    key,
+                    reason,
+                    remote,
+                },
+        } if remote.via == Runner::StepFunctions => {
+            if reason == RotateReason::Compromised {
+                return Err(CliError::Usage(
+                    "--reason compromised runs in this process only (the deployed rotation keeps its grace period); drop --via step-functions".into(),
+                ));
+            }
+            let now = env_now.unwrap_or_else(Utc::now);
+            let input = serde_json::json!({"key": key, "at": now.to_rfc3339()});
+            let name = format!("api-key-{key}-{}", now.format("%Y%m%d"));
+            run_remote(&aws, &audit_store, &remote, &name, &input, cli.output).await
+        }
+        Command::Rotate {
+            command: RotateCommand::ApiKey { key, reason, .. },
         } => {
             if policy.mode != crate::domain::policy::Mode::Enforce {
                 return Err(CliError::Usage(format!(
@@ -735,9 +854,23 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Sweep { remote, kind, .. } if remote.via == Runner::StepFunctions => {
+            if kind.is_some_and(|k| k != KindArg::All) {
+                return Err(CliError::Usage(
+                    "--via step-functions runs the deployed sweep, which does every kind; drop --kind".into(),
+                ));
+            }
+            let now = Utc::now();
+            let name = format!("sweep-cli-{}", now.format("%Y%m%dT%H%M%S"));
+            run_remote(&aws, &audit_store, &remote, &name, &serde_json::json!({}), cli.output).await
+        }
+        Command::Sweep { kind: None, .. } => Err(CliError::Usage(
+            "choose what to sweep: --kind api-keys, iam-keys, migration or certs (or --via step-functions for everything)".into(),
+        )),
         Command::Sweep {
-            kind: KindArg::Migration,
+            kind: Some(KindArg::Migration),
             emf,
+            ..
         } => {
             if emf.is_some() {
                 return Err(CliError::Usage("--emf applies to --kind certs only".into()));
@@ -814,7 +947,11 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             })
             .await
         }
-        Command::Sweep { kind, emf } => {
+        Command::Sweep {
+            kind: Some(kind),
+            emf,
+            ..
+        } => {
             if kind != KindArg::Certs {
                 return Err(CliError::Usage(
                     "sweep one kind at a time: --kind api-keys, iam-keys, migration or certs"

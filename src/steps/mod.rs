@@ -10,6 +10,7 @@ pub mod iam_keys;
 #[cfg(test)]
 pub(crate) mod memory;
 pub mod migration;
+pub mod remote;
 pub mod secret_rotation;
 
 use chrono::{DateTime, Utc};
