@@ -449,3 +449,10 @@ pub trait Orchestrator: Send + Sync {
     async fn start(&self, machine: &str, name: &str, input: &str) -> PortResult<String>;
     async fn describe(&self, execution: &str) -> PortResult<ExecutionStatus>;
 }
+
+/// Where large item lists go for a Distributed Map (S3).
+#[async_trait]
+pub trait ItemStore: Send + Sync {
+    /// Writes `body` (a JSON array) to `key` in `bucket`.
+    async fn put(&self, bucket: &str, key: &str, body: &str) -> PortResult<()>;
+}

@@ -354,3 +354,81 @@ async fn via_step_functions_starts_the_deployed_machine_and_follows_it() {
         support::stderr(&out)
     );
 }
+
+#[tokio::test]
+async fn a_large_plan_is_written_to_s3_for_the_distributed_map() {
+    let world = World::new();
+    let now = Utc::now();
+    let manifest = world.seed_demo(&now.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+    let policy = enforce_policy();
+    ok(&run(keyrotor(&world, &policy).arg("init")));
+    let sdk = world.sdk().await;
+    let aws = keyrotor::aws::Aws {
+        config: sdk.clone(),
+        counter: Default::default(),
+    };
+    let s3 = aws.s3();
+    // Bucket names are global, across the emulator's accounts too.
+    let bucket = format!("keyrotor-plans-{}", world.account);
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let ctx = keyrotor::lambda::Context {
+        aws,
+        policy: keyrotor::domain::policy::Policy::from_toml(
+            &std::fs::read_to_string(policy.path()).unwrap(),
+            "policy",
+        )
+        .unwrap(),
+        region: support::REGION.into(),
+        fixed_now: Some(now),
+        items_bucket: Some(bucket.clone()),
+        // Every plan counts as large here.
+        inline_items: 0,
+    };
+    let out = keyrotor::lambda::run_job(&ctx, keyrotor::lambda::Job::Plan, json!({}))
+        .await
+        .unwrap();
+    assert_eq!(out["large"], true, "{out}");
+    assert_eq!(
+        out["api_keys"],
+        json!([]),
+        "nothing large in the state payload: {out}"
+    );
+    let key = out["items"]["key"].as_str().unwrap();
+    let object = s3
+        .get_object()
+        .bucket(&bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    let body = object.body.collect().await.unwrap().into_bytes();
+    let items: Value = serde_json::from_slice(&body).unwrap();
+    let acme = manifest["api_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "partner-acme")
+        .unwrap()["id"]
+        .clone();
+    assert_eq!(items[0]["key"], acme, "{items}");
+    assert!(
+        items[0]["execution"]
+            .as_str()
+            .unwrap()
+            .starts_with("api-key-")
+    );
+    // The machine reads exactly that location when the plan is large.
+    let sweep: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("state-machine/sweep.asl.json")).unwrap(),
+    )
+    .unwrap();
+    let branch = &sweep["States"]["Sweep"]["Branches"][3]["States"];
+    assert_eq!(
+        branch["LargePlan"]["Choices"][0]["Variable"],
+        "$.plan.large"
+    );
+    assert_eq!(
+        branch["ApiKeysDistributed"]["ItemReader"]["Parameters"]["Key.$"],
+        "$.plan.items.key"
+    );
+}

@@ -9,6 +9,7 @@ pub mod acm;
 pub mod apigateway;
 pub mod dynamodb;
 pub mod iam;
+pub mod s3;
 pub mod secretsmanager;
 pub mod sfn;
 pub mod sns;
@@ -205,6 +206,22 @@ impl Aws {
             .interceptor(self.counter.clone())
             .build();
         aws_sdk_sns::Client::from_conf(conf)
+    }
+
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let mut conf = aws_sdk_s3::config::Builder::from(&self.config)
+            .interceptor(self.counter.clone())
+            // Emulators and private endpoints serve buckets by path, not by host name.
+            .force_path_style(self.config.endpoint_url().is_some());
+        // S3 appends the bucket to the endpoint's path as is: an endpoint with a path
+        // needs its trailing slash.
+        if let Some(url) = self.config.endpoint_url()
+            && !url.ends_with('/')
+            && url.matches('/').count() > 2
+        {
+            conf = conf.endpoint_url(format!("{url}/"));
+        }
+        aws_sdk_s3::Client::from_conf(conf.build())
     }
 
     pub fn sfn(&self) -> aws_sdk_sfn::Client {

@@ -79,6 +79,11 @@ pub struct Context {
     /// `KEYROTOR_NOW` (RFC 3339), for forecasts and tests: the policy time of every
     /// invocation. Unset: the real time.
     pub fixed_now: Option<chrono::DateTime<chrono::Utc>>,
+    /// `KEYROTOR_PLAN_BUCKET`: where plans with more than `inline_items` API keys are
+    /// written for the Distributed Map. Unset: every plan stays inline.
+    pub items_bucket: Option<String>,
+    /// `KEYROTOR_INLINE_ITEMS` (default 40).
+    pub inline_items: usize,
 }
 
 impl Context {
@@ -101,11 +106,21 @@ impl Context {
             ),
             _ => None,
         };
+        let inline_items = match std::env::var("KEYROTOR_INLINE_ITEMS") {
+            Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|_| {
+                StepError::InvalidInput(format!("KEYROTOR_INLINE_ITEMS = {v:?} is not a number"))
+            })?,
+            _ => 40,
+        };
         Ok(Context {
             aws,
             policy,
             region,
             fixed_now,
+            items_bucket: std::env::var("KEYROTOR_PLAN_BUCKET")
+                .ok()
+                .filter(|b| !b.trim().is_empty()),
+            inline_items,
         })
     }
 }
@@ -241,14 +256,31 @@ pub async fn run_job(ctx: &Context, job: Job, event: Value) -> Result<Value, Ste
                     })
                 })
                 .collect();
-            Ok(json!({
+            // A large plan goes to S3 for the sweep's Distributed Map: a state payload is
+            // limited to 256 KiB and an inline Map to 40 concurrent iterations.
+            let large = keys.len() > ctx.inline_items && ctx.items_bucket.is_some();
+            let mut out = json!({
                 "account": outcome.caller.account,
                 "region": ctx.region,
                 "generated_at": now.to_rfc3339(),
                 "mode": policy.mode,
-                "api_keys": keys,
+                "api_keys": if large { Vec::new() } else { keys.clone() },
+                "api_key_count": keys.len(),
+                "large": large,
                 "at": now.to_rfc3339(),
-            }))
+            });
+            if large && let Some(bucket) = &ctx.items_bucket {
+                let key = format!(
+                    "plans/{}/{}.json",
+                    outcome.caller.account,
+                    crate::steps::new_run_id(clock.now())
+                );
+                let store = crate::aws::s3::S3Items::new(aws.s3());
+                crate::ports::ItemStore::put(&store, bucket, &key, &Value::Array(keys).to_string())
+                    .await?;
+                out["items"] = json!({"bucket": bucket, "key": key});
+            }
+            Ok(out)
         }
         Job::IamKeys => {
             let ports = crate::steps::iam_keys::IamKeyPorts {
