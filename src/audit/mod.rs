@@ -172,6 +172,14 @@ pub fn verify(items: Vec<StoredRecord>) -> VerifyReport {
         let mut expected_seq = 1;
         let mut prev_hash: Option<String> = None;
         for r in &chain {
+            if r.seq < expected_seq {
+                // Two records with one sequence number: one of them was inserted.
+                findings.push(Finding::BrokenLink {
+                    resource: resource.clone(),
+                    seq: r.seq,
+                });
+                continue;
+            }
             if r.seq > expected_seq {
                 findings.push(Finding::Missing {
                     resource: resource.clone(),
@@ -334,5 +342,83 @@ mod tests {
                 .to_string()
                 .contains("missing attribute hash")
         );
+    }
+
+    mod tampering {
+        //! Property: whatever is altered, removed (before the last record), inserted or
+        //! reordered in the stored chains, `verify` reports it; untouched chains verify.
+
+        use super::*;
+        use proptest::prelude::*;
+
+        fn chains(lens: &[usize]) -> Vec<AuditRecord> {
+            let at = Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).unwrap();
+            let mut out = Vec::new();
+            for (c, len) in lens.iter().enumerate() {
+                let mut last: Option<AuditRecord> = None;
+                for i in 0..*len {
+                    let mut e = entry(&format!("key{c}"));
+                    e.detail = format!("step {i}");
+                    let r = AuditRecord::seal(&e, last.as_ref(), "run-1", "tester", at);
+                    out.push(r.clone());
+                    last = Some(r);
+                }
+            }
+            out
+        }
+
+        fn stored(records: Vec<AuditRecord>) -> Vec<StoredRecord> {
+            records.into_iter().map(Ok).collect()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::with_cases(256) })]
+
+            #[test]
+            fn untouched_chains_verify(lens in prop::collection::vec(1usize..8, 1..4)) {
+                prop_assert!(verify(stored(chains(&lens))).ok());
+            }
+
+            #[test]
+            fn any_tampering_is_detected(
+                lens in prop::collection::vec(2usize..8, 1..4),
+                op in 0u8..5,
+                pick in any::<prop::sample::Index>(),
+                text in "[a-z]{1,8}",
+            ) {
+                let mut records = chains(&lens);
+                // A record that is not the last of its chain (each chain has 2 or more).
+                let candidates: Vec<usize> = (0..records.len())
+                    .filter(|&i| records.get(i + 1).is_some_and(|n| n.resource == records[i].resource))
+                    .collect();
+                let i = candidates[pick.index(candidates.len())];
+                match op {
+                    // Altered in place.
+                    0 => records[i].detail.push_str(&text),
+                    // Altered and re-hashed: the next record's link breaks.
+                    1 => {
+                        records[i].detail.push_str(&text);
+                        records[i].hash = records[i].compute_hash();
+                    }
+                    // Removed.
+                    2 => { records.remove(i); }
+                    // Reordered: two neighbours swap their sequence numbers.
+                    3 => {
+                        let seq = records[i].seq;
+                        records[i].seq = records[i + 1].seq;
+                        records[i + 1].seq = seq;
+                    }
+                    // Inserted: a well-formed record reusing a sequence number.
+                    _ => {
+                        let mut forged = records[i].clone();
+                        forged.detail.push_str(&text);
+                        forged.hash = forged.compute_hash();
+                        records.push(forged);
+                    }
+                }
+                let report = verify(stored(records));
+                prop_assert!(!report.ok(), "op {} on record {} went unnoticed", op, i);
+            }
+        }
     }
 }
