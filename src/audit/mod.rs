@@ -382,7 +382,7 @@ mod tests {
             #[test]
             fn any_tampering_is_detected(
                 lens in prop::collection::vec(2usize..8, 1..4),
-                op in 0u8..5,
+                op in 0u8..6,
                 pick in any::<prop::sample::Index>(),
                 text in "[a-z]{1,8}",
             ) {
@@ -407,6 +407,17 @@ mod tests {
                         let seq = records[i].seq;
                         records[i].seq = records[i + 1].seq;
                         records[i + 1].seq = seq;
+                    }
+                    // Inserted after the last record, reusing its sequence number.
+                    5 => {
+                        let last = records
+                            .iter()
+                            .rposition(|r| r.resource == records[i].resource)
+                            .unwrap_or(i);
+                        let mut forged = records[last].clone();
+                        forged.detail.push_str(&text);
+                        forged.hash = forged.compute_hash();
+                        records.push(forged);
                     }
                     // Inserted: a well-formed record reusing a sequence number.
                     _ => {
