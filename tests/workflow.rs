@@ -432,3 +432,65 @@ async fn a_large_plan_is_written_to_s3_for_the_distributed_map() {
         "$.plan.items.key"
     );
 }
+
+#[tokio::test]
+async fn in_plan_mode_the_deployed_functions_start_no_rotation() {
+    let world = World::new();
+    let now = Utc::now();
+    let manifest = world.seed_demo(&now.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+    let plan_policy = {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(
+            std::fs::read_to_string(support::example_policy())
+                .unwrap()
+                .as_bytes(),
+        )
+        .unwrap();
+        file
+    };
+    ok(&run(keyrotor(&world, &plan_policy).arg("init")));
+    let ctx = keyrotor::lambda::Context {
+        aws: keyrotor::aws::Aws {
+            config: world.sdk().await,
+            counter: Default::default(),
+        },
+        policy: keyrotor::domain::policy::Policy::from_toml(
+            &std::fs::read_to_string(plan_policy.path()).unwrap(),
+            "policy",
+        )
+        .unwrap(),
+        region: support::REGION.into(),
+        fixed_now: Some(now),
+        items_bucket: None,
+        inline_items: 40,
+    };
+    let out = keyrotor::lambda::run_job(&ctx, keyrotor::lambda::Job::Plan, json!({}))
+        .await
+        .unwrap();
+    assert_eq!(out["api_keys"], json!([]), "{out}");
+    assert!(out["api_keys_due"].as_u64().unwrap() > 0, "{out}");
+    let acme = manifest["api_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "partner-acme")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let err = keyrotor::lambda::run_job(&ctx, keyrotor::lambda::Job::ApiKey, json!({"key": acme}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.name(), "KeyRotor.Blocked", "{err}");
+    let keys = aws_sdk_apigateway::Client::new(&world.sdk().await)
+        .get_api_keys()
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        keys.items()
+            .iter()
+            .all(|k| !k.name().unwrap_or_default().contains("-kr-")),
+        "no replacement created"
+    );
+}

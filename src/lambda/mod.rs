@@ -196,6 +196,9 @@ fn to_value<T: serde::Serialize>(value: &T) -> Result<Value, StepError> {
     })
 }
 
+/// Entries listed in a job's result; the rest are counted (and in the audit trail).
+const MAX_LISTED: usize = 100;
+
 /// Runs one job; the result carries identifiers and stages only, never a value.
 pub async fn run_job(ctx: &Context, job: Job, event: Value) -> Result<Value, StepError> {
     let aws = &ctx.aws;
@@ -240,11 +243,13 @@ pub async fn run_job(ctx: &Context, job: Job, event: Value) -> Result<Value, Ste
             )
             .await?;
             let day = now.format("%Y%m%d");
+            // In mode = "plan" no rotation is started: the plan is reported only.
+            let enforce = policy.mode == crate::domain::policy::Mode::Enforce;
             let keys: Vec<Value> = outcome
                 .plan
                 .actions
                 .iter()
-                .filter(|a| a.kind == Kind::ApiKeys)
+                .filter(|a| a.kind == Kind::ApiKeys && enforce)
                 .map(|a| {
                     json!({
                         "key": a.resource,
@@ -266,6 +271,7 @@ pub async fn run_job(ctx: &Context, job: Job, event: Value) -> Result<Value, Ste
                 "mode": policy.mode,
                 "api_keys": if large { Vec::new() } else { keys.clone() },
                 "api_key_count": keys.len(),
+                "api_keys_due": outcome.plan.actions.iter().filter(|a| a.kind == Kind::ApiKeys).count(),
                 "large": large,
                 "at": now.to_rfc3339(),
             });
@@ -292,14 +298,22 @@ pub async fn run_job(ctx: &Context, job: Job, event: Value) -> Result<Value, Ste
                 audit: &audit,
             };
             let done = crate::steps::iam_keys::sweep(&ports, policy, now, &clock).await?;
+            // The state payload stays small (256 KiB limit): the first entries and the
+            // counts; the audit trail has every action.
             Ok(json!({
                 "run_id": done.run_id,
                 "mode": done.mode,
-                "applied": to_value(&done.applied)?,
+                "total": done.applied.len(),
+                "applied": to_value(&done.applied.iter().take(MAX_LISTED).collect::<Vec<_>>())?,
                 "failed": done.failed(),
             }))
         }
         Job::ApiKey => {
+            if policy.mode != crate::domain::policy::Mode::Enforce {
+                return Err(StepError::Blocked(
+                    "the policy's mode is \"plan\": API keys are not rotated; set mode = \"enforce\"".into(),
+                ));
+            }
             let key = event.get("key").and_then(Value::as_str).ok_or_else(|| {
                 StepError::InvalidInput("event: field \"key\" (the API key id) is missing".into())
             })?;
@@ -324,10 +338,12 @@ pub async fn run_job(ctx: &Context, job: Job, event: Value) -> Result<Value, Ste
             .await?;
             match done.status {
                 "failed" => {
-                    return Err(StepError::Port(crate::ports::PortError::NotReady {
-                        operation: format!("rotation of {key}"),
-                        message: done.error.unwrap_or_default(),
-                    }));
+                    return Err(StepError::Port(done.cause.clone().unwrap_or_else(|| {
+                        crate::ports::PortError::Other {
+                            operation: format!("rotation of {key}"),
+                            message: done.error.clone().unwrap_or_default(),
+                        }
+                    })));
                 }
                 "conflict" => {
                     return Err(StepError::InProgress(done.error.unwrap_or_default()));
@@ -358,7 +374,12 @@ pub async fn run_job(ctx: &Context, job: Job, event: Value) -> Result<Value, Ste
                 audit: &audit,
             };
             let done = crate::steps::migration::sweep(&ports, policy, now, &clock).await?;
-            to_value(&done)
+            Ok(json!({
+                "run_id": done.run_id,
+                "mode": done.mode,
+                "total": done.transitions.len(),
+                "transitions": to_value(&done.transitions.iter().take(MAX_LISTED).collect::<Vec<_>>())?,
+            }))
         }
         Job::Certs => {
             let certs = AcmInventory::new(aws.clone());
@@ -376,12 +397,22 @@ pub async fn run_job(ctx: &Context, job: Job, event: Value) -> Result<Value, Ste
             }
             Ok(json!({
                 "run_id": done.run_id,
-                "notifications": to_value(&done.notifications)?,
+                "total": done.notifications.len(),
+                "notifications": to_value(&done.notifications.iter().take(MAX_LISTED).collect::<Vec<_>>())?,
                 "failed": done.failed(),
             }))
         }
         Job::RecordFailure => {
-            record_failure(&identity, &audit, notifier, &event, now, &clock).await
+            record_failure(
+                &identity,
+                &audit,
+                notifier,
+                &event,
+                &ctx.region,
+                now,
+                &clock,
+            )
+            .await
         }
         Job::SecretRotation => Err(StepError::InvalidInput(
             "the rotation hook takes Secrets Manager events".into(),
@@ -396,6 +427,7 @@ async fn record_failure(
     audit: &dyn crate::ports::AuditStore,
     notifier: &dyn Notifier,
     event: &Value,
+    region: &str,
     now: DateTime<Utc>,
     clock: &dyn Clock,
 ) -> Result<Value, StepError> {
@@ -415,10 +447,21 @@ async fn record_failure(
         .take(1000)
         .collect();
     let kind = match field("kind") {
-        "api-keys" => Kind::ApiKeys,
+        // Planning discovers API keys; its failure is theirs.
+        "api-keys" | "plan" => Kind::ApiKeys,
         "iam-keys" => Kind::IamKeys,
         "migration" => Kind::Migration,
-        _ => Kind::Certs,
+        "certs" => Kind::Certs,
+        other => {
+            return Err(StepError::InvalidInput(format!(
+                "event: kind {other:?} is not one of api-keys, plan, iam-keys, migration, certs"
+            )));
+        }
+    };
+    // The chain of the resource itself: API keys and certificates are regional.
+    let region = match kind {
+        Kind::ApiKeys | Kind::Certs => region.to_owned(),
+        _ => "global".to_owned(),
     };
     let log = AuditLog::new(
         audit,
@@ -431,7 +474,7 @@ async fn record_failure(
             resource: ResourceRef {
                 kind,
                 account: caller.account.to_string(),
-                region: "global".into(),
+                region,
                 id: resource.clone(),
             },
             action: field("what").to_owned(),

@@ -67,6 +67,9 @@ pub struct Advanced {
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The AWS error that stopped a `failed` step, as classified.
+    #[serde(skip)]
+    pub cause: Option<PortError>,
 }
 
 /// The sweep's result.
@@ -157,6 +160,28 @@ pub async fn rotate(
 ) -> Result<Advanced, StepError> {
     let caller = ports.identity.caller().await?;
     let inv = inventory(ports, &caller, region).await?;
+    // A key its own rotation already deleted (a repeated or duplicate execution): done.
+    if let Some(r) = inv
+        .api_rotations
+        .iter()
+        .find(|r| r.old_key == key_ref.trim() && r.stage == RotationStage::Deleted)
+        && !inv.api_keys.iter().any(|k| k.id == r.old_key)
+    {
+        return Ok(Advanced {
+            key: r.old_key.clone(),
+            name: r.name.clone(),
+            secret: Some(r.secret.clone()),
+            trigger: Some(r.trigger),
+            steps: Vec::new(),
+            stage: Some(RotationStage::Deleted),
+            new_key: r.new_key.clone(),
+            next: None,
+            next_at: None,
+            status: "done",
+            error: None,
+            cause: None,
+        });
+    }
     let key = resolve(&inv.api_keys, key_ref, region)?;
     let run_id = new_run_id(wall.now());
     let run = Run {
@@ -384,6 +409,7 @@ impl Advanced {
             next_at: None,
             status: "done",
             error: None,
+            cause: None,
         }
     }
 }
@@ -605,6 +631,7 @@ impl Run<'_> {
                 next_at: next.map(|n| n.1),
                 status,
                 error,
+                cause: None,
             }
         };
         while let Some((step, due)) = rotation.next(self.policy) {
@@ -626,9 +653,9 @@ impl Run<'_> {
             let new_key = match effect {
                 Ok(new_key) => new_key,
                 Err(stop) => {
-                    let (outcome, status, message) = match stop {
-                        Stop::Blocked(m) => (Outcome::Blocked, "blocked", m),
-                        Stop::Port(e) => (Outcome::Failed, "failed", e.to_string()),
+                    let (outcome, status, message, cause) = match stop {
+                        Stop::Blocked(m) => (Outcome::Blocked, "blocked", m, None),
+                        Stop::Port(e) => (Outcome::Failed, "failed", e.to_string(), Some(e)),
                     };
                     self.append(self.entry(
                         &id,
@@ -639,7 +666,10 @@ impl Run<'_> {
                         None,
                     ))
                     .await?;
-                    return Ok(result(&rotation, steps, status, Some(message)));
+                    return Ok(Advanced {
+                        cause,
+                        ..result(&rotation, steps, status, Some(message))
+                    });
                 }
             };
             let mut next = rotation.advanced(step, self.now);

@@ -148,6 +148,30 @@ pub async fn plan(
             }
         };
     }
+    let state_error = |e: StepError| match e {
+        StepError::Port(e) => e,
+        e => PortError::InvalidResponse {
+            operation: "state table".into(),
+            message: e.to_string(),
+        },
+    };
+    if let Some(state) = state
+        && kinds.contains(&Kind::ApiKeys)
+    {
+        inventory.api_rotations = api_keys::load_rotations(state, &caller.account, region)
+            .await
+            .map_err(state_error)?;
+    }
+    if let Some(state) = state
+        && kinds.contains(&Kind::Migration)
+    {
+        inventory.migrating = migration::records(state, &caller.account)
+            .await
+            .map_err(state_error)?
+            .into_iter()
+            .map(|r| r.user)
+            .collect();
+    }
     let inventory = discover::discover(discovery, inventory, now, policy, kinds).await?;
     let plan = plan::plan(&inventory, now, policy, kinds);
     let Some(store) = audit_store else {

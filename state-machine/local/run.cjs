@@ -35,10 +35,18 @@ async function execute(name, input, label) {
         ['Plan', 'IamKeys', 'Certs', 'Migration', 'Advance', 'RotateApiKey'].map((s) => [s, pause]),
       ),
       taskResourceLocalHandlers: {
+        // states:startExecution starts the child and returns; locally the child runs to its
+        // end first (its Waits are short), and a failed child does not fail the parent, as
+        // in Step Functions.
         RotateApiKey: async (task) => {
           const childInput = task && task.Input ? task.Input : { key: task.key, at: task.at };
-          const output = await execute('api-key-rotation', childInput, (task && task.Name) || task.execution);
-          return { Status: 'SUCCEEDED', Output: JSON.stringify(output) };
+          const name = (task && task.Name) || task.execution;
+          try {
+            await execute('api-key-rotation', childInput, name);
+          } catch {
+            // Recorded in `executions`, and by the child's own failure path.
+          }
+          return { ExecutionArn: `arn:aws:states:local:000000000000:execution:keyrotor-api-key-rotation:${name}`, StartDate: new Date().toISOString() };
         },
       },
     },
