@@ -294,14 +294,21 @@ fn policy_json(operation: &str, document: &str) -> PortResult<serde_json::Value>
     })
 }
 
+/// Whose policies to read.
+#[derive(Clone, Copy)]
+enum Owner<'a> {
+    User(&'a str),
+    Group(&'a str),
+}
+
 impl IamClient {
-    async fn attached(&self, user: Option<&str>, group: Option<&str>) -> PortResult<Vec<String>> {
+    async fn attached(&self, owner: Owner<'_>) -> PortResult<Vec<String>> {
         let mut arns = Vec::new();
         let mut marker: Option<String> = None;
         loop {
             self.pacer.wait().await;
-            let (page, truncated, next) = match (user, group) {
-                (Some(u), _) => {
+            let (page, truncated, next) = match owner {
+                Owner::User(u) => {
                     let out = self
                         .client
                         .list_attached_user_policies()
@@ -316,7 +323,7 @@ impl IamClient {
                         out.marker().map(str::to_owned),
                     )
                 }
-                (None, Some(g)) => {
+                Owner::Group(g) => {
                     let out = self
                         .client
                         .list_attached_group_policies()
@@ -331,7 +338,6 @@ impl IamClient {
                         out.marker().map(str::to_owned),
                     )
                 }
-                (None, None) => return Ok(arns),
             };
             arns.extend(
                 page.iter()
@@ -344,17 +350,13 @@ impl IamClient {
         }
     }
 
-    async fn inline(
-        &self,
-        user: Option<&str>,
-        group: Option<&str>,
-    ) -> PortResult<Vec<(String, serde_json::Value)>> {
+    async fn inline(&self, owner: Owner<'_>) -> PortResult<Vec<(String, serde_json::Value)>> {
         let mut names = Vec::new();
         let mut marker: Option<String> = None;
         loop {
             self.pacer.wait().await;
-            let (page, truncated, next) = match (user, group) {
-                (Some(u), _) => {
+            let (page, truncated, next) = match owner {
+                Owner::User(u) => {
                     let out = self
                         .client
                         .list_user_policies()
@@ -369,7 +371,7 @@ impl IamClient {
                         out.marker().map(str::to_owned),
                     )
                 }
-                (None, Some(g)) => {
+                Owner::Group(g) => {
                     let out = self
                         .client
                         .list_group_policies()
@@ -384,7 +386,6 @@ impl IamClient {
                         out.marker().map(str::to_owned),
                     )
                 }
-                (None, None) => break,
             };
             names.extend(page);
             match (truncated, next) {
@@ -399,8 +400,8 @@ impl IamClient {
                 continue;
             }
             self.pacer.wait().await;
-            let doc = match (user, group) {
-                (Some(u), _) => {
+            let doc = match owner {
+                Owner::User(u) => {
                     let out = self
                         .client
                         .get_user_policy()
@@ -411,7 +412,7 @@ impl IamClient {
                         .map_err(|e| classify("iam:GetUserPolicy", e))?;
                     policy_json("iam:GetUserPolicy", out.policy_document())?
                 }
-                (None, Some(g)) => {
+                Owner::Group(g) => {
                     let out = self
                         .client
                         .get_group_policy()
@@ -422,7 +423,6 @@ impl IamClient {
                         .map_err(|e| classify("iam:GetGroupPolicy", e))?;
                     policy_json("iam:GetGroupPolicy", out.policy_document())?
                 }
-                (None, None) => continue,
             };
             docs.push((name, doc));
         }
@@ -433,9 +433,9 @@ impl IamClient {
 #[async_trait]
 impl IamRoles for IamClient {
     async fn user_permissions(&self, user: &str) -> PortResult<Permissions> {
-        let mut managed = self.attached(Some(user), None).await?;
+        let mut managed = self.attached(Owner::User(user)).await?;
         let mut inline: Vec<(String, String, serde_json::Value)> = self
-            .inline(Some(user), None)
+            .inline(Owner::User(user))
             .await?
             .into_iter()
             .map(|(n, d)| ("user".to_owned(), n, d))
@@ -459,9 +459,9 @@ impl IamRoles for IamClient {
             }
         }
         for group in groups {
-            managed.extend(self.attached(None, Some(&group)).await?);
+            managed.extend(self.attached(Owner::Group(&group)).await?);
             inline.extend(
-                self.inline(None, Some(&group))
+                self.inline(Owner::Group(&group))
                     .await?
                     .into_iter()
                     .map(|(n, d)| (format!("group{group}"), n, d)),

@@ -7,6 +7,15 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use super::classify;
 use crate::ports::{Notification, Notifier, PortError, PortResult};
 
+/// The notifier a policy asks for: its `[notifications] sns_topic_arn`, or none (then
+/// notifications are only reported and audited).
+pub fn notifier_for(aws: &super::Aws, topic: Option<&String>) -> Box<dyn Notifier> {
+    match topic {
+        Some(topic) => Box::new(SnsNotifier::new(aws.sns(), topic.clone())),
+        None => Box::new(NoNotifier),
+    }
+}
+
 /// [`Notifier`] publishing to one SNS topic.
 pub struct SnsNotifier {
     client: aws_sdk_sns::Client,

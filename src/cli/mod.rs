@@ -20,7 +20,7 @@ use crate::aws::apigateway::ApiGatewayClient;
 use crate::aws::dynamodb::{DynamoAuditStore, DynamoStateStore, DynamoTables};
 use crate::aws::iam::IamClient;
 use crate::aws::secretsmanager::SecretsManagerInventory;
-use crate::aws::sns::{NoNotifier, SnsNotifier};
+use crate::aws::sns::NoNotifier;
 use crate::aws::sts::StsIdentity;
 use crate::aws::{Aws, Connection};
 use crate::domain::api_rotation::Trigger;
@@ -456,14 +456,9 @@ where
     let iam = IamClient::new(aws.iam());
     let identity = StsIdentity::new(aws.sts());
     let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
-    let sns;
-    let notifier: &dyn crate::ports::Notifier = match &policy.notifications.sns_topic_arn {
-        Some(topic) => {
-            sns = SnsNotifier::new(aws.sns(), topic.clone());
-            &sns
-        }
-        None => &NoNotifier,
-    };
+    let notifier_box =
+        crate::aws::sns::notifier_for(aws, policy.notifications.sns_topic_arn.as_ref());
+    let notifier: &dyn crate::ports::Notifier = &*notifier_box;
     let ports = steps::migration::MigrationPorts {
         identity: &identity,
         iam: &iam,
@@ -682,14 +677,8 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             let iam = IamClient::new(aws.iam());
             let identity = StsIdentity::new(aws.sts());
             let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
-            let sns;
-            let notifier: &dyn crate::ports::Notifier = match &policy.notifications.sns_topic_arn {
-                Some(topic) => {
-                    sns = SnsNotifier::new(aws.sns(), topic.clone());
-                    &sns
-                }
-                None => &NoNotifier,
-            };
+            let notifier_box = crate::aws::sns::notifier_for(&aws, policy.notifications.sns_topic_arn.as_ref());
+            let notifier: &dyn crate::ports::Notifier = &*notifier_box;
             let ports = steps::iam_keys::IamKeyPorts {
                 identity: &identity,
                 iam: &iam,
@@ -962,14 +951,8 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             let certs = AcmInventory::new(aws.clone());
             let identity = StsIdentity::new(aws.sts());
             let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
-            let sns;
-            let notifier: &dyn crate::ports::Notifier = match &policy.notifications.sns_topic_arn {
-                Some(topic) => {
-                    sns = SnsNotifier::new(aws.sns(), topic.clone());
-                    &sns
-                }
-                None => &NoNotifier,
-            };
+            let notifier_box = crate::aws::sns::notifier_for(&aws, policy.notifications.sns_topic_arn.as_ref());
+            let notifier: &dyn crate::ports::Notifier = &*notifier_box;
             let ports = steps::certs::SweepPorts {
                 identity: &identity,
                 certs: &certs,

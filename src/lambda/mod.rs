@@ -18,7 +18,6 @@ use crate::aws::apigateway::ApiGatewayClient;
 use crate::aws::dynamodb::{DynamoAuditStore, DynamoStateStore};
 use crate::aws::iam::IamClient;
 use crate::aws::secretsmanager::SecretsManagerInventory;
-use crate::aws::sns::{NoNotifier, SnsNotifier};
 use crate::aws::sts::{StsIdentity, StsKeyTester};
 use crate::aws::{Aws, Connection};
 use crate::domain::api_rotation::{RotationStage, Trigger};
@@ -211,14 +210,9 @@ pub async fn run_job(ctx: &Context, job: Job, event: Value) -> Result<Value, Ste
     let secrets = SecretsManagerInventory::new(aws.secretsmanager());
     let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
     let audit = DynamoAuditStore::new(aws.dynamodb(), policy.audit.table.clone());
-    let sns;
-    let notifier: &dyn Notifier = match &policy.notifications.sns_topic_arn {
-        Some(topic) => {
-            sns = SnsNotifier::new(aws.sns(), topic.clone());
-            &sns
-        }
-        None => &NoNotifier,
-    };
+    let notifier_box =
+        crate::aws::sns::notifier_for(aws, policy.notifications.sns_topic_arn.as_ref());
+    let notifier: &dyn crate::ports::Notifier = &*notifier_box;
     match job {
         Job::Plan => {
             let certs = AcmInventory::new(aws.clone());

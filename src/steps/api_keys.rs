@@ -115,22 +115,13 @@ pub async fn rotations(
     account: &AccountId,
     region: &str,
 ) -> Result<Vec<Rotation>, StepError> {
-    let pk = Rotation::partition(account.as_str(), region);
-    state
-        .list(&pk)
-        .await?
-        .iter()
-        .map(|item| {
-            Rotation::from_item(&item.sk, item.version, &item.attrs).map_err(|e| {
-                StepError::Port(PortError::InvalidResponse {
-                    operation: "state table".into(),
-                    message: format!(
-                        "{pk}: {e}; fix the item (the rotation cannot go on without it)"
-                    ),
-                })
-            })
-        })
-        .collect()
+    super::read_records(
+        state,
+        &Rotation::partition(account.as_str(), region),
+        Rotation::from_item,
+        "fix the item (the rotation cannot go on without it)",
+    )
+    .await
 }
 
 /// The inventory of API keys, secrets and rotations of one region.

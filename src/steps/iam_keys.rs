@@ -77,22 +77,13 @@ pub async fn key_records(
     state: &dyn StateStore,
     account: &AccountId,
 ) -> Result<Vec<KeyRecord>, StepError> {
-    let pk = KeyRecord::partition(account.as_str());
-    state
-        .list(&pk)
-        .await?
-        .iter()
-        .map(|item| {
-            KeyRecord::from_item(&item.sk, item.version, &item.attrs).map_err(|e| {
-                StepError::Port(PortError::InvalidResponse {
-                    operation: "state table".into(),
-                    message: format!(
-                        "{pk}: {e}; fix the item or delete it (keyrotor then treats the key as active)"
-                    ),
-                })
-            })
-        })
-        .collect()
+    super::read_records(
+        state,
+        &KeyRecord::partition(account.as_str()),
+        KeyRecord::from_item,
+        "fix the item or delete it (keyrotor then treats the key as active)",
+    )
+    .await
 }
 
 /// Plans and carries out what is due for IAM access keys. In `mode = "plan"` every due

@@ -90,22 +90,10 @@ pub async fn records(
     account: &AccountId,
 ) -> Result<Vec<MigrationRecord>, StepError> {
     let pk = MigrationRecord::partition(account.as_str());
-    let items = match state.list(&pk).await {
-        Ok(items) => items,
-        Err(PortError::NotFound { .. }) => return Ok(Vec::new()),
-        Err(e) => return Err(e.into()),
-    };
-    items
-        .iter()
-        .map(|i| {
-            MigrationRecord::from_item(&i.sk, i.version, &i.attrs).map_err(|e| {
-                StepError::Port(PortError::InvalidResponse {
-                    operation: "state table".into(),
-                    message: format!("{pk}: {e}; fix the item"),
-                })
-            })
-        })
-        .collect()
+    match super::read_records(state, &pk, MigrationRecord::from_item, "fix the item").await {
+        Err(StepError::Port(PortError::NotFound { .. })) => Ok(Vec::new()),
+        other => other,
+    }
 }
 
 /// What keyrotor would do for `user`, read-only.

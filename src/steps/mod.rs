@@ -87,6 +87,30 @@ where
     Ok(value)
 }
 
+/// Reads and decodes every item of state-table partition `pk`. An item that cannot be
+/// decoded stops the caller (acting without it could repeat or skip a step); the error names
+/// the item and says `fix`.
+pub(crate) async fn read_records<T>(
+    state: &dyn StateStore,
+    pk: &str,
+    decode: impl Fn(&str, u64, &std::collections::BTreeMap<String, String>) -> Result<T, String>,
+    fix: &str,
+) -> Result<Vec<T>, StepError> {
+    state
+        .list(pk)
+        .await?
+        .iter()
+        .map(|item| {
+            decode(&item.sk, item.version, &item.attrs).map_err(|e| {
+                StepError::Port(PortError::InvalidResponse {
+                    operation: "state table".into(),
+                    message: format!("{pk}: {e}; {fix}"),
+                })
+            })
+        })
+        .collect()
+}
+
 /// Audit appends in flight at once (different resources never contend).
 const AUDIT_CONCURRENCY: usize = 8;
 
@@ -133,21 +157,8 @@ pub async fn plan(
         store.last("keyrotor#probe").await?;
     }
     let mut inventory = Inventory::empty(caller.account.clone(), region);
-    if let Some(state) = state
-        && kinds.contains(&Kind::IamKeys)
-    {
-        inventory.key_records = match iam_keys::key_records(state, &caller.account).await {
-            Ok(records) => records,
-            Err(StepError::Port(PortError::NotFound { .. })) => Vec::new(),
-            Err(StepError::Port(e)) => return Err(e),
-            Err(e) => {
-                return Err(PortError::InvalidResponse {
-                    operation: "state table".into(),
-                    message: e.to_string(),
-                });
-            }
-        };
-    }
+    // Lifecycles in progress, when a state table is given; a missing table means none has
+    // started yet.
     let state_error = |e: StepError| match e {
         StepError::Port(e) => e,
         e => PortError::InvalidResponse {
@@ -155,22 +166,26 @@ pub async fn plan(
             message: e.to_string(),
         },
     };
-    if let Some(state) = state
-        && kinds.contains(&Kind::ApiKeys)
-    {
-        inventory.api_rotations = api_keys::load_rotations(state, &caller.account, region)
-            .await
-            .map_err(state_error)?;
-    }
-    if let Some(state) = state
-        && kinds.contains(&Kind::Migration)
-    {
-        inventory.migrating = migration::records(state, &caller.account)
-            .await
-            .map_err(state_error)?
-            .into_iter()
-            .map(|r| r.user)
-            .collect();
+    if let Some(state) = state {
+        if kinds.contains(&Kind::IamKeys) {
+            inventory.key_records = match iam_keys::key_records(state, &caller.account).await {
+                Err(StepError::Port(PortError::NotFound { .. })) => Vec::new(),
+                other => other.map_err(state_error)?,
+            };
+        }
+        if kinds.contains(&Kind::ApiKeys) {
+            inventory.api_rotations = api_keys::load_rotations(state, &caller.account, region)
+                .await
+                .map_err(state_error)?;
+        }
+        if kinds.contains(&Kind::Migration) {
+            inventory.migrating = migration::records(state, &caller.account)
+                .await
+                .map_err(state_error)?
+                .into_iter()
+                .map(|r| r.user)
+                .collect();
+        }
     }
     let inventory = discover::discover(discovery, inventory, now, policy, kinds).await?;
     let plan = plan::plan(&inventory, now, policy, kinds);
