@@ -363,10 +363,7 @@ async fn a_large_plan_is_written_to_s3_for_the_distributed_map() {
     let policy = enforce_policy();
     ok(&run(keyrotor(&world, &policy).arg("init")));
     let sdk = world.sdk().await;
-    let aws = keyrotor::aws::Aws {
-        config: sdk.clone(),
-        counter: Default::default(),
-    };
+    let aws = keyrotor::aws::Aws::from_config(sdk.clone());
     let s3 = aws.s3();
     // Bucket names are global, across the emulator's accounts too.
     let bucket = format!("keyrotor-plans-{}", world.account);
@@ -450,10 +447,7 @@ async fn in_plan_mode_the_deployed_functions_start_no_rotation() {
     };
     ok(&run(keyrotor(&world, &plan_policy).arg("init")));
     let ctx = keyrotor::lambda::Context {
-        aws: keyrotor::aws::Aws {
-            config: world.sdk().await,
-            counter: Default::default(),
-        },
+        aws: keyrotor::aws::Aws::from_config(world.sdk().await),
         policy: keyrotor::domain::policy::Policy::from_toml(
             &std::fs::read_to_string(plan_policy.path()).unwrap(),
             "policy",

@@ -24,8 +24,8 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::{Intercept, SharedInterceptor};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
@@ -133,6 +133,19 @@ impl Pacer {
 pub struct Aws {
     pub config: SdkConfig,
     pub counter: CallCounter,
+    /// More interceptors for every client (tests inject faults through this).
+    interceptors: Vec<SharedInterceptor>,
+}
+
+/// Builds a service client from the shared configuration with keyrotor's interceptors.
+macro_rules! client {
+    ($aws:expr, $sdk:ident) => {{
+        let mut conf = $sdk::config::Builder::from(&$aws.config).interceptor($aws.counter.clone());
+        for extra in &$aws.interceptors {
+            conf.push_interceptor(extra.clone());
+        }
+        conf
+    }};
 }
 
 impl Aws {
@@ -155,10 +168,22 @@ impl Aws {
         if let Some(url) = &conn.endpoint_url {
             loader = loader.endpoint_url(url);
         }
+        Aws::from_config(loader.load().await)
+    }
+
+    /// Wraps an already loaded configuration (tests, or a caller with its own loader).
+    pub fn from_config(config: SdkConfig) -> Aws {
         Aws {
-            config: loader.load().await,
+            config,
             counter: CallCounter::default(),
+            interceptors: Vec::new(),
         }
+    }
+
+    /// Adds an interceptor to every client made from now on.
+    pub fn with_interceptor(mut self, interceptor: impl Intercept + 'static) -> Aws {
+        self.interceptors.push(SharedInterceptor::new(interceptor));
+        self
     }
 
     /// The configured region, if any.
@@ -167,50 +192,31 @@ impl Aws {
     }
 
     pub fn iam(&self) -> aws_sdk_iam::Client {
-        let conf = aws_sdk_iam::config::Builder::from(&self.config)
-            .interceptor(self.counter.clone())
-            .build();
-        aws_sdk_iam::Client::from_conf(conf)
+        aws_sdk_iam::Client::from_conf(client!(self, aws_sdk_iam).build())
     }
 
     pub fn sts(&self) -> aws_sdk_sts::Client {
-        let conf = aws_sdk_sts::config::Builder::from(&self.config)
-            .interceptor(self.counter.clone())
-            .build();
-        aws_sdk_sts::Client::from_conf(conf)
+        aws_sdk_sts::Client::from_conf(client!(self, aws_sdk_sts).build())
     }
 
     pub fn apigateway(&self) -> aws_sdk_apigateway::Client {
-        let conf = aws_sdk_apigateway::config::Builder::from(&self.config)
-            .interceptor(self.counter.clone())
-            .build();
-        aws_sdk_apigateway::Client::from_conf(conf)
+        aws_sdk_apigateway::Client::from_conf(client!(self, aws_sdk_apigateway).build())
     }
 
     pub fn secretsmanager(&self) -> aws_sdk_secretsmanager::Client {
-        let conf = aws_sdk_secretsmanager::config::Builder::from(&self.config)
-            .interceptor(self.counter.clone())
-            .build();
-        aws_sdk_secretsmanager::Client::from_conf(conf)
+        aws_sdk_secretsmanager::Client::from_conf(client!(self, aws_sdk_secretsmanager).build())
     }
 
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
-        let conf = aws_sdk_dynamodb::config::Builder::from(&self.config)
-            .interceptor(self.counter.clone())
-            .build();
-        aws_sdk_dynamodb::Client::from_conf(conf)
+        aws_sdk_dynamodb::Client::from_conf(client!(self, aws_sdk_dynamodb).build())
     }
 
     pub fn sns(&self) -> aws_sdk_sns::Client {
-        let conf = aws_sdk_sns::config::Builder::from(&self.config)
-            .interceptor(self.counter.clone())
-            .build();
-        aws_sdk_sns::Client::from_conf(conf)
+        aws_sdk_sns::Client::from_conf(client!(self, aws_sdk_sns).build())
     }
 
     pub fn s3(&self) -> aws_sdk_s3::Client {
-        let mut conf = aws_sdk_s3::config::Builder::from(&self.config)
-            .interceptor(self.counter.clone())
+        let mut conf = client!(self, aws_sdk_s3)
             // Emulators and private endpoints serve buckets by path, not by host name.
             .force_path_style(self.config.endpoint_url().is_some());
         // S3 appends the bucket to the endpoint's path as is: an endpoint with a path
@@ -224,18 +230,18 @@ impl Aws {
         aws_sdk_s3::Client::from_conf(conf.build())
     }
 
+    pub fn eventbridge(&self) -> aws_sdk_eventbridge::Client {
+        aws_sdk_eventbridge::Client::from_conf(client!(self, aws_sdk_eventbridge).build())
+    }
+
     pub fn sfn(&self) -> aws_sdk_sfn::Client {
-        let conf = aws_sdk_sfn::config::Builder::from(&self.config)
-            .interceptor(self.counter.clone())
-            .build();
-        aws_sdk_sfn::Client::from_conf(conf)
+        aws_sdk_sfn::Client::from_conf(client!(self, aws_sdk_sfn).build())
     }
 
     /// An ACM client for `region` (ACM is regional).
     pub fn acm(&self, region: &str) -> aws_sdk_acm::Client {
-        let conf = aws_sdk_acm::config::Builder::from(&self.config)
+        let conf = client!(self, aws_sdk_acm)
             .region(Region::new(region.to_owned()))
-            .interceptor(self.counter.clone())
             .build();
         aws_sdk_acm::Client::from_conf(conf)
     }
