@@ -12,7 +12,8 @@
 #      execution; then an undo with `keyrotor reactivate iam-key`, a rotation for a leaked
 #      key, a Secrets Manager rotation of an IAM key, a
 #      migration to a role (plan, apply, status), the certificate report and certificate sweep,
-#      and prints the audit trail and its verification.
+#      and prints the audit trail and its verification;
+#   3. ends by writing the HTML posture report (keyrotor report --html) and printing its path.
 # KEEP=1 leaves the emulator running afterwards so you can explore it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -125,6 +126,11 @@ keyrotor audit list
 echo
 echo "==> keyrotor audit verify"
 keyrotor audit verify
+echo
+echo "==> keyrotor report --html .keyrotor/report.html   (posture: key ages, states, rotations, expiry, funnel, compliance)"
+keyrotor report --html .keyrotor/report.html --quiet
+echo
+echo "The posture report is at $(pwd)/.keyrotor/report.html (open it in a browser)."
 if [[ ${KEEP:-0} == 1 ]]; then
   echo
   echo "The emulator keeps running at $base. Try:"

@@ -12,6 +12,9 @@ cargo clippy --all-targets -- -D warnings
 .venv/bin/cfn-lint infra/*.yaml
 .venv/bin/checkov -d infra --framework cloudformation --compact --quiet --skip-download
 
+# The HTML report's browser test: Debian's chromium and playwright-core.
+scripts/setup-browser.sh
+
 endpoint=$(scripts/emulator.sh start)
 trap 'scripts/emulator.sh stop' EXIT
 export KEYROTOR_TEST_ENDPOINT=$endpoint

@@ -7,6 +7,7 @@
 //! --fail-within` found a certificate expiring within the limit.
 
 mod output;
+mod report_html;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -62,6 +63,9 @@ struct Cli {
     /// Print the number of AWS calls per operation to stderr when done
     #[arg(long, global = true)]
     call_stats: bool,
+    /// No progress bars and no informational messages on stderr (errors are still printed)
+    #[arg(long, short = 'q', global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -101,6 +105,18 @@ enum Command {
         #[arg(long, value_name = "DAYS")]
         fail_within: Option<i64>,
     },
+    /// The account's credential posture: key ages against the 90-day line, lifecycle
+    /// states, API key rotations, certificate expiry, the migration funnel, recent audited
+    /// actions, and a compliance summary (CIS 1.12/1.14, Security Hub IAM.3/IAM.22/ACM.1).
+    /// Read-only
+    Report {
+        /// Also write the report as one self-contained HTML page (inline SVG charts) to FILE
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+        /// How many recent audited actions to list
+        #[arg(long, default_value_t = 25, value_name = "N")]
+        recent: usize,
+    },
     /// Carry out what is due for one kind: `iam-keys` (warn, deactivate, delete; mode =
     /// "enforce" needed, otherwise recorded as dry-run decisions) or `certs` (owners notified
     /// once per ladder step). Every action audited
@@ -139,6 +155,12 @@ enum Command {
     },
     /// Create the audit and state tables if they do not exist (idempotent)
     Init,
+    /// Print a shell completion script: `keyrotor completions bash > /etc/bash_completion.d/keyrotor`,
+    /// `keyrotor completions zsh > "${fpath[1]}/_keyrotor"`, `keyrotor completions fish > ~/.config/fish/completions/keyrotor.fish`
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Read and verify the audit trail
     Audit {
         #[command(subcommand)]
@@ -382,6 +404,7 @@ async fn run_remote(
     name: &str,
     input: &serde_json::Value,
     format: OutputFormat,
+    quiet: bool,
 ) -> Result<ExitCode, CliError> {
     let Some(machine) = &remote.state_machine_arn else {
         return Err(CliError::Usage(
@@ -396,7 +419,10 @@ async fn run_remote(
     })?;
     let orchestrator = crate::aws::sfn::StepFunctions::new(aws.sfn());
     let mut progress = |s: &crate::ports::ExecutionStatus| {
-        eprintln!("keyrotor: execution {} is {}", s.arn, s.status);
+        note(
+            quiet,
+            &format!("keyrotor: execution {} is {}", s.arn, s.status),
+        );
     };
     let done = steps::remote::run(
         &orchestrator,
@@ -499,6 +525,13 @@ fn emit(text: &str) -> Result<(), CliError> {
     }
 }
 
+/// An informational line on stderr, unless `--quiet`.
+fn note(quiet: bool, text: &str) {
+    if !quiet {
+        eprintln!("{text}");
+    }
+}
+
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, CliError> {
     serde_json::to_string_pretty(value)
         .map(|s| s + "\n")
@@ -519,6 +552,13 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             ),
         };
         emit(&text)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Command::Completions { shell } = cli.command {
+        let mut command = <Cli as clap::CommandFactory>::command();
+        let mut out = Vec::new();
+        clap_complete::generate(shell, &mut command, "keyrotor", &mut out);
+        emit(&String::from_utf8_lossy(&out))?;
         return Ok(ExitCode::SUCCESS);
     }
     if let Command::Schedule { cron } = &cli.command {
@@ -573,7 +613,9 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let audit_store = DynamoAuditStore::new(aws.dynamodb(), policy.audit.table.clone());
 
     let result = match cli.command {
-        Command::Policy { .. } | Command::Schedule { .. } => unreachable!("handled above"),
+        Command::Policy { .. } | Command::Schedule { .. } | Command::Completions { .. } => {
+            unreachable!("handled above")
+        }
         Command::Plan { kind, at, record } => {
             let now = match at {
                 Some(at) => parse_time(&at, "--at")?,
@@ -607,15 +649,63 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             )
             .await?;
             if let Some(run) = &outcome.run_id {
-                eprintln!(
-                    "recorded {} decision(s) to audit table {} as run {run} (dry run)",
-                    outcome.recorded, policy.audit.table
+                note(
+                    cli.quiet,
+                    &format!(
+                        "recorded {} decision(s) to audit table {} as run {run} (dry run)",
+                        outcome.recorded, policy.audit.table
+                    ),
                 );
             }
             emit(&match cli.output {
                 OutputFormat::Json => to_json(&outcome.plan)?,
                 OutputFormat::Table => output::plan_table(&outcome.plan),
             })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { html, recent } => {
+            let now = env_now.unwrap_or_else(Utc::now);
+            let iam = IamClient::new(aws.iam());
+            let api_keys = ApiGatewayClient::new(aws.apigateway());
+            let certs = AcmInventory::new(aws.clone());
+            let secrets = SecretsManagerInventory::new(aws.secretsmanager());
+            let discovery = DiscoveryPorts {
+                iam: &iam,
+                api_keys: &api_keys,
+                certs: &certs,
+                secrets: &secrets,
+            };
+            let identity = StsIdentity::new(aws.sts());
+            let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
+            let posture = steps::report::posture(
+                &identity,
+                &discovery,
+                &state,
+                &audit_store,
+                &policy,
+                &steps::report::ReportRequest {
+                    now,
+                    region: &region,
+                    recent,
+                },
+                &SystemClock::Real,
+            )
+            .await?;
+            if let Some(path) = &html {
+                std::fs::write(path, report_html::render(&posture)).map_err(|e| {
+                    CliError::Io(format!("--html {}: cannot write: {e}", path.display()))
+                })?;
+            }
+            emit(&match cli.output {
+                OutputFormat::Json => to_json(&posture)?,
+                OutputFormat::Table => output::posture_table(&posture),
+            })?;
+            if let Some(path) = &html {
+                note(
+                    cli.quiet,
+                    &format!("keyrotor: report written to {}", path.display()),
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Certs {
@@ -800,7 +890,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             let now = env_now.unwrap_or_else(Utc::now);
             let input = serde_json::json!({"key": key, "at": now.to_rfc3339()});
             let name = format!("api-key-{key}-{}", now.format("%Y%m%d"));
-            run_remote(&aws, &audit_store, &remote, &name, &input, cli.output).await
+            run_remote(&aws, &audit_store, &remote, &name, &input, cli.output, cli.quiet).await
         }
         Command::Rotate {
             command: RotateCommand::ApiKey { key, reason, .. },
@@ -851,7 +941,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             }
             let now = Utc::now();
             let name = format!("sweep-cli-{}", now.format("%Y%m%dT%H%M%S"));
-            run_remote(&aws, &audit_store, &remote, &name, &serde_json::json!({}), cli.output).await
+            run_remote(&aws, &audit_store, &remote, &name, &serde_json::json!({}), cli.output, cli.quiet).await
         }
         Command::Sweep { kind: None, .. } => Err(CliError::Usage(
             "choose what to sweep: --kind api-keys, iam-keys, migration or certs (or --via step-functions for everything)".into(),
@@ -1096,6 +1186,14 @@ fn init_tracing() {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
+    {
+        use std::io::IsTerminal;
+        output::enable_colour(
+            std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::env::var("TERM").as_deref() != Ok("dumb"),
+        );
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -5,12 +5,97 @@ use serde::Serialize;
 use crate::audit::record::StoredRecord;
 use crate::audit::{AuditRecord, VerifyReport};
 use crate::domain::plan::{KeyView, Plan};
+use crate::domain::posture::{ControlStatus, Posture};
 use crate::ports::TableStatus;
 use crate::steps::api_keys::{Advanced, ApiKeySweep};
 use crate::steps::certs::{CertReport, CertSweep};
 use crate::steps::iam_keys::{IamSweep, Reactivated};
 use crate::steps::migration::{Funnel, MigrationPlan, MigrationSweep};
 use crate::steps::secret_rotation::StepResult;
+
+/// Whether output may be coloured: set once by the CLI when stdout is a terminal and
+/// `NO_COLOR` is not set.
+static COLOUR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn enable_colour(on: bool) {
+    COLOUR.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A tone for [`paint`].
+#[derive(Debug, Clone, Copy)]
+pub enum Tone {
+    Good,
+    Bad,
+    Muted,
+}
+
+/// `text` in the tone's colour on a terminal, unchanged otherwise. Only used for a table's
+/// last column (which is not padded) or whole lines, so alignment is unaffected.
+pub fn paint(text: &str, tone: Tone) -> String {
+    if !COLOUR.load(std::sync::atomic::Ordering::Relaxed) {
+        return text.to_owned();
+    }
+    let code = match tone {
+        Tone::Good => "32",
+        Tone::Bad => "31",
+        Tone::Muted => "2",
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+/// The compliance summary and the headline numbers of `keyrotor report`.
+pub fn posture_table(p: &Posture) -> String {
+    let mut out = format!(
+        "Credential posture of account {} ({}), {}\n\n",
+        p.account,
+        p.region,
+        p.generated_at.format("%Y-%m-%d %H:%M UTC")
+    );
+    let rows: Vec<Vec<String>> = p
+        .controls
+        .iter()
+        .map(|c| {
+            let status = match c.status {
+                ControlStatus::Passed => paint("passed", Tone::Good),
+                ControlStatus::Failed => paint("FAILED", Tone::Bad),
+                ControlStatus::NotApplicable => paint("n/a", Tone::Muted),
+            };
+            vec![
+                c.id.to_owned(),
+                c.title.to_owned(),
+                c.failing.to_string(),
+                status,
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &["CONTROL", "REQUIREMENT", "FAILING", "STATUS"],
+        &rows,
+    ));
+    let min_days = p.certificates.iter().filter_map(|c| c.days_left).min();
+    out.push_str(&format!(
+        "\nIAM keys: {} active, {} over {} days, {} root; API keys: {} ({}); certificates: {} (next expiry in {}); migration: {}; {} recent action(s) listed in --output json or --html\n",
+        p.iam.active_keys,
+        p.iam.over_rotation_line,
+        crate::domain::posture::ROTATION_DAYS,
+        p.iam.root_active_keys,
+        p.api_keys.len(),
+        p.api_key_status
+            .iter()
+            .map(|c| format!("{} {}", c.count, c.label))
+            .collect::<Vec<_>>()
+            .join(", "),
+        p.certificates.len(),
+        min_days.map_or("—".to_owned(), |d| format!("{d} days")),
+        p.migration_funnel
+            .iter()
+            .map(|c| format!("{} {}", c.count, c.label))
+            .collect::<Vec<_>>()
+            .join(" → "),
+        p.recent_actions.len(),
+    ));
+    out
+}
 
 /// Left-aligned columns, two spaces apart; the last column is not padded.
 fn table(header: &[&str], rows: &[Vec<String>]) -> String {

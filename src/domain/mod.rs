@@ -11,5 +11,6 @@ pub mod migration;
 pub mod model;
 pub mod plan;
 pub mod policy;
+pub mod posture;
 pub mod schedule;
 pub mod scope;

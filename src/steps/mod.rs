@@ -11,6 +11,7 @@ pub mod iam_keys;
 pub(crate) mod memory;
 pub mod migration;
 pub mod remote;
+pub mod report;
 pub mod secret_rotation;
 
 use chrono::{DateTime, Utc};
@@ -132,6 +133,8 @@ pub struct PlanRequest<'a> {
 #[derive(Debug)]
 pub struct PlanOutcome {
     pub plan: Plan,
+    /// What the plan was made from.
+    pub inventory: Inventory,
     pub caller: Caller,
     /// Set when the plan was recorded to the audit table.
     pub run_id: Option<String>,
@@ -192,6 +195,7 @@ pub async fn plan(
     let Some(store) = audit_store else {
         return Ok(PlanOutcome {
             plan,
+            inventory,
             caller,
             run_id: None,
             recorded: 0,
@@ -202,6 +206,7 @@ pub async fn plan(
     let recorded = record_plan(&log, &plan, wall_clock).await?;
     Ok(PlanOutcome {
         plan,
+        inventory,
         caller,
         run_id: Some(run_id),
         recorded,
