@@ -8,6 +8,7 @@
 pub mod acm;
 pub mod apigateway;
 pub mod dynamodb;
+pub mod events;
 pub mod iam;
 pub mod s3;
 pub mod secretsmanager;

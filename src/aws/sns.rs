@@ -5,14 +5,48 @@ use async_trait::async_trait;
 use aws_sdk_sns::types::MessageAttributeValue;
 
 use super::classify;
+use crate::domain::policy::NotificationsPolicy;
 use crate::ports::{Notification, Notifier, PortError, PortResult};
 
-/// The notifier a policy asks for: its `[notifications] sns_topic_arn`, or none (then
-/// notifications are only reported and audited).
-pub fn notifier_for(aws: &super::Aws, topic: Option<&String>) -> Box<dyn Notifier> {
-    match topic {
-        Some(topic) => Box::new(SnsNotifier::new(aws.sns(), topic.clone())),
-        None => Box::new(NoNotifier),
+/// The notifier a policy asks for: its `[notifications] sns_topic_arn` and `event_bus`
+/// (each notification goes to both), or none (then notifications are only reported and
+/// audited).
+pub fn notifier_for(aws: &super::Aws, policy: &NotificationsPolicy) -> Box<dyn Notifier> {
+    let mut channels: Vec<Box<dyn Notifier>> = Vec::new();
+    if let Some(topic) = &policy.sns_topic_arn {
+        channels.push(Box::new(SnsNotifier::new(aws.sns(), topic.clone())));
+    }
+    if let Some(bus) = &policy.event_bus {
+        channels.push(Box::new(super::events::EventBridgeNotifier::new(
+            aws.eventbridge(),
+            bus.clone(),
+        )));
+    }
+    match channels.len() {
+        0 => Box::new(NoNotifier),
+        1 => channels.remove(0),
+        _ => Box::new(AllOf(channels)),
+    }
+}
+
+/// Delivers to every channel, even when one fails; fails if any did.
+pub struct AllOf(pub Vec<Box<dyn Notifier>>);
+
+#[async_trait]
+impl Notifier for AllOf {
+    async fn notify(&self, n: &Notification) -> PortResult<Option<String>> {
+        let mut first_id = None;
+        let mut failure = None;
+        for channel in &self.0 {
+            match channel.notify(n).await {
+                Ok(id) => first_id = first_id.or(id),
+                Err(e) => failure = failure.or(Some(e)),
+            }
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(first_id),
+        }
     }
 }
 

@@ -482,8 +482,7 @@ where
     let iam = IamClient::new(aws.iam());
     let identity = StsIdentity::new(aws.sts());
     let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
-    let notifier_box =
-        crate::aws::sns::notifier_for(aws, policy.notifications.sns_topic_arn.as_ref());
+    let notifier_box = crate::aws::sns::notifier_for(aws, &policy.notifications);
     let notifier: &dyn crate::ports::Notifier = &*notifier_box;
     let ports = steps::migration::MigrationPorts {
         identity: &identity,
@@ -503,6 +502,7 @@ fn api_key_ports<'a>(
     secrets: &'a SecretsManagerInventory,
     state: &'a DynamoStateStore,
     audit: &'a DynamoAuditStore,
+    notifier: &'a dyn crate::ports::Notifier,
 ) -> steps::api_keys::ApiKeyPorts<'a> {
     steps::api_keys::ApiKeyPorts {
         identity,
@@ -512,6 +512,7 @@ fn api_key_ports<'a>(
         secrets,
         state,
         audit,
+        notifier,
     }
 }
 
@@ -767,7 +768,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             let iam = IamClient::new(aws.iam());
             let identity = StsIdentity::new(aws.sts());
             let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
-            let notifier_box = crate::aws::sns::notifier_for(&aws, policy.notifications.sns_topic_arn.as_ref());
+            let notifier_box = crate::aws::sns::notifier_for(&aws, &policy.notifications);
             let notifier: &dyn crate::ports::Notifier = &*notifier_box;
             let ports = steps::iam_keys::IamKeyPorts {
                 identity: &identity,
@@ -804,7 +805,15 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             let secrets = SecretsManagerInventory::new(aws.secretsmanager());
             let identity = StsIdentity::new(aws.sts());
             let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
-            let ports = api_key_ports(&identity, &gateway, &secrets, &state, &audit_store);
+            let notifier = crate::aws::sns::notifier_for(&aws, &policy.notifications);
+            let ports = api_key_ports(
+                &identity,
+                &gateway,
+                &secrets,
+                &state,
+                &audit_store,
+                &*notifier,
+            );
             let done =
                 steps::api_keys::sweep(&ports, &policy, &region, now, &SystemClock::Real).await?;
             emit(&match cli.output {
@@ -858,6 +867,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 api_admin: &gateway,
                 state: &state,
                 audit: &audit_store,
+                notifier: &*crate::aws::sns::notifier_for(&aws, &policy.notifications),
             };
             let done = steps::secret_rotation::rotate_locally(
                 &ports,
@@ -905,7 +915,15 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             let secrets = SecretsManagerInventory::new(aws.secretsmanager());
             let identity = StsIdentity::new(aws.sts());
             let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
-            let ports = api_key_ports(&identity, &gateway, &secrets, &state, &audit_store);
+            let notifier = crate::aws::sns::notifier_for(&aws, &policy.notifications);
+            let ports = api_key_ports(
+                &identity,
+                &gateway,
+                &secrets,
+                &state,
+                &audit_store,
+                &*notifier,
+            );
             let trigger = match reason {
                 RotateReason::OnDemand => Trigger::OnDemand,
                 RotateReason::Compromised => Trigger::Compromised,
@@ -1041,7 +1059,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             let certs = AcmInventory::new(aws.clone());
             let identity = StsIdentity::new(aws.sts());
             let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
-            let notifier_box = crate::aws::sns::notifier_for(&aws, policy.notifications.sns_topic_arn.as_ref());
+            let notifier_box = crate::aws::sns::notifier_for(&aws, &policy.notifications);
             let notifier: &dyn crate::ports::Notifier = &*notifier_box;
             let ports = steps::certs::SweepPorts {
                 identity: &identity,

@@ -135,6 +135,9 @@ pub struct NotificationsPolicy {
     /// SNS topic that receives every notification (empty: notifications are only printed
     /// and audited).
     pub sns_topic_arn: Option<String>,
+    /// EventBridge bus (name or ARN) that receives every notification as an event with
+    /// `source = "keyrotor"` (empty: no events).
+    pub event_bus: Option<String>,
     /// Who to tell when a resource has no `owner` tag.
     pub default_contact: Option<String>,
 }
@@ -218,6 +221,7 @@ struct RawPolicy {
 #[serde(deny_unknown_fields)]
 struct RawNotifications {
     sns_topic_arn: Field<String>,
+    event_bus: Field<String>,
     default_contact: Field<String>,
 }
 
@@ -365,6 +369,25 @@ fn is_role_name(value: &str) -> bool {
         && value
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+}
+
+/// An event bus name (`default`, `[A-Za-z0-9._-/]{1,256}`) or an event bus ARN.
+fn is_event_bus(value: &str) -> bool {
+    if let Some(rest) = value.strip_prefix("arn:") {
+        let parts: Vec<&str> = rest.splitn(5, ':').collect();
+        return parts.len() == 5
+            && parts[0].starts_with("aws")
+            && parts[1] == "events"
+            && is_region(parts[2])
+            && AccountId::parse(parts[3]).is_ok()
+            && parts[4]
+                .strip_prefix("event-bus/")
+                .is_some_and(is_event_bus);
+    }
+    (1..=256).contains(&value.len())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c))
 }
 
 fn is_sns_topic_arn(value: &str) -> bool {
@@ -680,8 +703,24 @@ impl Policy {
             }
             None => None,
         };
+        let event_bus = match &r.event_bus {
+            Some(bus) if bus.get_ref().is_empty() => None,
+            Some(bus) if is_event_bus(bus.get_ref()) => Some(bus.get_ref().clone()),
+            Some(bus) => {
+                return Err(src.error(
+                    bus,
+                    "notifications.event_bus",
+                    format!(
+                        "{:?} is not an event bus name (\"default\", letters, digits, . _ - /) or ARN such as \"arn:aws:events:us-east-1:123456789012:event-bus/keyrotor\"",
+                        bus.get_ref()
+                    ),
+                ));
+            }
+            None => None,
+        };
         let notifications = NotificationsPolicy {
             sns_topic_arn,
+            event_bus,
             default_contact: r
                 .default_contact
                 .as_ref()
@@ -762,6 +801,38 @@ mod tests {
         assert_eq!(err.line, 2);
         assert_eq!(err.key, "max_age_days");
         assert!(err.to_string().starts_with("keyrotor.toml:2:"), "{err}");
+    }
+
+    #[test]
+    fn event_bus_takes_a_name_or_an_arn_and_rejects_anything_else() {
+        for bus in [
+            "default",
+            "keyrotor-events",
+            "arn:aws:events:eu-west-1:123456789012:event-bus/keyrotor",
+        ] {
+            let p = parse(&format!("[notifications]\nevent_bus = \"{bus}\"\n")).unwrap();
+            assert_eq!(p.notifications.event_bus.as_deref(), Some(bus));
+        }
+        assert_eq!(
+            parse("[notifications]\nevent_bus = \"\"\n")
+                .unwrap()
+                .notifications
+                .event_bus,
+            None
+        );
+        for bad in [
+            "has space",
+            "arn:aws:sns:eu-west-1:123456789012:event-bus/x",
+            "arn:aws:events:eu-west-1:123:event-bus/x",
+        ] {
+            let err = parse(&format!("[notifications]\nevent_bus = \"{bad}\"\n")).unwrap_err();
+            assert_eq!(
+                (err.line, err.key.as_str()),
+                (2, "notifications.event_bus"),
+                "{err}"
+            );
+            assert!(err.message.contains("event bus"), "{err}");
+        }
     }
 
     #[test]

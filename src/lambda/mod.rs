@@ -210,8 +210,7 @@ pub async fn run_job(ctx: &Context, job: Job, event: Value) -> Result<Value, Ste
     let secrets = SecretsManagerInventory::new(aws.secretsmanager());
     let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
     let audit = DynamoAuditStore::new(aws.dynamodb(), policy.audit.table.clone());
-    let notifier_box =
-        crate::aws::sns::notifier_for(aws, policy.notifications.sns_topic_arn.as_ref());
+    let notifier_box = crate::aws::sns::notifier_for(aws, &policy.notifications);
     let notifier: &dyn crate::ports::Notifier = &*notifier_box;
     match job {
         Job::Plan => {
@@ -319,6 +318,7 @@ pub async fn run_job(ctx: &Context, job: Job, event: Value) -> Result<Value, Ste
                 secrets: &secrets,
                 state: &state,
                 audit: &audit,
+                notifier,
             };
             let done = crate::steps::api_keys::rotate(
                 &ports,
@@ -432,6 +432,8 @@ async fn record_failure(
         .get("Error")
         .and_then(Value::as_str)
         .unwrap_or("States.Unknown");
+    // Stopped before a change (a person must look) rather than failed.
+    let blocked = name == "KeyRotor.Blocked" || name == "KeyRotor.InvalidInput";
     // Causes are error messages from keyrotor's own functions: identifiers, never values.
     let cause: String = error
         .get("Cause")
@@ -473,13 +475,11 @@ async fn record_failure(
             },
             action: field("what").to_owned(),
             phase: Phase::Decision,
-            outcome: Some(
-                if name == "KeyRotor.Blocked" || name == "KeyRotor.InvalidInput" {
-                    Outcome::Blocked
-                } else {
-                    Outcome::Failed
-                },
-            ),
+            outcome: Some(if blocked {
+                Outcome::Blocked
+            } else {
+                Outcome::Failed
+            }),
             reason: name.to_owned(),
             detail: cause.clone(),
             before: None,
@@ -492,16 +492,28 @@ async fn record_failure(
     .await?;
     let sent = notifier
         .notify(&Notification {
-            event: "action-failed".into(),
+            event: if blocked {
+                "action-blocked".into()
+            } else {
+                "action-failed".into()
+            },
             resource: resource.clone(),
             owner: None,
-            subject: format!("keyrotor: {} of {resource} failed ({name})", field("what"))
+            subject: format!(
+                "keyrotor: {} of {resource} {} ({name})",
+                field("what"),
+                if blocked { "was blocked" } else { "failed" }
+            )
                 .chars()
                 .take(100)
                 .collect(),
             message: format!(
                 "{} of {resource} stopped with {name}: {cause}\nNothing further is done for it until a person looks; see `keyrotor audit list --resource {resource}`.",
                 field("what")
+            ),
+            at: Some(now),
+            undo: Some(
+                "nothing was changed by the stopped step; fix the cause, then run the sweep or `keyrotor rotate` again".into(),
             ),
         })
         .await;
@@ -528,6 +540,7 @@ pub async fn secret_rotation(
         api_admin: &gateway,
         state: &DynamoStateStore::new(aws.dynamodb(), ctx.policy.audit.state_table.clone()),
         audit: &DynamoAuditStore::new(aws.dynamodb(), ctx.policy.audit.table.clone()),
+        notifier: &*crate::aws::sns::notifier_for(aws, &ctx.policy.notifications),
     };
     let clock = SystemClock::Real;
     let done = secret_rotation::run_step(

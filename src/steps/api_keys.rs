@@ -24,8 +24,8 @@ use crate::domain::model::{AccountId, ApiKey, Inventory, Kind};
 use crate::domain::plan::{self, ActionType, Plan};
 use crate::domain::policy::{Mode, Policy};
 use crate::ports::{
-    ApiKeyAdmin, ApiKeyInventory, AuditStore, Caller, Clock, Identity, PortError, SecretInventory,
-    SecretValue, SecretVersions, StateStore,
+    ApiKeyAdmin, ApiKeyInventory, AuditStore, Caller, Clock, Identity, Notification, Notifier,
+    PortError, SecretInventory, SecretValue, SecretVersions, StateStore,
 };
 
 /// API Gateway's quota of API keys per account and region.
@@ -40,6 +40,8 @@ pub struct ApiKeyPorts<'a> {
     pub secrets: &'a dyn SecretVersions,
     pub state: &'a dyn StateStore,
     pub audit: &'a dyn AuditStore,
+    /// Tells the owner when a key was rotated or a rotation is blocked.
+    pub notifier: &'a dyn Notifier,
 }
 
 /// What a run did with one key's rotation.
@@ -648,6 +650,31 @@ impl Run<'_> {
                         Stop::Blocked(m) => (Outcome::Blocked, "blocked", m, None),
                         Stop::Port(e) => (Outcome::Failed, "failed", e.to_string(), Some(e)),
                     };
+                    if outcome == Outcome::Blocked {
+                        self.notify(Notification {
+                            event: "action-blocked".into(),
+                            resource: id.clone(),
+                            owner: self.policy.notifications.default_contact.clone(),
+                            subject: format!(
+                                "keyrotor: {} of API key {} ({}) was blocked",
+                                step.as_str(),
+                                rotation.name,
+                                id
+                            )
+                            .chars()
+                            .take(100)
+                            .collect(),
+                            message: format!(
+                                "{message}.\nNothing was changed by this step; the rotation stays at {} and the step is tried again by the next sweep once the cause is fixed.",
+                                rotation.stage.as_str()
+                            ),
+                            at: Some(self.now),
+                            undo: Some(format!(
+                                "fix the cause, then `keyrotor rotate api-key {id}` continues the rotation"
+                            )),
+                        })
+                        .await;
+                    }
                     self.append(self.entry(
                         &id,
                         step.as_str(),
@@ -695,8 +722,50 @@ impl Run<'_> {
             next.version = rotation.version + 1;
             steps.push(step);
             rotation = next;
+            if step == RotationStep::Promote {
+                self.notify(self.rotated(&rotation)).await;
+            }
         }
         Ok(result(&rotation, steps, "done", None))
+    }
+
+    /// The owner's message once the replacement is the secret's current value.
+    fn rotated(&self, r: &Rotation) -> Notification {
+        let new_key = r.new_key.as_deref().unwrap_or("the replacement");
+        let retire = r.next(self.policy).map(|(_, at)| at);
+        let retire_text = retire.map_or("the end of the grace period".to_owned(), |t| {
+            t.format("%Y-%m-%d %H:%M UTC").to_string()
+        });
+        Notification {
+            event: "api-key-rotated".into(),
+            resource: r.old_key.clone(),
+            owner: self.policy.notifications.default_contact.clone(),
+            subject: format!("API key {} rotated: {new_key} is current", r.name)
+                .chars()
+                .take(100)
+                .collect(),
+            message: format!(
+                "API key {} ({}) was rotated ({}). The new key {new_key} is the AWSCURRENT value of secret {} and is in every usage plan of the old key ({}).\nThe old key keeps working until {retire_text}; then keyrotor detaches and disables it, and deletes it {} days later.\nClients that read the secret pick the new value up on their next read.",
+                r.name,
+                r.old_key,
+                r.trigger.as_str(),
+                r.secret,
+                r.plans.join(", "),
+                self.policy.api_keys.recovery_days,
+            ),
+            at: retire.or(Some(self.now)),
+            undo: Some(format!(
+                "until {retire_text} both keys work; to go back, make the previous version of {} AWSCURRENT again (update-secret-version-stage) and keyrotor refuses to retire {}",
+                r.secret, r.old_key
+            )),
+        }
+    }
+
+    /// Sends a notification; a failed delivery is logged and does not stop the rotation.
+    async fn notify(&self, n: Notification) {
+        if let Err(e) = self.ports.notifier.notify(&n).await {
+            tracing::warn!(event = %n.event, resource = %n.resource, error = %e, "notification not delivered");
+        }
     }
 
     fn intent(&self, r: &Rotation, step: RotationStep) -> String {

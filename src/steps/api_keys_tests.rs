@@ -18,7 +18,7 @@ use crate::domain::model::{Secret, Tags};
 use crate::ports::{
     ApiKeyInfo, AppendError, AuditQuery, LeaseHolder, PortResult, StateItem, SystemClock,
 };
-use crate::steps::memory::{Me, MemAudit, MemState};
+use crate::steps::memory::{Me, MemAudit, MemState, Sent};
 
 const OLD: &str = "key0";
 const SECRET: &str = "orders/api-key";
@@ -122,6 +122,7 @@ struct Fake {
     violations: Mutex<Vec<String>>,
     state: MemState,
     audit: MemAudit,
+    sent: Sent,
 }
 
 impl Fake {
@@ -132,6 +133,7 @@ impl Fake {
             violations: Mutex::new(Vec::new()),
             state: MemState::default(),
             audit: MemAudit::default(),
+            sent: Sent::default(),
         }
     }
 
@@ -470,6 +472,7 @@ async fn life(fake: &Fake) -> usize {
         secrets: fake,
         state: &state,
         audit: &audit,
+        notifier: &fake.sent,
     };
     let mut wall = t(100);
     for (phase, day) in [(0, 100), (1, 107), (2, 114)] {
@@ -551,6 +554,11 @@ async fn a_rotation_killed_after_any_call_ends_with_one_replacement() {
     let clean = Fake::new();
     let total = life(&clean).await;
     assert_end_state(&clean, 0);
+    // The owner hears once that the replacement is current.
+    assert_eq!(clean.sent.events(), vec!["api-key-rotated".to_owned()]);
+    let sent = clean.sent.0.lock().unwrap()[0].clone();
+    assert_eq!(sent.resource, OLD);
+    assert!(sent.undo.is_some_and(|u| u.contains("AWSCURRENT")));
     assert!(total > 40, "the rotation makes {total} calls");
     for kill_at in 1..=total {
         let fake = Fake::new();
@@ -582,6 +590,7 @@ async fn a_second_rotation_of_the_same_key_waits_for_the_first() {
         secrets: &fake,
         state: &fake.state,
         audit: &fake.audit,
+        notifier: &fake.sent,
     };
     let err = rotate(
         &ports,

@@ -148,6 +148,10 @@ fn notification(a: &CertAssessment, step: LadderStep, policy: &Policy) -> Notifi
                 .as_deref()
                 .unwrap_or("unknown (tag the certificate with owner)")
         ),
+        at: a.not_after,
+        undo: Some(
+            "renew or re-import the certificate; to postpone these notifications, tag it keyrotor:exempt = YYYY-MM-DD".into(),
+        ),
     }
 }
 

@@ -419,7 +419,8 @@ impl Run<'_> {
             .clone()
             .or_else(|| self.policy.notifications.default_contact.clone());
         let day = |t: DateTime<Utc>| t.format("%Y-%m-%d").to_string();
-        let (event, subject, body) = match action.action {
+        let exempt = format!("tag the user {user} keyrotor:exempt = YYYY-MM-DD");
+        let (event, subject, body, at, undo) = match action.action {
             ActionType::Warn => {
                 let off = self.now + Duration::days(i64::from(p.warn_days));
                 (
@@ -434,6 +435,8 @@ impl Run<'_> {
                         day(off),
                         p.delete_after_days
                     ),
+                    off,
+                    format!("use the key before {}, or {exempt}", day(off)),
                 )
             }
             ActionType::Deactivate => (
@@ -445,6 +448,8 @@ impl Run<'_> {
                     day(self.now),
                     day(self.now + Duration::days(i64::from(p.delete_after_days)))
                 ),
+                self.now,
+                format!("keyrotor reactivate iam-key {key}"),
             ),
             ActionType::Delete => (
                 "iam-key-deleted",
@@ -454,6 +459,8 @@ impl Run<'_> {
                     action.detail,
                     day(self.now)
                 ),
+                self.now,
+                "a deleted key cannot be restored: create a new key for the user".to_owned(),
             ),
             ActionType::Rotate => (
                 "iam-key-rotation-needed",
@@ -467,6 +474,8 @@ impl Run<'_> {
                         .map(|b| format!("\nBlocked: {b}"))
                         .unwrap_or_default()
                 ),
+                self.now,
+                format!("to postpone the reminders, {exempt}"),
             ),
             _ => return None,
         };
@@ -482,6 +491,8 @@ impl Run<'_> {
                     .as_deref()
                     .unwrap_or("unknown (tag the user with owner)")
             ),
+            at: Some(at),
+            undo: Some(undo),
         })
     }
 }

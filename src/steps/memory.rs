@@ -15,6 +15,25 @@ use crate::ports::{
 
 pub struct Me;
 
+/// Keeps every notification sent.
+#[derive(Default)]
+pub struct Sent(pub Mutex<Vec<crate::ports::Notification>>);
+
+impl Sent {
+    /// The events sent, in order.
+    pub fn events(&self) -> Vec<String> {
+        self.0.lock().unwrap().iter().map(|n| n.event.clone()).collect()
+    }
+}
+
+#[async_trait]
+impl crate::ports::Notifier for Sent {
+    async fn notify(&self, n: &crate::ports::Notification) -> PortResult<Option<String>> {
+        self.0.lock().unwrap().push(n.clone());
+        Ok(None)
+    }
+}
+
 #[async_trait]
 impl Identity for Me {
     async fn caller(&self) -> PortResult<Caller> {

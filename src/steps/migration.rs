@@ -600,6 +600,8 @@ async fn follow(
                 "{}.\nRole: {}\nUndo: keyrotor migrate rollback {user} (reactivates the keys, removes the guard; the role stays).",
                 step.detail, record.role_arn
             ),
+            at: Some(now),
+            undo: Some(format!("keyrotor migrate rollback {user}")),
         };
         let sent = ports.notifier.notify(&message).await;
         log.append(

@@ -131,6 +131,8 @@ pub struct HookPorts<'a> {
     pub api_admin: &'a dyn ApiKeyAdmin,
     pub state: &'a dyn StateStore,
     pub audit: &'a dyn AuditStore,
+    /// Tells the owner when the secret's credential was replaced.
+    pub notifier: &'a dyn crate::ports::Notifier,
 }
 
 /// Who invoked the step.
@@ -713,10 +715,51 @@ impl Hook<'_> {
                 .await?;
         }
         let scheduled = self.schedule_previous().await?;
+        if moved {
+            self.notify_rotated(token, &scheduled).await;
+        }
         Ok(format!(
             "version {token} is AWSCURRENT{}; {scheduled}",
             if moved { "" } else { " (already)" }
         ))
+    }
+
+    /// Tells the owner the new credential is current (identifiers only, never a value). A
+    /// failed delivery is logged; it does not fail the step.
+    async fn notify_rotated(&self, token: &str, scheduled: &str) {
+        let (event, what, grace) = match self.kind {
+            SecretType::Iam => (
+                "iam-key-rotated",
+                "IAM access key",
+                self.policy.iam_keys.rotation_grace_days,
+            ),
+            SecretType::ApiKey => (
+                "api-key-rotated",
+                "API key",
+                self.policy.api_keys.grace_days,
+            ),
+        };
+        let n = crate::ports::Notification {
+            event: event.into(),
+            resource: self.secret.name.clone(),
+            owner: self.policy.notifications.default_contact.clone(),
+            subject: format!("Secret {} rotated: a new {what} is current", self.secret.name)
+                .chars()
+                .take(100)
+                .collect(),
+            message: format!(
+                "Secrets Manager rotated {} (version {token} is AWSCURRENT); {scheduled}.\nClients that read the secret pick the new value up on their next read.",
+                self.secret.name
+            ),
+            at: Some(self.now),
+            undo: Some(format!(
+                "for {grace} days the previous {what} still works; to go back, make the previous version of {} AWSCURRENT again (update-secret-version-stage)",
+                self.secret.name
+            )),
+        };
+        if let Err(e) = self.ports.notifier.notify(&n).await {
+            tracing::warn!(event, secret = %self.secret.name, error = %e, "notification not delivered");
+        }
     }
 
     /// Records the retirement of the credential in AWSPREVIOUS: the IAM key becomes
@@ -1045,6 +1088,7 @@ mod tests {
             api_admin: &Unused,
             state: &state,
             audit,
+            notifier: &crate::aws::sns::NoNotifier,
         };
         let request = Request {
             step,
