@@ -7,12 +7,14 @@
 //! - [`steps`]: the operations the CLI and Lambdas run, over ports;
 //! - [`aws`]: adapters implementing the ports with the AWS SDK for Rust;
 //! - [`cli`]: the `keyrotor` command;
-//! - [`lambda`]: the Lambda entry points (thin wiring, stable error names).
+//! - [`lambda`]: the Lambda entry points (thin wiring, stable error names);
+//! - [`metrics`]: CloudWatch Embedded Metric Format documents the Lambdas print.
 
 pub mod audit;
 pub mod aws;
 pub mod cli;
 pub mod domain;
 pub mod lambda;
+pub mod metrics;
 pub mod ports;
 pub mod steps;

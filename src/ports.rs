@@ -534,3 +534,21 @@ pub trait ItemStore: Send + Sync {
     /// Writes `body` (a JSON array) to `key` in `bucket`.
     async fn put(&self, bucket: &str, key: &str, body: &str) -> PortResult<()>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_and_detail_type_is_documented() {
+        let doc = include_str!("../docs/events.md");
+        for (event, detail, _) in EVENT_TYPES {
+            assert!(
+                doc.contains(&format!("| `{event}` | `{detail}` |")),
+                "docs/events.md lacks the row of {event} ({detail})"
+            );
+            assert_eq!(detail_type(event), detail);
+        }
+        assert_eq!(detail_type("something-new"), "Notification");
+    }
+}

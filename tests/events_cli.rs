@@ -86,19 +86,17 @@ async fn every_notification_is_an_event_with_what_when_whose_and_undo() {
     .unwrap();
     let keyrotor = || {
         let mut cmd = world.keyrotor();
-        cmd.env("KEYROTOR_NOW", NOW).arg("--config").arg(policy.path());
+        cmd.env("KEYROTOR_NOW", NOW)
+            .arg("--config")
+            .arg(policy.path());
         cmd
     };
     ok(&run(keyrotor().arg("init")));
 
     // WHEN the IAM key and certificate sweeps run
-    let iam: Value = serde_json::from_str(&ok(&run(keyrotor().args([
-        "sweep",
-        "--kind",
-        "iam-keys",
-        "--output",
-        "json",
-    ]))))
+    let iam: Value = serde_json::from_str(&ok(&run(
+        keyrotor().args(["sweep", "--kind", "iam-keys", "--output", "json"])
+    )))
     .unwrap();
     ok(&run(keyrotor().args(["sweep", "--kind", "certs"])));
 

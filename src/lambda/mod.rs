@@ -23,6 +23,7 @@ use crate::aws::{Aws, Connection};
 use crate::domain::api_rotation::{RotationStage, Trigger};
 use crate::domain::model::Kind;
 use crate::domain::policy::Policy;
+use crate::metrics::Tally;
 use crate::ports::{Clock, SystemClock};
 use crate::ports::{Identity, Notification, Notifier};
 use crate::steps::StepError;
@@ -155,9 +156,16 @@ pub async fn serve(job: Job) -> Result<(), lambda_runtime::Error> {
         move |event: LambdaEvent<Value>| async move {
             let result = match job {
                 Job::SecretRotation => secret_rotation(ctx, event).await,
-                job => run_job(ctx, job, event.payload)
-                    .await
-                    .map_err(|e| diagnostic(&e)),
+                job => match run_counted(ctx, job, event.payload).await {
+                    Ok((out, tally)) => {
+                        // CloudWatch Embedded Metric Format: one document per line of stdout.
+                        for doc in tally.iter().flat_map(|t| t.documents(Utc::now())) {
+                            println!("{doc}");
+                        }
+                        Ok(out)
+                    }
+                    Err(e) => Err(diagnostic(&e)),
+                },
             };
             if let Err(d) = &result {
                 tracing::warn!(error_type = %d.error_type, "invocation failed");
@@ -200,6 +208,15 @@ const MAX_LISTED: usize = 100;
 
 /// Runs one job; the result carries identifiers and stages only, never a value.
 pub async fn run_job(ctx: &Context, job: Job, event: Value) -> Result<Value, StepError> {
+    run_counted(ctx, job, event).await.map(|(out, _)| out)
+}
+
+/// [`run_job`], with what the run did counted for metrics (`None`: nothing to count).
+pub async fn run_counted(
+    ctx: &Context,
+    job: Job,
+    event: Value,
+) -> Result<(Value, Option<Tally>), StepError> {
     let aws = &ctx.aws;
     let policy = &ctx.policy;
     let clock = SystemClock::Real;
@@ -279,7 +296,7 @@ pub async fn run_job(ctx: &Context, job: Job, event: Value) -> Result<Value, Ste
                     .await?;
                 out["items"] = json!({"bucket": bucket, "key": key});
             }
-            Ok(out)
+            Ok((out, None))
         }
         Job::IamKeys => {
             let ports = crate::steps::iam_keys::IamKeyPorts {
@@ -291,15 +308,29 @@ pub async fn run_job(ctx: &Context, job: Job, event: Value) -> Result<Value, Ste
                 audit: &audit,
             };
             let done = crate::steps::iam_keys::sweep(&ports, policy, now, &clock).await?;
+            let mut tally = Tally::new(Kind::IamKeys.as_str());
+            for a in &done.applied {
+                tally.count(a.status);
+            }
+            // Escalations of keys in use keyrotor will not touch: a person must act.
+            tally.blocked += done
+                .plan
+                .actions
+                .iter()
+                .filter(|a| a.blocked.is_some())
+                .count() as u64;
             // The state payload stays small (256 KiB limit): the first entries and the
             // counts; the audit trail has every action.
-            Ok(json!({
-                "run_id": done.run_id,
-                "mode": done.mode,
-                "total": done.applied.len(),
-                "applied": to_value(&done.applied.iter().take(MAX_LISTED).collect::<Vec<_>>())?,
-                "failed": done.failed(),
-            }))
+            Ok((
+                json!({
+                    "run_id": done.run_id,
+                    "mode": done.mode,
+                    "total": done.applied.len(),
+                    "applied": to_value(&done.applied.iter().take(MAX_LISTED).collect::<Vec<_>>())?,
+                    "failed": done.failed(),
+                }),
+                Some(tally),
+            ))
         }
         Job::ApiKey => {
             if policy.mode != crate::domain::policy::Mode::Enforce {
@@ -345,7 +376,14 @@ pub async fn run_job(ctx: &Context, job: Job, event: Value) -> Result<Value, Ste
                 _ => {}
             }
             let wait = done.next_at.map_or(0, |t| (t - now).num_seconds().max(0));
-            Ok(json!({
+            let mut tally = Tally::new(Kind::ApiKeys.as_str());
+            for _ in &done.steps {
+                tally.count("succeeded");
+            }
+            if done.status != "done" {
+                tally.count(done.status);
+            }
+            let out = json!({
                 "key": done.key,
                 "stage": done.stage,
                 "new_key": done.new_key,
@@ -355,7 +393,8 @@ pub async fn run_job(ctx: &Context, job: Job, event: Value) -> Result<Value, Ste
                 "wait_seconds": wait,
                 "done": done.stage == Some(RotationStage::Deleted),
                 "at": done.next_at.unwrap_or(now).to_rfc3339(),
-            }))
+            });
+            Ok((out, Some(tally)))
         }
         Job::Migration => {
             let ports = crate::steps::migration::MigrationPorts {
@@ -368,12 +407,19 @@ pub async fn run_job(ctx: &Context, job: Job, event: Value) -> Result<Value, Ste
                 audit: &audit,
             };
             let done = crate::steps::migration::sweep(&ports, policy, now, &clock).await?;
-            Ok(json!({
-                "run_id": done.run_id,
-                "mode": done.mode,
-                "total": done.transitions.len(),
-                "transitions": to_value(&done.transitions.iter().take(MAX_LISTED).collect::<Vec<_>>())?,
-            }))
+            let mut tally = Tally::new(Kind::Migration.as_str());
+            for t in &done.transitions {
+                tally.count(t.status);
+            }
+            Ok((
+                json!({
+                    "run_id": done.run_id,
+                    "mode": done.mode,
+                    "total": done.transitions.len(),
+                    "transitions": to_value(&done.transitions.iter().take(MAX_LISTED).collect::<Vec<_>>())?,
+                }),
+                Some(tally),
+            ))
         }
         Job::Certs => {
             let certs = AcmInventory::new(aws.clone());
@@ -385,19 +431,29 @@ pub async fn run_job(ctx: &Context, job: Job, event: Value) -> Result<Value, Ste
                 audit: &audit,
             };
             let done = crate::steps::certs::sweep(&ports, policy, &ctx.region, now, &clock).await?;
-            for metric in &done.metrics {
-                // CloudWatch Embedded Metric Format: one JSON document per line of output.
-                println!("{metric}");
+            let mut tally = Tally::new(Kind::Certs.as_str());
+            for n in &done.notifications {
+                tally.count(n.status);
             }
-            Ok(json!({
-                "run_id": done.run_id,
-                "total": done.notifications.len(),
-                "notifications": to_value(&done.notifications.iter().take(MAX_LISTED).collect::<Vec<_>>())?,
-                "failed": done.failed(),
-            }))
+            tally.min_days_to_expiry = done
+                .report
+                .certificates
+                .iter()
+                .filter_map(|c| c.days_left)
+                .min();
+            tally.extra = done.metrics.clone();
+            Ok((
+                json!({
+                    "run_id": done.run_id,
+                    "total": done.notifications.len(),
+                    "notifications": to_value(&done.notifications.iter().take(MAX_LISTED).collect::<Vec<_>>())?,
+                    "failed": done.failed(),
+                }),
+                Some(tally),
+            ))
         }
         Job::RecordFailure => {
-            record_failure(
+            let out = record_failure(
                 &identity,
                 &audit,
                 notifier,
@@ -406,7 +462,18 @@ pub async fn run_job(ctx: &Context, job: Job, event: Value) -> Result<Value, Ste
                 now,
                 &clock,
             )
-            .await
+            .await?;
+            let kind = event
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown");
+            let mut tally = Tally::new(kind);
+            tally.count(if out["blocked"] == true {
+                "blocked"
+            } else {
+                "failed"
+            });
+            Ok((out, Some(tally)))
         }
         Job::SecretRotation => Err(StepError::InvalidInput(
             "the rotation hook takes Secrets Manager events".into(),
@@ -517,7 +584,9 @@ async fn record_failure(
             ),
         })
         .await;
-    Ok(json!({"recorded": true, "resource": resource, "error": name, "notified": sent.is_ok()}))
+    Ok(
+        json!({"recorded": true, "resource": resource, "error": name, "blocked": blocked, "notified": sent.is_ok()}),
+    )
 }
 
 /// The Secrets Manager rotation hook: one protocol step per invocation.

@@ -155,24 +155,6 @@ fn notification(a: &CertAssessment, step: LadderStep, policy: &Policy) -> Notifi
     }
 }
 
-/// EMF document with the `DaysToExpiry` metric of one certificate.
-pub fn emf_metric(a: &CertAssessment, days_left: i64, at: DateTime<Utc>) -> serde_json::Value {
-    serde_json::json!({
-        "_aws": {
-            "Timestamp": at.timestamp_millis(),
-            "CloudWatchMetrics": [{
-                "Namespace": "KeyRotor",
-                "Dimensions": [["Domain", "Region"]],
-                "Metrics": [{"Name": "DaysToExpiry", "Unit": "Count"}]
-            }]
-        },
-        "Domain": a.domain,
-        "Region": a.region,
-        "CertificateArn": a.arn,
-        "DaysToExpiry": days_left,
-    })
-}
-
 /// Reports, notifies each certificate once per ladder step (de-duplicated in the state
 /// table, audited before and after), and builds one metric per certificate. Exempt
 /// certificates are reported but never notified.
@@ -197,7 +179,7 @@ pub async fn sweep(
     for c in &found {
         let a = cert::assess(c, now, policy);
         if let Some(days) = a.days_left {
-            metrics.push(emf_metric(&a, days, now));
+            metrics.push(crate::metrics::certificate_days(&a, days, now));
         }
         let (Some(step), Some(not_after)) = (a.step, a.not_after) else {
             assessments.push(a);

@@ -22,7 +22,12 @@ pub struct Sent(pub Mutex<Vec<crate::ports::Notification>>);
 impl Sent {
     /// The events sent, in order.
     pub fn events(&self) -> Vec<String> {
-        self.0.lock().unwrap().iter().map(|n| n.event.clone()).collect()
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|n| n.event.clone())
+            .collect()
     }
 }
 

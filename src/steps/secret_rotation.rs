@@ -743,10 +743,13 @@ impl Hook<'_> {
             event: event.into(),
             resource: self.secret.name.clone(),
             owner: self.policy.notifications.default_contact.clone(),
-            subject: format!("Secret {} rotated: a new {what} is current", self.secret.name)
-                .chars()
-                .take(100)
-                .collect(),
+            subject: format!(
+                "Secret {} rotated: a new {what} is current",
+                self.secret.name
+            )
+            .chars()
+            .take(100)
+            .collect(),
             message: format!(
                 "Secrets Manager rotated {} (version {token} is AWSCURRENT); {scheduled}.\nClients that read the secret pick the new value up on their next read.",
                 self.secret.name
