@@ -17,4 +17,5 @@ pub mod domain;
 pub mod lambda;
 pub mod metrics;
 pub mod ports;
+pub mod progress;
 pub mod steps;

@@ -7,6 +7,7 @@
 //! --fail-within` found a certificate expiring within the limit.
 
 mod output;
+mod progress;
 mod report_html;
 
 use std::io::Write;
@@ -1191,19 +1192,34 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     result
 }
 
-fn init_tracing() {
+/// Logs to stderr (`KEYROTOR_LOG`, default warnings); progress bars when stderr is a
+/// terminal and `--quiet` is not given.
+fn init_tracing(quiet: bool) {
+    use std::io::IsTerminal;
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_env("KEYROTOR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error,keyrotor=warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_filter(filter);
+    let bars = (!quiet && std::io::stderr().is_terminal()).then(|| {
+        progress::Bars::new().with_filter(
+            tracing_subscriber::filter::Targets::new()
+                .with_target(crate::progress::TARGET, tracing::Level::DEBUG),
+        )
+    });
+    let _ = tracing_subscriber::registry()
+        .with(logs)
+        .with(bars)
         .try_init();
 }
 
 /// Entry point of the `keyrotor` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(cli.quiet);
     {
         use std::io::IsTerminal;
         output::enable_colour(

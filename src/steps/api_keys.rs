@@ -334,7 +334,14 @@ pub async fn sweep(
         region: region.to_owned(),
     };
     let mut out = Vec::new();
-    for action in plan.actions.iter().filter(|a| a.kind == Kind::ApiKeys) {
+    let due: Vec<_> = plan
+        .actions
+        .iter()
+        .filter(|a| a.kind == Kind::ApiKeys)
+        .collect();
+    let progress = crate::progress::Phase::start("API keys", due.len());
+    for action in due {
+        progress.step();
         let Some(key) = inv.api_keys.iter().find(|k| k.id == action.resource) else {
             continue;
         };

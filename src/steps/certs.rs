@@ -176,7 +176,9 @@ pub async fn sweep(
     let mut assessments: Vec<CertAssessment> = Vec::new();
     let mut notifications = Vec::new();
     let mut metrics = Vec::new();
+    let progress = crate::progress::Phase::start("certificates", found.len());
     for c in &found {
+        progress.step();
         let a = cert::assess(c, now, policy);
         if let Some(days) = a.days_left {
             metrics.push(crate::metrics::certificate_days(&a, days, now));

@@ -117,9 +117,11 @@ pub async fn iam_users(
                 && (in_progress.contains(r.user.as_str()) || row_needs_detail(r, now, policy))
         })
         .collect();
+    let progress = crate::progress::Phase::start("reading IAM users", wanted.len());
     let users: Vec<Option<IamUser>> = futures::stream::iter(wanted)
         .map(|row| user_detail(iam, row))
         .buffered(IAM_CONCURRENCY)
+        .inspect(|_| progress.step())
         .try_collect()
         .await?;
     Ok((users.into_iter().flatten().collect(), root_active))

@@ -137,7 +137,9 @@ async fn sweep_locked(
     };
     let mut applied = Vec::with_capacity(plan.actions.len());
     let lease = lease_name(&caller.account);
+    let progress = crate::progress::Phase::start("IAM keys", plan.actions.len());
     for action in &plan.actions {
+        progress.step();
         // Renew the lease before every action: a long run never acts once another run
         // may have taken over.
         if let Err(holder) = ports

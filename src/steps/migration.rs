@@ -428,7 +428,10 @@ pub async fn sweep(
     let run_id = new_run_id(wall.now());
     let log = AuditLog::new(ports.audit, run_id.clone(), caller.arn.clone());
     let mut transitions = Vec::new();
-    for record in records(ports.state, &caller.account).await? {
+    let recs = records(ports.state, &caller.account).await?;
+    let progress = crate::progress::Phase::start("migrations", recs.len());
+    for record in recs {
+        progress.step();
         let user = record.user.clone();
         let from = record.stage;
         let work = async {
