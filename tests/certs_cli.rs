@@ -306,6 +306,12 @@ async fn sweep_notifies_once_per_ladder_step_across_repeated_sweeps() {
         three["Message"].as_str().unwrap().contains("re-import"),
         "{three}"
     );
+    // When it will happen, and how to postpone it.
+    let body = three["Message"].as_str().unwrap();
+    assert!(
+        body.contains("\nWhen: ") && body.contains("\nUndo or postpone: "),
+        "{three}"
+    );
     assert_eq!(
         three["MessageAttributes"]["owner"]["Value"],
         "tls-team@example.com"

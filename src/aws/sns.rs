@@ -85,7 +85,7 @@ impl Notifier for SnsNotifier {
             .publish()
             .topic_arn(&self.topic_arn)
             .subject(subject)
-            .message(&n.message)
+            .message(message(n))
             .message_attributes("event", attribute(&n.event)?)
             .message_attributes("resource", attribute(&n.resource)?);
         if let Some(owner) = &n.owner {
@@ -94,6 +94,18 @@ impl Notifier for SnsNotifier {
         let out = req.send().await.map_err(|e| classify("sns:Publish", e))?;
         Ok(out.message_id().map(str::to_owned))
     }
+}
+
+/// The message body: the notification's text, then when and how to undo or postpone.
+pub fn message(n: &Notification) -> String {
+    let mut text = n.message.clone();
+    if let Some(at) = n.at {
+        text.push_str(&format!("\nWhen: {}", at.format("%Y-%m-%d %H:%M UTC")));
+    }
+    if let Some(undo) = &n.undo {
+        text.push_str(&format!("\nUndo or postpone: {undo}"));
+    }
+    text
 }
 
 /// [`Notifier`] used when no topic is configured: delivers nothing; the caller still
