@@ -5,10 +5,9 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::Write;
 
 use serde_json::Value;
-use support::{World, example_policy, ok, run};
+use support::{World, example_policy_with, ok, run};
 
 const NOW: &str = "2026-11-25T00:00:00Z";
 
@@ -74,16 +73,10 @@ async fn every_notification_is_an_event_with_what_when_whose_and_undo() {
         .send()
         .await
         .unwrap();
-    let mut policy = tempfile::NamedTempFile::new().unwrap();
-    let example = std::fs::read_to_string(example_policy()).unwrap();
-    write!(
-        policy,
-        "{}",
-        example
-            .replace("mode = \"plan\"", "mode = \"enforce\"")
-            .replace("event_bus = \"\"", "event_bus = \"default\"")
-    )
-    .unwrap();
+    let policy = example_policy_with(&[
+        ("mode = \"plan\"", "mode = \"enforce\""),
+        ("event_bus = \"\"", "event_bus = \"default\""),
+    ]);
     let keyrotor = || {
         let mut cmd = world.keyrotor();
         cmd.env("KEYROTOR_NOW", NOW)

@@ -3,10 +3,9 @@
 
 mod support;
 
-use std::io::Write;
 use std::process::Command;
 
-use support::{World, example_policy, ok, run, stderr};
+use support::{World, example_policy_with, ok, run, stderr};
 
 const NOW: &str = "2026-11-25T00:00:00Z";
 
@@ -44,9 +43,7 @@ fn on_terminal(world: &World, policy: &std::path::Path, args: &[&str]) -> String
 async fn bars_and_colour_show_on_a_terminal_only_and_bars_not_with_quiet() {
     let world = World::new();
     world.seed_demo(NOW);
-    let mut policy = tempfile::NamedTempFile::new().unwrap();
-    let example = std::fs::read_to_string(example_policy()).unwrap();
-    write!(policy, "{}", example).unwrap();
+    let policy = example_policy_with(&[]);
     let keyrotor = || {
         let mut cmd = world.keyrotor();
         cmd.env("KEYROTOR_NOW", NOW)

@@ -5,12 +5,11 @@
 
 mod support;
 
-use std::io::Write;
 use std::process::Command;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
-use support::{World, example_policy, ok, repo_root, run};
+use support::{World, example_policy_with, ok, repo_root, run};
 
 const NOW: &str = "2026-11-25T00:00:00Z";
 
@@ -57,14 +56,7 @@ async fn the_report_matches_the_account_and_renders_in_chromium() {
         .send()
         .await
         .unwrap();
-    let mut enforce = tempfile::NamedTempFile::new().unwrap();
-    let example = std::fs::read_to_string(example_policy()).unwrap();
-    write!(
-        enforce,
-        "{}",
-        example.replace("mode = \"plan\"", "mode = \"enforce\"")
-    )
-    .unwrap();
+    let enforce = example_policy_with(&[("mode = \"plan\"", "mode = \"enforce\"")]);
     let keyrotor = || {
         let mut cmd = world.keyrotor();
         cmd.env("KEYROTOR_NOW", NOW)

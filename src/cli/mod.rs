@@ -497,6 +497,34 @@ where
     f(&ports).await
 }
 
+/// The read-only adapters discovery uses.
+struct Readers {
+    iam: IamClient,
+    api_keys: ApiGatewayClient,
+    certs: AcmInventory,
+    secrets: SecretsManagerInventory,
+}
+
+impl Readers {
+    fn new(aws: &Aws) -> Readers {
+        Readers {
+            iam: IamClient::new(aws.iam()),
+            api_keys: ApiGatewayClient::new(aws.apigateway()),
+            certs: AcmInventory::new(aws.clone()),
+            secrets: SecretsManagerInventory::new(aws.secretsmanager()),
+        }
+    }
+
+    fn ports(&self) -> DiscoveryPorts<'_> {
+        DiscoveryPorts {
+            iam: &self.iam,
+            api_keys: &self.api_keys,
+            certs: &self.certs,
+            secrets: &self.secrets,
+        }
+    }
+}
+
 fn api_key_ports<'a>(
     identity: &'a StsIdentity,
     gateway: &'a ApiGatewayClient,
@@ -624,16 +652,8 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 None => env_now.unwrap_or_else(Utc::now),
             };
             let kinds = kinds(&kind);
-            let iam = IamClient::new(aws.iam());
-            let api_keys = ApiGatewayClient::new(aws.apigateway());
-            let certs = AcmInventory::new(aws.clone());
-            let secrets = SecretsManagerInventory::new(aws.secretsmanager());
-            let discovery = DiscoveryPorts {
-                iam: &iam,
-                api_keys: &api_keys,
-                certs: &certs,
-                secrets: &secrets,
-            };
+            let readers = Readers::new(&aws);
+            let discovery = readers.ports();
             let identity = StsIdentity::new(aws.sts());
             let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
             let outcome = steps::plan(
@@ -667,16 +687,8 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         }
         Command::Report { html, recent } => {
             let now = env_now.unwrap_or_else(Utc::now);
-            let iam = IamClient::new(aws.iam());
-            let api_keys = ApiGatewayClient::new(aws.apigateway());
-            let certs = AcmInventory::new(aws.clone());
-            let secrets = SecretsManagerInventory::new(aws.secretsmanager());
-            let discovery = DiscoveryPorts {
-                iam: &iam,
-                api_keys: &api_keys,
-                certs: &certs,
-                secrets: &secrets,
-            };
+            let readers = Readers::new(&aws);
+            let discovery = readers.ports();
             let identity = StsIdentity::new(aws.sts());
             let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
             let posture = steps::report::posture(

@@ -225,6 +225,19 @@ pub fn ok(out: &Output) -> String {
     stdout(out)
 }
 
+/// A policy file: the example policy with each `(from, to)` text replaced (each `from` must
+/// be there).
+pub fn example_policy_with(replacements: &[(&str, &str)]) -> tempfile::NamedTempFile {
+    let mut text = std::fs::read_to_string(example_policy()).unwrap();
+    for (from, to) in replacements {
+        assert!(text.contains(from), "the example policy has no {from:?}");
+        text = text.replace(from, to);
+    }
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    std::io::Write::write_all(&mut file, text.as_bytes()).unwrap();
+    file
+}
+
 pub fn example_policy() -> PathBuf {
     repo_root().join("examples/keyrotor.toml")
 }
