@@ -525,24 +525,32 @@ impl Readers {
     }
 }
 
-fn api_key_ports<'a>(
-    identity: &'a StsIdentity,
-    gateway: &'a ApiGatewayClient,
-    secrets: &'a SecretsManagerInventory,
-    state: &'a DynamoStateStore,
-    audit: &'a DynamoAuditStore,
-    notifier: &'a dyn crate::ports::Notifier,
-) -> steps::api_keys::ApiKeyPorts<'a> {
-    steps::api_keys::ApiKeyPorts {
-        identity,
-        keys: gateway,
-        secret_list: secrets,
-        admin: gateway,
-        secrets,
-        state,
+/// Runs `f` with the ports of API key rotation.
+async fn with_api_key_ports<F>(
+    aws: &Aws,
+    policy: &Policy,
+    audit: &DynamoAuditStore,
+    f: F,
+) -> Result<ExitCode, CliError>
+where
+    F: AsyncFnOnce(&steps::api_keys::ApiKeyPorts<'_>) -> Result<ExitCode, CliError>,
+{
+    let gateway = ApiGatewayClient::new(aws.apigateway());
+    let secrets = SecretsManagerInventory::new(aws.secretsmanager());
+    let identity = StsIdentity::new(aws.sts());
+    let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
+    let notifier = crate::aws::sns::notifier_for(aws, &policy.notifications);
+    let ports = steps::api_keys::ApiKeyPorts {
+        identity: &identity,
+        keys: &gateway,
+        secret_list: &secrets,
+        admin: &gateway,
+        secrets: &secrets,
+        state: &state,
         audit,
-        notifier,
-    }
+        notifier: &*notifier,
+    };
+    f(&ports).await
 }
 
 /// Writes to stdout; a closed pipe (`keyrotor plan | head`) is not an error.
@@ -814,33 +822,24 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 return Err(CliError::Usage("--emf applies to --kind certs only".into()));
             }
             let now = env_now.unwrap_or_else(Utc::now);
-            let gateway = ApiGatewayClient::new(aws.apigateway());
-            let secrets = SecretsManagerInventory::new(aws.secretsmanager());
-            let identity = StsIdentity::new(aws.sts());
-            let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
-            let notifier = crate::aws::sns::notifier_for(&aws, &policy.notifications);
-            let ports = api_key_ports(
-                &identity,
-                &gateway,
-                &secrets,
-                &state,
-                &audit_store,
-                &*notifier,
-            );
-            let done =
-                steps::api_keys::sweep(&ports, &policy, &region, now, &SystemClock::Real).await?;
-            emit(&match cli.output {
-                OutputFormat::Json => to_json(&done)?,
-                OutputFormat::Table => output::api_sweep_table(&done),
-            })?;
-            if done.failed() > 0 {
-                eprintln!(
-                    "keyrotor: error: {} rotation(s) failed or are blocked (see the table and the audit trail); failed steps are retried by the next sweep",
-                    done.failed()
-                );
-                return Ok(ExitCode::from(4));
-            }
-            Ok(ExitCode::SUCCESS)
+            with_api_key_ports(&aws, &policy, &audit_store, async |ports| {
+                let done =
+                    steps::api_keys::sweep(ports, &policy, &region, now, &SystemClock::Real)
+                        .await?;
+                emit(&match cli.output {
+                    OutputFormat::Json => to_json(&done)?,
+                    OutputFormat::Table => output::api_sweep_table(&done),
+                })?;
+                if done.failed() > 0 {
+                    eprintln!(
+                        "keyrotor: error: {} rotation(s) failed or are blocked (see the table and the audit trail); failed steps are retried by the next sweep",
+                        done.failed()
+                    );
+                    return Ok(ExitCode::from(4));
+                }
+                Ok(ExitCode::SUCCESS)
+            })
+            .await
         }
         Command::Rotate {
             command: RotateCommand::Secret { secret, via },
@@ -924,45 +923,35 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 )));
             }
             let now = env_now.unwrap_or_else(Utc::now);
-            let gateway = ApiGatewayClient::new(aws.apigateway());
-            let secrets = SecretsManagerInventory::new(aws.secretsmanager());
-            let identity = StsIdentity::new(aws.sts());
-            let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
-            let notifier = crate::aws::sns::notifier_for(&aws, &policy.notifications);
-            let ports = api_key_ports(
-                &identity,
-                &gateway,
-                &secrets,
-                &state,
-                &audit_store,
-                &*notifier,
-            );
             let trigger = match reason {
                 RotateReason::OnDemand => Trigger::OnDemand,
                 RotateReason::Compromised => Trigger::Compromised,
             };
-            let done = steps::api_keys::rotate(
-                &ports,
-                &policy,
-                &region,
-                &key,
-                trigger,
-                now,
-                &SystemClock::Real,
-            )
-            .await?;
-            emit(&match cli.output {
-                OutputFormat::Json => to_json(&done)?,
-                OutputFormat::Table => output::rotation_text(&done),
-            })?;
-            if done.status != "done" {
-                eprintln!(
-                    "keyrotor: error: the rotation stopped ({}); run the command again to continue it",
-                    done.error.as_deref().unwrap_or(done.status)
-                );
-                return Ok(ExitCode::from(4));
-            }
-            Ok(ExitCode::SUCCESS)
+            with_api_key_ports(&aws, &policy, &audit_store, async |ports| {
+                let done = steps::api_keys::rotate(
+                    ports,
+                    &policy,
+                    &region,
+                    &key,
+                    trigger,
+                    now,
+                    &SystemClock::Real,
+                )
+                .await?;
+                emit(&match cli.output {
+                    OutputFormat::Json => to_json(&done)?,
+                    OutputFormat::Table => output::rotation_text(&done),
+                })?;
+                if done.status != "done" {
+                    eprintln!(
+                        "keyrotor: error: the rotation stopped ({}); run the command again to continue it",
+                        done.error.as_deref().unwrap_or(done.status)
+                    );
+                    return Ok(ExitCode::from(4));
+                }
+                Ok(ExitCode::SUCCESS)
+            })
+            .await
         }
         Command::Sweep { remote, kind, .. } if remote.via == Runner::StepFunctions => {
             if kind.is_some_and(|k| k != KindArg::All) {
