@@ -14,6 +14,7 @@
 # fuzz/artifacts/<target>/ and fails the script; reproduce it with
 # `RUSTC_BOOTSTRAP=1 cargo fuzz run <target> fuzz/artifacts/<target>/<file>`.
 set -euo pipefail
+shopt -s nullglob
 cd "$(dirname "$0")/.."
 
 version=0.13.2
@@ -39,20 +40,25 @@ echo "fuzz: build took $((SECONDS - start))s" >&2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failed=()
+root=$PWD
+parallel=()
+if [[ $jobs -gt 1 ]]; then
+  parallel=(-jobs="$jobs" -workers="$jobs")
+fi
 for target in "${targets[@]}"; do
-  mkdir -p "$work/$target" "fuzz/corpus/$target"
-  log="$work/$target.log"
-  if (cd fuzz && cargo fuzz run --sanitizer none "$target" "$work/$target" "corpus/$target" -- \
-      -max_total_time="$seconds" -jobs="$jobs" -workers="$jobs" -print_final_stats=1) >"$log" 2>&1; then
-    runs=$(grep -o 'Done [0-9]* runs' "$log" | awk '{s += $2} END {print s + 0}')
-    if [[ $runs == 0 ]]; then
-      runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | awk '{s += $2} END {print s + 0}')
-    fi
-    printf 'fuzz: %-24s %10s executions in %ss, %s corpus entries\n' "$target" "$runs" "$seconds" \
-      "$(find "$work/$target" "fuzz/corpus/$target" -type f | wc -l)" >&2
+  mkdir -p "$work/$target/new" "fuzz/corpus/$target"
+  log="$work/$target/run.log"
+  # Run from the work directory: libFuzzer's parallel jobs write fuzz-N.log where they run.
+  if (cd "$work/$target" && cargo fuzz run --fuzz-dir "$root/fuzz" --sanitizer none "$target" \
+      new "$root/fuzz/corpus/$target" -- -max_total_time="$seconds" "${parallel[@]}") >"$log" 2>&1; then
+    runs=$(cat "$log" "$work/$target"/fuzz-*.log | { grep -o 'Done [0-9]* runs' || true; } |
+      awk '{s += $2} END {print s + 0}')
+    printf 'fuzz: %-24s %10s executions in %ss, corpus %s seeds + %s new\n' "$target" "$runs" \
+      "$seconds" "$(find "fuzz/corpus/$target" -type f | wc -l)" "$(find "$work/$target/new" -type f | wc -l)" >&2
   else
     echo "fuzz: $target FAILED:" >&2
-    grep -E 'panicked|ERROR|SUMMARY|Test unit written|artifact' "$log" | head -20 >&2 || tail -30 "$log" >&2
+    { cat "$log" "$work/$target"/fuzz-*.log 2>/dev/null || true; } |
+      grep -E 'panicked|ERROR|SUMMARY|Test unit written|artifact' | head -20 >&2 || tail -30 "$log" >&2
     failed+=("$target")
   fi
 done
