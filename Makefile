@@ -5,7 +5,7 @@
 demo:
 	scripts/demo.sh
 
-## test: fmt check, clippy -D warnings, unit + property + emulator-backed integration tests
+## test: fmt check, clippy -D warnings, unit + property + emulator-backed integration tests, short fuzz run
 test:
 	scripts/test.sh
 

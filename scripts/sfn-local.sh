@@ -18,6 +18,11 @@
 #   KEYROTOR_SFN_BIN_DIR   where the function binaries are (default: build them into target/debug)
 #   KEYROTOR_SFN_PAUSE_MS  Wait and Retry pauses in milliseconds (default 20)
 #   KEYROTOR_SFN_LOG       file receiving the functions' logs (default: a temporary file)
+#   KEYROTOR_SFN_RUNTIME_LOG  file receiving cargo-lambda's own log (default: a temporary file)
+#   KEYROTOR_SFN_HISTORY   file receiving every execution event with its state input and
+#                          output, one JSON document a line (default: none)
+#   KEYROTOR_SFN_INVOCATIONS  file receiving every Lambda invocation, request and response
+#                          payloads, one JSON document a line (default: none)
 # Prints one JSON document (status, output or error, executions, events); exits 2 when the
 # execution failed.
 set -euo pipefail
@@ -62,7 +67,8 @@ wait_port() {
 export AWS_REGION=${AWS_REGION:-us-east-1} AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-local} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-local}
 export AWS_EC2_METADATA_DISABLED=true
 runtime=$(free_port)
-.venv/bin/cargo-lambda lambda watch --only-lambda-apis -q -A 127.0.0.1 -P "$runtime" >"$work/runtime.log" 2>&1 &
+runtime_log=${KEYROTOR_SFN_RUNTIME_LOG:-$work/runtime.log}
+.venv/bin/cargo-lambda lambda watch --only-lambda-apis -q -A 127.0.0.1 -P "$runtime" >>"$runtime_log" 2>&1 &
 pids+=($!)
 wait_port "$runtime"
 for f in "${functions[@]}"; do

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The full test suite (`make test`): format, lints, template checks, unit, property,
-# emulator-backed integration tests and local state machine executions. One emulator serves every test; each test works in its own account.
+# emulator-backed integration tests, local state machine executions and a short fuzz run of
+# every decoder of outside input. One emulator serves every test; each test works in its own account.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,3 +25,7 @@ if command -v cargo-nextest >/dev/null 2>&1; then
 else
   cargo test --all-targets --no-fail-fast
 fi
+
+# Every decoder of outside input under libFuzzer, each target for a short bounded time (a
+# crash fails the suite). README.md, "Fuzzing", has the long run.
+KEYROTOR_FUZZ_SECONDS=${KEYROTOR_FUZZ_SECONDS:-15} scripts/fuzz.sh

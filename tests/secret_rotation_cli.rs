@@ -3,17 +3,18 @@
 //! may), and in process with `keyrotor rotate secret`. The previous credential is never
 //! disabled by the hook; the sweep does it after the grace period.
 
+#[path = "support/lambda_host.rs"]
+mod lambda_host;
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration as StdDuration, Instant};
+use std::io::Write;
+use std::process::Command;
 
 use aws_sdk_iam::types::StatusType;
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use lambda_host::LambdaHost;
 use serde_json::{Value, json};
-use support::{REGION, World, isolate_env, ok, repo_root, run, stderr};
+use support::{REGION, World, ok, run, stderr};
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap()
@@ -27,132 +28,6 @@ fn policy() -> tempfile::NamedTempFile {
     let mut file = tempfile::NamedTempFile::new().unwrap();
     writeln!(file, "mode = \"enforce\"").unwrap();
     file
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// cargo-lambda's Lambda runtime emulator with the real hook binary attached to it.
-struct LambdaHost {
-    port: u16,
-    emulator: Child,
-    function: Child,
-    log: tempfile::NamedTempFile,
-}
-
-impl LambdaHost {
-    /// The hook with `policy` as its KEYROTOR_CONFIG.
-    fn start(world: &World, policy: &tempfile::NamedTempFile) -> LambdaHost {
-        let cargo_lambda = repo_root().join(".venv/bin/cargo-lambda");
-        assert!(
-            cargo_lambda.exists(),
-            "{} is missing: run scripts/setup.sh",
-            cargo_lambda.display()
-        );
-        let port = free_port();
-        let emulator = Command::new(cargo_lambda)
-            .args([
-                "lambda",
-                "watch",
-                "--only-lambda-apis",
-                "-q",
-                "-A",
-                "127.0.0.1",
-                "-P",
-            ])
-            .arg(port.to_string())
-            .current_dir(repo_root())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start cargo lambda watch");
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < StdDuration::from_secs(60),
-                "cargo lambda watch did not listen on {port}"
-            );
-            std::thread::sleep(StdDuration::from_millis(100));
-        }
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyrotor-secret-rotation"));
-        isolate_env(&mut cmd);
-        let function = cmd
-            .env(
-                "AWS_LAMBDA_RUNTIME_API",
-                format!("http://127.0.0.1:{port}/.rt"),
-            )
-            .env("AWS_LAMBDA_FUNCTION_NAME", "_")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("AWS_REGION", REGION)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_ENDPOINT_URL", &world.endpoint)
-            .env("KEYROTOR_NOW", day(1))
-            .env("KEYROTOR_CONFIG", policy.path())
-            .stdout(Stdio::null())
-            .stderr(log.reopen().unwrap())
-            .spawn()
-            .expect("start the hook binary");
-        LambdaHost {
-            port,
-            emulator,
-            function,
-            log,
-        }
-    }
-
-    /// Invokes the function; returns (HTTP status, body).
-    fn invoke(&self, event: &Value) -> (u16, Value) {
-        let body = event.to_string();
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        stream
-            .set_read_timeout(Some(StdDuration::from_secs(120)))
-            .unwrap();
-        write!(
-            stream,
-            "POST /2015-03-31/functions/_/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let status: u16 = response
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("no HTTP status in {response:?}"));
-        let payload = response.split("\r\n\r\n").nth(1).unwrap_or_default();
-        // The emulator may answer with chunked encoding: keep the JSON part.
-        let json_text = payload
-            .find(['{', '"'])
-            .map(|i| &payload[i..payload.rfind(['}', '"']).map_or(payload.len(), |j| j + 1)])
-            .unwrap_or("null");
-        (
-            status,
-            serde_json::from_str(json_text)
-                .unwrap_or_else(|e| panic!("body {payload:?} is not JSON: {e}")),
-        )
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.log.path()).unwrap_or_default()
-    }
-}
-
-impl Drop for LambdaHost {
-    fn drop(&mut self) {
-        let _ = self.function.kill();
-        let _ = self.emulator.kill();
-        let _ = self.function.wait();
-        let _ = self.emulator.wait();
-    }
 }
 
 fn event(step: &str, secret: &str, token: &str) -> Value {
@@ -249,7 +124,7 @@ async fn the_lambda_binary_rotates_an_iam_key_and_every_step_is_idempotent() {
     let w = iam_world(&world).await;
     let policy = policy();
     ok(&run(keyrotor(&world, &policy, 0).arg("init")));
-    let host = LambdaHost::start(&world, &policy);
+    let host = LambdaHost::start(&world, &policy, &[("KEYROTOR_NOW", &day(1))]);
     let token = uuid::Uuid::new_v4().to_string();
     world.start_rotation("svc/iam", &token);
 
@@ -333,7 +208,7 @@ async fn the_lambda_binary_enforces_the_protocol_rules_with_named_errors() {
     let w = iam_world(&world).await;
     let policy = policy();
     ok(&run(keyrotor(&world, &policy, 0).arg("init")));
-    let host = LambdaHost::start(&world, &policy);
+    let host = LambdaHost::start(&world, &policy, &[("KEYROTOR_NOW", &day(1))]);
     let token = uuid::Uuid::new_v4().to_string();
 
     // Rotation not enabled yet (RotateSecret was never called).
@@ -656,7 +531,7 @@ async fn a_rotation_that_fails_between_any_two_steps_completes_when_retried() {
         let w = iam_world(&world).await;
         let policy = policy();
         ok(&run(keyrotor(&world, &policy, 0).arg("init")));
-        let host = LambdaHost::start(&world, &policy);
+        let host = LambdaHost::start(&world, &policy, &[("KEYROTOR_NOW", &day(1))]);
         let token = uuid::Uuid::new_v4().to_string();
         world.start_rotation("svc/iam", &token);
         for step in &steps[..failed_after] {

@@ -7,6 +7,8 @@
 //! (`AWS_REGION`, `AWS_ENDPOINT_URL` for a local emulator). `KEYROTOR_NOW` fixes the policy
 //! time, as for the CLI.
 
+pub mod input;
+
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
@@ -180,17 +182,9 @@ impl Context {
     /// The policy time of one invocation: `KEYROTOR_NOW`, else the real time. With
     /// `KEYROTOR_EVENT_TIME=1` (local runs, where Wait states are shortened) an event field
     /// `"at"` may move it forward, never back.
-    fn now(&self, event: &Value) -> Result<DateTime<Utc>, StepError> {
+    fn now(&self, input: &input::JobInput) -> DateTime<Utc> {
         let base = self.fixed_now.unwrap_or_else(Utc::now);
-        if std::env::var("KEYROTOR_EVENT_TIME").as_deref() != Ok("1") {
-            return Ok(base);
-        }
-        match event.get("at").and_then(Value::as_str) {
-            None => Ok(base),
-            Some(text) => DateTime::parse_from_rfc3339(text)
-                .map(|t| t.with_timezone(&Utc).max(base))
-                .map_err(|e| StepError::InvalidInput(format!("event field at = {text:?}: {e}"))),
-        }
+        input.at.map_or(base, |at| at.max(base))
     }
 }
 
@@ -220,7 +214,9 @@ pub async fn run_counted(
     let aws = &ctx.aws;
     let policy = &ctx.policy;
     let clock = SystemClock::Real;
-    let now = ctx.now(&event)?;
+    let event_time = std::env::var("KEYROTOR_EVENT_TIME").as_deref() == Ok("1");
+    let input = input::decode(job, &event, event_time)?;
+    let now = ctx.now(&input);
     let identity = StsIdentity::new(aws.sts());
     let iam = IamClient::new(aws.iam());
     let gateway = ApiGatewayClient::new(aws.apigateway());
@@ -338,9 +334,7 @@ pub async fn run_counted(
                     "the policy's mode is \"plan\": API keys are not rotated; set mode = \"enforce\"".into(),
                 ));
             }
-            let key = event.get("key").and_then(Value::as_str).ok_or_else(|| {
-                StepError::InvalidInput("event: field \"key\" (the API key id) is missing".into())
-            })?;
+            let key = input.key.as_deref().unwrap_or_default();
             let ports = crate::steps::api_keys::ApiKeyPorts {
                 identity: &identity,
                 keys: &gateway,
@@ -457,7 +451,7 @@ pub async fn run_counted(
                 &identity,
                 &audit,
                 notifier,
-                &event,
+                input.failure.as_ref(),
                 &ctx.region,
                 now,
                 &clock,
@@ -487,40 +481,17 @@ async fn record_failure(
     identity: &dyn Identity,
     audit: &dyn crate::ports::AuditStore,
     notifier: &dyn Notifier,
-    event: &Value,
+    failure: Option<&input::Failure>,
     region: &str,
     now: DateTime<Utc>,
     clock: &dyn Clock,
 ) -> Result<Value, StepError> {
+    let failure =
+        failure.ok_or_else(|| StepError::InvalidInput("event: no failed state".into()))?;
     let caller = identity.caller().await?;
-    let field = |name: &str| event.get(name).and_then(Value::as_str).unwrap_or("unknown");
-    let error = event.get("error").cloned().unwrap_or(Value::Null);
-    let name = error
-        .get("Error")
-        .and_then(Value::as_str)
-        .unwrap_or("States.Unknown");
+    let (name, cause, kind) = (&failure.error, &failure.cause, failure.kind);
     // Stopped before a change (a person must look) rather than failed.
     let blocked = name == "KeyRotor.Blocked" || name == "KeyRotor.InvalidInput";
-    // Causes are error messages from keyrotor's own functions: identifiers, never values.
-    let cause: String = error
-        .get("Cause")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .chars()
-        .take(1000)
-        .collect();
-    let kind = match field("kind") {
-        // Planning discovers API keys; its failure is theirs.
-        "api-keys" | "plan" => Kind::ApiKeys,
-        "iam-keys" => Kind::IamKeys,
-        "migration" => Kind::Migration,
-        "certs" => Kind::Certs,
-        other => {
-            return Err(StepError::InvalidInput(format!(
-                "event: kind {other:?} is not one of api-keys, plan, iam-keys, migration, certs"
-            )));
-        }
-    };
     // The chain of the resource itself: API keys and certificates are regional.
     let region = match kind {
         Kind::ApiKeys | Kind::Certs => region.to_owned(),
@@ -531,7 +502,7 @@ async fn record_failure(
         crate::steps::new_run_id(clock.now()),
         caller.arn.clone(),
     );
-    let resource = field("resource").to_owned();
+    let resource = failure.resource.clone();
     log.append(
         &Entry {
             resource: ResourceRef {
@@ -540,14 +511,14 @@ async fn record_failure(
                 region,
                 id: resource.clone(),
             },
-            action: field("what").to_owned(),
+            action: failure.what.clone(),
             phase: Phase::Decision,
             outcome: Some(if blocked {
                 Outcome::Blocked
             } else {
                 Outcome::Failed
             }),
-            reason: name.to_owned(),
+            reason: name.clone(),
             detail: cause.clone(),
             before: None,
             after: None,
@@ -568,7 +539,7 @@ async fn record_failure(
             owner: None,
             subject: format!(
                 "keyrotor: {} of {resource} {} ({name})",
-                field("what"),
+                failure.what,
                 if blocked { "was blocked" } else { "failed" }
             )
                 .chars()
@@ -576,7 +547,7 @@ async fn record_failure(
                 .collect(),
             message: format!(
                 "{} of {resource} stopped with {name}: {cause}\nNothing further is done for it until a person looks; see `keyrotor audit list --resource {resource}`.",
-                field("what")
+                failure.what
             ),
             at: Some(now),
             undo: Some(

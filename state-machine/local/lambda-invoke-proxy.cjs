@@ -3,8 +3,13 @@
 // X-Amz-Function-Error: Unhandled, the error document as payload) instead of HTTP 500, so
 // that Step Functions' Retry and Catch see the function's error name.
 // Usage: node lambda-invoke-proxy.cjs LISTEN_PORT CARGO_LAMBDA_PORT
+// KEYROTOR_SFN_INVOCATIONS: a file receiving every invocation (function, request and response
+// payloads), one JSON document a line.
 'use strict';
+const fs = require('node:fs');
 const http = require('node:http');
+
+const invocations = process.env.KEYROTOR_SFN_INVOCATIONS || '';
 
 const [listen, upstream] = process.argv.slice(2).map(Number);
 if (!listen || !upstream) {
@@ -24,6 +29,11 @@ http
           answer.on('data', (chunk) => reply.push(chunk));
           answer.on('end', () => {
             const payload = Buffer.concat(reply);
+            if (invocations) {
+              const request = Buffer.concat(body).toString();
+              const record = { path: req.url, request, status: answer.statusCode, response: payload.toString() };
+              fs.appendFileSync(invocations, JSON.stringify(record) + '\n');
+            }
             let failed = false;
             if (answer.statusCode === 500) {
               try {

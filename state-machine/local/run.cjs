@@ -14,6 +14,8 @@ const { StateMachine } = require('aws-local-stepfunctions');
 const [dir, machine, pauseText] = process.argv.slice(2);
 const pause = Number(pauseText || 20);
 const events = [];
+// KEYROTOR_SFN_HISTORY: a file receiving every event with its payloads, one JSON a line.
+const history = process.env.KEYROTOR_SFN_HISTORY || '';
 const executions = [];
 
 function definition(name) {
@@ -53,6 +55,10 @@ async function execute(name, input, label) {
   });
   const logging = (async () => {
     for await (const event of execution.eventLogs) {
+      if (history) {
+        // The whole event, payloads included, as Step Functions' execution history has it.
+        fs.appendFileSync(history, JSON.stringify({ execution: label, ...event }) + '\n');
+      }
       if (['StateEntered', 'StateFailed', 'StateRetried', 'StateCaught'].includes(event.type)) {
         events.push({
           execution: label,

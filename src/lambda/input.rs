@@ -1,0 +1,154 @@
+//! The inputs of the Step Functions jobs, decoded before any AWS call: the sweep's state
+//! (an EventBridge Scheduler input or a scheduled event envelope for `Plan`), an API key id
+//! for `ApiKey`, a caught error for `RecordFailure`. Everything here comes from outside the
+//! process, so nothing panics on it; a malformed input is `KeyRotor.InvalidInput`.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::Job;
+use crate::domain::model::Kind;
+use crate::steps::StepError;
+
+/// What a job takes from its input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobInput {
+    /// The event's `"at"` (local runs only, see [`decode`]).
+    pub at: Option<DateTime<Utc>>,
+    /// `ApiKey`: the API key id.
+    pub key: Option<String>,
+    /// `RecordFailure`: the failed state.
+    pub failure: Option<Failure>,
+}
+
+/// A failed state, as a Catch hands it to `RecordFailure`: `{"what", "resource", "kind",
+/// "error": {"Error", "Cause"}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub what: String,
+    pub resource: String,
+    pub kind: Kind,
+    /// The error name (`KeyRotor.Blocked`, `States.Timeout`, ...).
+    pub error: String,
+    /// The cause, at most 1000 characters.
+    pub cause: String,
+}
+
+/// Decodes `job`'s input. `event_time`: honour the `"at"` field (`KEYROTOR_EVENT_TIME=1`,
+/// local runs where Wait states are shortened); otherwise it is ignored, malformed or not.
+pub fn decode(job: Job, event: &Value, event_time: bool) -> Result<JobInput, StepError> {
+    let at = match event.get("at").and_then(Value::as_str) {
+        Some(text) if event_time => Some(
+            DateTime::parse_from_rfc3339(text)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| StepError::InvalidInput(format!("event field at = {text:?}: {e}")))?,
+        ),
+        _ => None,
+    };
+    let key = match job {
+        Job::ApiKey => Some(
+            event
+                .get("key")
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    StepError::InvalidInput(
+                        "event: field \"key\" (the API key id) is missing".into(),
+                    )
+                })?
+                .to_owned(),
+        ),
+        _ => None,
+    };
+    let failure = match job {
+        Job::RecordFailure => Some(failure(event)?),
+        _ => None,
+    };
+    Ok(JobInput { at, key, failure })
+}
+
+fn failure(event: &Value) -> Result<Failure, StepError> {
+    let field = |name: &str| {
+        event
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_owned()
+    };
+    let error = event.get("error").cloned().unwrap_or(Value::Null);
+    let name = error
+        .get("Error")
+        .and_then(Value::as_str)
+        .unwrap_or("States.Unknown");
+    // Causes are error messages from keyrotor's own functions: identifiers, never values.
+    let cause: String = error
+        .get("Cause")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .chars()
+        .take(1000)
+        .collect();
+    let kind = match field("kind").as_str() {
+        // Planning discovers API keys; its failure is theirs.
+        "api-keys" | "plan" => Kind::ApiKeys,
+        "iam-keys" => Kind::IamKeys,
+        "migration" => Kind::Migration,
+        "certs" => Kind::Certs,
+        other => {
+            return Err(StepError::InvalidInput(format!(
+                "event: kind {other:?} is not one of api-keys, plan, iam-keys, migration, certs"
+            )));
+        }
+    };
+    Ok(Failure {
+        what: field("what"),
+        resource: field("resource"),
+        kind,
+        error: name.to_owned(),
+        cause,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_api_key_job_needs_a_key() {
+        let err = decode(Job::ApiKey, &json!({"at": 3}), true).unwrap_err();
+        assert_eq!(err.name(), "KeyRotor.InvalidInput");
+        let input = decode(Job::ApiKey, &json!({"key": "k1"}), true).unwrap();
+        assert_eq!(input.key.as_deref(), Some("k1"));
+    }
+
+    #[test]
+    fn at_is_read_only_when_event_time_is_on() {
+        let event = json!({"at": "not a time"});
+        assert!(decode(Job::Plan, &event, false).unwrap().at.is_none());
+        assert!(decode(Job::Plan, &event, true).is_err());
+        let at = decode(Job::Plan, &json!({"at": "2026-01-02T03:04:05+02:00"}), true)
+            .unwrap()
+            .at
+            .unwrap();
+        assert_eq!(at.to_rfc3339(), "2026-01-02T01:04:05+00:00");
+    }
+
+    #[test]
+    fn a_failure_keeps_its_name_and_a_bounded_cause() {
+        let event = json!({
+            "what": "rotation", "resource": "k1", "kind": "api-keys",
+            "error": {"Error": "KeyRotor.Blocked", "Cause": "é".repeat(5000)}
+        });
+        let f = decode(Job::RecordFailure, &event, false)
+            .unwrap()
+            .failure
+            .unwrap();
+        assert_eq!(
+            (f.kind, f.error.as_str()),
+            (Kind::ApiKeys, "KeyRotor.Blocked")
+        );
+        assert_eq!(f.cause.chars().count(), 1000);
+        let err = decode(Job::RecordFailure, &json!({"kind": 7}), false).unwrap_err();
+        assert!(err.to_string().contains("\"unknown\""), "{err}");
+    }
+}
