@@ -1,5 +1,5 @@
 # keyrotor — see README.md.
-.PHONY: demo test setup build lint bench scale clean-emulator
+.PHONY: demo test setup build lint bench scale cost clean-emulator
 
 ## demo: seed a local emulated AWS account and run keyrotor's main job against it
 demo:
@@ -27,6 +27,10 @@ bench:
 ## scale: count the AWS calls of a plan over a large emulated account (see BENCHMARKS.md)
 scale:
 	scripts/scale.sh
+
+## cost: state transitions and Lambda GB-seconds per credential from local executions (see BENCHMARKS.md)
+cost:
+	scripts/cost-model.sh
 
 clean-emulator:
 	scripts/emulator.sh stop

@@ -4,7 +4,7 @@
 // that Step Functions' Retry and Catch see the function's error name.
 // Usage: node lambda-invoke-proxy.cjs LISTEN_PORT CARGO_LAMBDA_PORT
 // KEYROTOR_SFN_INVOCATIONS: a file receiving every invocation (function, request and response
-// payloads), one JSON document a line.
+// payloads, duration in milliseconds), one JSON document a line.
 'use strict';
 const fs = require('node:fs');
 const http = require('node:http');
@@ -22,6 +22,7 @@ http
     const body = [];
     req.on('data', (chunk) => body.push(chunk));
     req.on('end', () => {
+      const started = process.hrtime.bigint();
       const forward = http.request(
         { host: '127.0.0.1', port: upstream, path: req.url, method: req.method, headers: req.headers },
         (answer) => {
@@ -31,7 +32,8 @@ http
             const payload = Buffer.concat(reply);
             if (invocations) {
               const request = Buffer.concat(body).toString();
-              const record = { path: req.url, request, status: answer.statusCode, response: payload.toString() };
+              const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
+              const record = { path: req.url, request, status: answer.statusCode, response: payload.toString(), duration_ms: durationMs };
               fs.appendFileSync(invocations, JSON.stringify(record) + '\n');
             }
             let failed = false;
