@@ -270,6 +270,10 @@ where
             report.ops.push(faults.calls().len());
         }
         match result {
+            // A sweep that recorded failed entries has work left.
+            Ok(v) if v["failed"].as_u64().is_some_and(|n| n > 0) => {
+                last = Some(StepError::InvalidInput(format!("failed entries: {v}")));
+            }
             Ok(_) => {
                 last = None;
                 break;
@@ -510,6 +514,161 @@ async fn api_key_rotation_full_fault_matrix() {
         problems.len(),
         problems.join("\n")
     );
+}
+
+// ------------------------------------------------------------------------------------
+// IAM access key lifecycle: warn (unused 45 days), deactivate (7 days after the warning),
+// delete (inactive and unused 30 days); a key in use stays active throughout.
+
+fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+#[derive(Clone)]
+struct IamWorld {
+    world: World,
+    iam: aws_sdk_iam::Client,
+    stale: String,
+    busy: (String, String),
+}
+
+async fn iam_world() -> IamWorld {
+    let world = World::new();
+    world.set_clock(&t0().to_rfc3339());
+    let iam = aws_sdk_iam::Client::new(&world.sdk().await);
+    let mut keys = Vec::new();
+    for user in ["stale", "busy"] {
+        iam.create_user().user_name(user).send().await.unwrap();
+        let key = iam.create_access_key().user_name(user).send().await.unwrap();
+        let key = key.access_key().unwrap();
+        keys.push((
+            key.access_key_id().to_owned(),
+            key.secret_access_key().to_owned(),
+        ));
+    }
+    init_tables(&world).await;
+    IamWorld {
+        world,
+        iam,
+        stale: keys[0].0.clone(),
+        busy: keys[1].clone(),
+    }
+}
+
+impl IamWorld {
+    /// The consumer of `busy` signs a request at `now` (the emulator records the use).
+    async fn use_busy(&self, now: DateTime<Utc>) {
+        self.world.set_clock(&now.to_rfc3339());
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(support::REGION))
+            .endpoint_url(&self.world.endpoint)
+            .credentials_provider(aws_credential_types::Credentials::new(
+                &self.busy.0,
+                &self.busy.1,
+                None,
+                None,
+                "tests",
+            ))
+            .load()
+            .await;
+        aws_sdk_sts::Client::new(&config)
+            .get_caller_identity()
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn status(&self, user: &str, key: &str) -> Option<String> {
+        self.iam
+            .list_access_keys()
+            .user_name(user)
+            .send()
+            .await
+            .unwrap()
+            .access_key_metadata()
+            .iter()
+            .find(|k| k.access_key_id() == Some(key))
+            .and_then(|k| k.status().map(|s| s.as_str().to_owned()))
+    }
+
+    /// The key in use stays active; the stale key is never gone while active, and is in
+    /// no state ahead of `phase` (warn: active; deactivate: inactive; delete: gone).
+    async fn check(&self, problems: &mut Vec<String>, phase: usize, done: bool) {
+        let busy = self.status("busy", &self.busy.0).await;
+        if busy.as_deref() != Some("Active") {
+            problems.push(format!("phase {phase}: the key in use is {busy:?}"));
+        }
+        let stale = self.status("stale", &self.stale).await;
+        let allowed: &[Option<&str>] = match (phase, done) {
+            (0, false) | (0, true) => &[Some("Active")],
+            (1, false) => &[Some("Active"), Some("Inactive")],
+            (1, true) => &[Some("Inactive")],
+            (_, false) => &[Some("Inactive"), None],
+            (_, true) => &[None],
+        };
+        if !allowed.contains(&stale.as_deref()) {
+            problems.push(format!(
+                "phase {phase} (completed: {done}): the stale key is {stale:?}, expected one of {allowed:?}"
+            ));
+        }
+        for user in ["stale", "busy"] {
+            let n = self
+                .iam
+                .list_access_keys()
+                .user_name(user)
+                .send()
+                .await
+                .unwrap()
+                .access_key_metadata()
+                .len();
+            if n > 1 {
+                problems.push(format!("phase {phase}: {user} has {n} keys"));
+            }
+        }
+    }
+}
+
+fn iam_keys_run(case: Option<Case>) -> Boxed<'static, Report> {
+    Box::pin(async move {
+        let w = iam_world().await;
+        let mut report = Report::default();
+        let mut faulted = Vec::new();
+        for (phase, day) in [50, 58, 89].into_iter().enumerate() {
+            let now = t0() + Duration::days(day);
+            w.use_busy(now - Duration::hours(1)).await;
+            w.world.set_clock(&now.to_rfc3339());
+            let job = |faults: Faults| -> Boxed<'static, Result<Value, StepError>> {
+                let world = w.world.clone();
+                Box::pin(async move {
+                    let ctx = context(&world, &faults, now, RetryConfig::disabled()).await;
+                    keyrotor::lambda::run_job(&ctx, Job::IamKeys, json!({})).await
+                })
+            };
+            let check = || -> Boxed<'static, Vec<String>> {
+                let w = w.clone();
+                Box::pin(async move {
+                    let mut problems = Vec::new();
+                    w.check(&mut problems, phase, false).await;
+                    problems
+                })
+            };
+            if let Some(f) = drive(&w.world, case, phase, &mut report, job, check).await {
+                faulted.push(f);
+            }
+            w.check(&mut report.problems, phase, true).await;
+        }
+        check_audit(&w.world, &faulted, &mut report.problems).await;
+        report
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iam_key_lifecycle_survives_a_fault_at_every_call() {
+    let (runs, problems) = matrix("iam-key lifecycle", iam_keys_run, sampled).await;
+    assert!(runs > 20, "{runs}");
+    assert!(problems.is_empty(), "{} violations:\n{}", problems.len(), problems.join("\n"));
 }
 
 /// The production retry policy (adaptive, 6 attempts), with a short first backoff so the
