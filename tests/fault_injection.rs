@@ -541,7 +541,12 @@ async fn iam_world() -> IamWorld {
     let mut keys = Vec::new();
     for user in ["stale", "busy"] {
         iam.create_user().user_name(user).send().await.unwrap();
-        let key = iam.create_access_key().user_name(user).send().await.unwrap();
+        let key = iam
+            .create_access_key()
+            .user_name(user)
+            .send()
+            .await
+            .unwrap();
         let key = key.access_key().unwrap();
         keys.push((
             key.access_key_id().to_owned(),
@@ -668,7 +673,192 @@ fn iam_keys_run(case: Option<Case>) -> Boxed<'static, Report> {
 async fn iam_key_lifecycle_survives_a_fault_at_every_call() {
     let (runs, problems) = matrix("iam-key lifecycle", iam_keys_run, sampled).await;
     assert!(runs > 20, "{runs}");
-    assert!(problems.is_empty(), "{} violations:\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} violations:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+// ------------------------------------------------------------------------------------
+// Secrets Manager rotation hook on an IAM access key secret: createSecret, setSecret,
+// testSecret, finishSecret with one token; a failed rotation is retried from the start with
+// the same token, as Secrets Manager does.
+
+#[derive(Clone)]
+struct HookWorld {
+    world: World,
+    iam: aws_sdk_iam::Client,
+    secrets: aws_sdk_secretsmanager::Client,
+    old: String,
+}
+
+async fn hook_world() -> HookWorld {
+    let world = World::new();
+    world.set_clock(&Utc::now().to_rfc3339());
+    let sdk = world.sdk().await;
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    iam.create_user().user_name("svc").send().await.unwrap();
+    let key = iam
+        .create_access_key()
+        .user_name("svc")
+        .send()
+        .await
+        .unwrap();
+    let key = key.access_key().unwrap();
+    secrets
+        .create_secret()
+        .name("svc/iam")
+        .secret_string(
+            json!({"userName": "svc", "accessKeyId": key.access_key_id(), "secretAccessKey": key.secret_access_key()})
+                .to_string(),
+        )
+        .tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key("keyrotor:type")
+                .value("iam-access-key")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    init_tables(&world).await;
+    HookWorld {
+        world,
+        iam,
+        secrets,
+        old: key.access_key_id().to_owned(),
+    }
+}
+
+impl HookWorld {
+    async fn stage(&self, stage: &str) -> Option<Value> {
+        let out = self
+            .secrets
+            .get_secret_value()
+            .secret_id("svc/iam")
+            .version_stage(stage)
+            .send()
+            .await
+            .ok()?;
+        serde_json::from_str(out.secret_string()?).ok()
+    }
+
+    /// The consumer's credential (AWSCURRENT) is an active key of the user and signs
+    /// requests; the user has at most two keys.
+    async fn check(&self, problems: &mut Vec<String>, at: &str) {
+        let current = self.stage("AWSCURRENT").await.unwrap_or_default();
+        let keys = self
+            .iam
+            .list_access_keys()
+            .user_name("svc")
+            .send()
+            .await
+            .unwrap();
+        let keys = keys.access_key_metadata();
+        let id = current["accessKeyId"].as_str().unwrap_or_default();
+        let status = keys
+            .iter()
+            .find(|k| k.access_key_id() == Some(id))
+            .and_then(|k| k.status().map(|s| s.as_str().to_owned()));
+        if status.as_deref() != Some("Active") {
+            problems.push(format!("{at}: AWSCURRENT key {id} is {status:?}"));
+        }
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(support::REGION))
+            .endpoint_url(&self.world.endpoint)
+            .credentials_provider(aws_credential_types::Credentials::new(
+                id,
+                current["secretAccessKey"].as_str().unwrap_or_default(),
+                None,
+                None,
+                "tests",
+            ))
+            .load()
+            .await;
+        let works = aws_sdk_sts::Client::new(&config)
+            .get_caller_identity()
+            .send()
+            .await
+            .is_ok_and(|r| r.arn().is_some_and(|a| a.ends_with("user/svc")));
+        if !works {
+            problems.push(format!(
+                "{at}: the AWSCURRENT credential does not sign requests"
+            ));
+        }
+        if keys.len() > 2 {
+            problems.push(format!("{at}: svc has {} keys", keys.len()));
+        }
+    }
+}
+
+fn hook_run(case: Option<Case>) -> Boxed<'static, Report> {
+    Box::pin(async move {
+        let w = hook_world().await;
+        let mut report = Report::default();
+        let token = uuid::Uuid::new_v4().to_string();
+        w.world.start_rotation("svc/iam", &token);
+        let now = Utc::now();
+        let job = |faults: Faults| -> Boxed<'static, Result<Value, StepError>> {
+            let (world, token) = (w.world.clone(), token.clone());
+            Box::pin(async move {
+                let ctx = context(&world, &faults, now, RetryConfig::disabled()).await;
+                let mut last = Value::Null;
+                for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+                    let event = lambda_runtime::LambdaEvent::new(
+                        json!({"Step": step, "SecretId": "svc/iam", "ClientRequestToken": token}),
+                        lambda_runtime::Context::default(),
+                    );
+                    last = keyrotor::lambda::secret_rotation(&ctx, event)
+                        .await
+                        .map_err(|d| {
+                            StepError::InvalidInput(format!(
+                                "{step}: {}: {}",
+                                d.error_type, d.error_message
+                            ))
+                        })?;
+                }
+                Ok(last)
+            })
+        };
+        let check = || -> Boxed<'static, Vec<String>> {
+            let w = w.clone();
+            Box::pin(async move {
+                let mut problems = Vec::new();
+                w.check(&mut problems, "hook").await;
+                problems
+            })
+        };
+        let faulted: Vec<Faults> = drive(&w.world, case, 0, &mut report, job, check)
+            .await
+            .into_iter()
+            .collect();
+        // Completed: the new key is current, the old one previous.
+        let current = w.stage("AWSCURRENT").await.unwrap_or_default();
+        let previous = w.stage("AWSPREVIOUS").await.unwrap_or_default();
+        if current["accessKeyId"] == w.old.as_str() || previous["accessKeyId"] != w.old.as_str() {
+            report.problems.push(format!(
+                "after the rotation: AWSCURRENT {} AWSPREVIOUS {} (old {})",
+                current["accessKeyId"], previous["accessKeyId"], w.old
+            ));
+        }
+        check_audit(&w.world, &faulted, &mut report.problems).await;
+        report
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rotation_hook_survives_a_fault_at_every_call() {
+    let (runs, problems) = matrix("secret rotation hook", hook_run, sampled).await;
+    assert!(runs > 25, "{runs}");
+    assert!(
+        problems.is_empty(),
+        "{} violations:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }
 
 /// The production retry policy (adaptive, 6 attempts), with a short first backoff so the
