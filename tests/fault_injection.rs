@@ -53,10 +53,20 @@ async fn context(
     now: DateTime<Utc>,
     retry: RetryConfig,
 ) -> Context {
+    context_with(world, faults, now, retry, policy()).await
+}
+
+async fn context_with(
+    world: &World,
+    faults: &Faults,
+    now: DateTime<Utc>,
+    retry: RetryConfig,
+    policy: Policy,
+) -> Context {
     let config = faults.sdk_config(&world.sdk().await, retry);
     Context {
         aws: Aws::from_config(config).with_interceptor(faults.clone()),
-        policy: policy(),
+        policy,
         region: support::REGION.to_owned(),
         fixed_now: Some(now),
         items_bucket: None,
@@ -851,6 +861,171 @@ fn hook_run(case: Option<Case>) -> Boxed<'static, Report> {
 async fn the_rotation_hook_survives_a_fault_at_every_call() {
     let (runs, problems) = matrix("secret rotation hook", hook_run, sampled).await;
     assert!(runs > 25, "{runs}");
+    assert!(
+        problems.is_empty(),
+        "{} violations:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+// ------------------------------------------------------------------------------------
+// Certificate expiry: the sweep notifies (SNS) once per ladder step; a certificate 10
+// days from expiry is at step 14, five days later at step 7.
+
+#[derive(Clone)]
+struct CertWorld {
+    world: World,
+    topic: String,
+    queue: String,
+}
+
+async fn cert_world(now: DateTime<Utc>) -> CertWorld {
+    use chrono::Datelike;
+    let world = World::new();
+    let (not_before, not_after) = (now - Duration::days(300), now + Duration::days(10));
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["shop.example.com".to_owned()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(
+        not_before.year(),
+        not_before.month() as u8,
+        not_before.day() as u8,
+    );
+    params.not_after = rcgen::date_time_ymd(
+        not_after.year(),
+        not_after.month() as u8,
+        not_after.day() as u8,
+    );
+    let cert = params.self_signed(&key).unwrap();
+    world.set_clock(&(not_before + Duration::days(1)).to_rfc3339());
+    let sdk = world.sdk().await;
+    aws_sdk_acm::Client::new(&sdk)
+        .import_certificate()
+        .certificate(aws_sdk_acm::primitives::Blob::new(cert.pem()))
+        .private_key(aws_sdk_acm::primitives::Blob::new(key.serialize_pem()))
+        .send()
+        .await
+        .unwrap();
+    world.set_clock(&now.to_rfc3339());
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let topic = sns.create_topic().name("keyrotor").send().await.unwrap();
+    let topic = topic.topic_arn().unwrap().to_owned();
+    let queue = sqs.create_queue().queue_name("inbox").send().await.unwrap();
+    let queue = queue.queue_url().unwrap().to_owned();
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap();
+    let queue_arn =
+        attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .send()
+        .await
+        .unwrap();
+    init_tables(&world).await;
+    CertWorld {
+        world,
+        topic,
+        queue,
+    }
+}
+
+impl CertWorld {
+    fn policy(&self) -> Policy {
+        Policy::from_toml(
+            &format!(
+                "mode = \"enforce\"\n[notifications]\ndefault_contact = \"tls@example.com\"\nsns_topic_arn = \"{}\"\n",
+                self.topic
+            ),
+            "test",
+        )
+        .unwrap()
+    }
+
+    /// The notifications delivered so far (their subjects).
+    async fn delivered(&self) -> Vec<String> {
+        let sqs = aws_sdk_sqs::Client::new(&self.world.sdk().await);
+        let mut out = Vec::new();
+        loop {
+            let got = sqs
+                .receive_message()
+                .queue_url(&self.queue)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            if got.messages().is_empty() {
+                return out;
+            }
+            for m in got.messages() {
+                let body: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+                out.push(body["Subject"].as_str().unwrap_or_default().to_owned());
+                sqs.delete_message()
+                    .queue_url(&self.queue)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+fn certs_run(case: Option<Case>) -> Boxed<'static, Report> {
+    Box::pin(async move {
+        let t = t0();
+        let w = cert_world(t).await;
+        let mut report = Report::default();
+        let mut faulted = Vec::new();
+        let mut delivered = Vec::new();
+        for (phase, day) in [0, 5].into_iter().enumerate() {
+            let now = t + Duration::days(day);
+            w.world.set_clock(&now.to_rfc3339());
+            let job = |faults: Faults| -> Boxed<'static, Result<Value, StepError>> {
+                let (world, policy) = (w.world.clone(), w.policy());
+                Box::pin(async move {
+                    let ctx =
+                        context_with(&world, &faults, now, RetryConfig::disabled(), policy).await;
+                    keyrotor::lambda::run_job(&ctx, Job::Certs, json!({})).await
+                })
+            };
+            let check = || -> Boxed<'static, Vec<String>> { Box::pin(async { Vec::new() }) };
+            if let Some(f) = drive(&w.world, case, phase, &mut report, job, check).await {
+                faulted.push(f);
+            }
+            delivered.push(w.delivered().await);
+        }
+        // Each ladder step reached its owner; twice only where a fault made it ambiguous
+        // whether the first went out (a lost Publish answer, or the record after it).
+        for (phase, got) in delivered.iter().enumerate() {
+            let ambiguous = faulted.iter().any(|f| {
+                f.faulted().is_some_and(|c| {
+                    c.op == "sns:Publish" && case.is_some_and(|c| c.kind == Kind::LostResponse)
+                        || c.table.is_some()
+                })
+            }) && case.is_some_and(|c| c.phase == phase);
+            if got.is_empty() || (got.len() > 1 && !ambiguous) {
+                report
+                    .problems
+                    .push(format!("phase {phase}: notifications delivered {got:?}"));
+            }
+        }
+        check_audit(&w.world, &faulted, &mut report.problems).await;
+        report
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_certificate_sweep_survives_a_fault_at_every_call() {
+    let (runs, problems) = matrix("certificate sweep", certs_run, sampled).await;
+    assert!(runs > 10, "{runs}");
     assert!(
         problems.is_empty(),
         "{} violations:\n{}",
