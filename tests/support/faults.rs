@@ -459,3 +459,43 @@ impl HttpConnector for FaultyConnector {
         }
     }
 }
+
+/// `World::set_clock` without a Python process per call (the matrices move the clock
+/// hundreds of times): one HTTP/1.1 POST to the emulator's control route.
+pub fn set_clock(world: &super::World, now: &str) {
+    control(
+        world,
+        "/_keyrotor/clock",
+        &serde_json::json!({"account": world.account, "now": now}),
+    );
+}
+
+/// `World::start_rotation`, likewise.
+pub fn start_rotation(world: &super::World, secret: &str, token: &str) {
+    control(
+        world,
+        "/_keyrotor/rotation-start",
+        &serde_json::json!({"account": world.account, "region": super::REGION, "secret": secret, "token": token}),
+    );
+}
+
+fn control(world: &super::World, path: &str, body: &serde_json::Value) {
+    use std::io::{Read, Write};
+    let host = world.base.trim_start_matches("http://");
+    let body = body.to_string();
+    let mut stream = std::net::TcpStream::connect(host).expect("connect to the emulator");
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write to the emulator");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .expect("read the emulator's answer");
+    assert!(
+        response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200"),
+        "{path}: {response}"
+    );
+}
