@@ -491,7 +491,7 @@ fn sampled(_phase: usize, index: usize) -> Vec<Kind> {
 /// whose runs are long: `make test` stays within its time budget (one emulator process
 /// serves every run). The full products cover every call.
 fn strided(phase: usize, index: usize) -> Vec<Kind> {
-    if (index + phase) % 2 == 0 {
+    if (index + phase).is_multiple_of(2) {
         vec![Kind::ALL[(index / 2) % Kind::ALL.len()]]
     } else {
         Vec::new()
@@ -1107,7 +1107,7 @@ async fn one_failed_attempt_of_any_write_is_absorbed_by_the_retry_layer() {
     ];
     let mut cases = Vec::new();
     for (n, index) in writes.iter().enumerate() {
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             cases.push((*index, transient[(n / 2) % transient.len()]));
         }
         cases.push((*index, Kind::LostResponse));
