@@ -50,13 +50,24 @@ impl<'a> AuditLog<'a> {
         recorded_at: DateTime<Utc>,
     ) -> Result<AuditRecord, PortError> {
         let key = entry.resource.key();
+        let mut tried: Option<AuditRecord> = None;
         for _ in 0..APPEND_ATTEMPTS {
             let last = self.store.last(&key).await?;
+            // The sequence number was taken by this very record: its put went through and
+            // only the answer was lost (the SDK's retry then found the number taken).
+            if let (Some(mine), Some(last)) = (&tried, &last)
+                && mine.hash == last.hash
+            {
+                return Ok(mine.clone());
+            }
             let record =
                 AuditRecord::seal(entry, last.as_ref(), &self.run_id, &self.actor, recorded_at);
             match self.store.append(&record).await {
                 Ok(()) => return Ok(record),
-                Err(AppendError::SeqTaken) => continue,
+                Err(AppendError::SeqTaken) => {
+                    tried = Some(record);
+                    continue;
+                }
                 Err(AppendError::Port(e)) => return Err(e),
             }
         }

@@ -206,6 +206,13 @@ impl ApiKeyAdmin for ApiGatewayClient {
             .set_tags(Some(
                 tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             ))
+            // Not retried here: after a lost response a retry creates a second key. The
+            // step's next run finds the one created, by name and rotation tag.
+            .customize()
+            .config_override(
+                aws_sdk_apigateway::config::Builder::default()
+                    .retry_config(aws_config::retry::RetryConfig::disabled()),
+            )
             .send()
             .await
             .map_err(|e| classify(OP, e))?;

@@ -175,7 +175,31 @@ pub async fn rotate(
             cause: None,
         });
     }
-    let key = resolve(&inv.api_keys, key_ref, region)?;
+    let gone;
+    let key = match resolve(&inv.api_keys, key_ref, region) {
+        Ok(key) => key,
+        // A run that deleted the old key stopped before recording it (the response or the
+        // record was lost): the rotation goes on, and its Delete step finds nothing left.
+        Err(e) => match inv
+            .api_rotations
+            .iter()
+            .find(|r| r.old_key == key_ref.trim() && r.stage == RotationStage::Retired)
+        {
+            Some(r) => {
+                gone = ApiKey {
+                    id: r.old_key.clone(),
+                    name: r.name.clone(),
+                    enabled: false,
+                    created: r.started_at,
+                    last_updated: None,
+                    tags: Default::default(),
+                    usage_plans: Vec::new(),
+                };
+                &gone
+            }
+            None => return Err(e),
+        },
+    };
     let run_id = new_run_id(wall.now());
     let run = Run {
         ports,
@@ -490,12 +514,28 @@ impl Run<'_> {
         ))
         .await?;
         let pk = Rotation::partition(self.account.as_str(), &self.region);
-        if !self
+        let written = match self
             .ports
             .state
             .put_versioned(&pk, &key.id, 0, &rotation.attrs())
-            .await?
+            .await
         {
+            Ok(written) => written,
+            Err(e) => {
+                // The intent has its outcome even when the record could not be written.
+                self.append(self.entry(
+                    &key.id,
+                    "start",
+                    trigger.as_str(),
+                    (Phase::Outcome, Some(Outcome::Failed)),
+                    e.to_string(),
+                    None,
+                ))
+                .await?;
+                return Err(e.into());
+            }
+        };
+        if !written {
             self.append(self.entry(
                 &key.id,
                 "start",

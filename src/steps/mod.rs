@@ -74,7 +74,17 @@ where
     F: std::future::Future<Output = Result<T, StepError>>,
 {
     let ttl = chrono::Duration::minutes(LEASE_TTL_MINUTES);
-    if let Err(holder) = state.acquire_lease(name, run_id, wall.now(), ttl).await? {
+    let acquired = match state.acquire_lease(name, run_id, wall.now(), ttl).await {
+        Ok(acquired) => acquired,
+        Err(e) => {
+            // The lease may have been written and only the answer lost: give it back, or
+            // every later run waits out the TTL. Best effort; the error that stops this run
+            // is the first one.
+            let _ = state.release_lease(name, run_id).await;
+            return Err(e.into());
+        }
+    };
+    if let Err(holder) = acquired {
         return Err(StepError::InProgress(format!(
             "in progress: another keyrotor run ({}) is working on {what} (lease {name} held until {}); wait for it to finish, or run again after that time if it crashed",
             holder.holder,

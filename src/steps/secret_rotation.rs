@@ -280,19 +280,43 @@ pub async fn run_step(
         )));
     }
     let who = ports.identity.caller().await?;
+    let run_id = new_run_id(wall.now());
     let hook = Hook {
         ports,
         policy,
         now,
         wall,
-        log: AuditLog::new(ports.audit, new_run_id(wall.now()), who.arn.clone()),
+        log: AuditLog::new(ports.audit, run_id.clone(), who.arn.clone()),
         account: who.account.clone(),
         region: region.to_owned(),
         request,
         secret,
         kind,
     };
-    let detail = hook.step().await?;
+    // An API key's replacement is made under the key's lease, like the API key rotation's
+    // (schedule, CLI): while one of those is under way, this step answers "in progress"
+    // and Secrets Manager retries it, instead of making a second replacement.
+    let lease = match (kind, request.step) {
+        (SecretType::ApiKey, ProtocolStep::CreateSecret) => {
+            // A missing or malformed value is the step's to report.
+            let current = hook.current().await.ok();
+            current
+                .and_then(|v| ApiKeySecret::parse(v.expose()).ok())
+                .map(|current| {
+                    (
+                        super::api_keys::lease_name(&who.account, region, &current.api_key_id),
+                        format!("API key {}", current.api_key_id),
+                    )
+                })
+        }
+        _ => None,
+    };
+    let detail = match lease {
+        Some((lease, what)) => {
+            super::with_lease(ports.state, &lease, &what, &run_id, wall, hook.step()).await?
+        }
+        None => hook.step().await?,
+    };
     Ok(result(
         if detail.starts_with("no-op") {
             "no-op"

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
+pub mod faults;
+
 pub const REGION: &str = "us-east-1";
 
 pub fn repo_root() -> &'static Path {
@@ -79,6 +81,7 @@ pub fn emulator() -> &'static Emulator {
 }
 
 /// One isolated account in the emulator.
+#[derive(Clone)]
 pub struct World {
     pub account: String,
     pub endpoint: String,
