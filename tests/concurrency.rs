@@ -359,6 +359,7 @@ async fn a_crashed_runs_lease_expires_and_the_next_run_takes_the_rotation_over()
         secrets: &secrets,
         state: &state,
         audit: &audit,
+        notifier: &keyrotor::aws::sns::NoNotifier,
     };
     let now = Utc::now();
     let later = keyrotor::ports::SystemClock::Fixed(
