@@ -1045,8 +1045,337 @@ async fn the_certificate_sweep_survives_a_fault_at_every_call() {
     );
 }
 
-/// Every kind at every call of the IAM key lifecycle, the rotation hook and the
-/// certificate sweep (a few minutes): `cargo nextest run --run-ignored only --test
+// ------------------------------------------------------------------------------------
+// Migration of an IAM user to a role: apply (the role is created), then sweeps as the
+// workload adopts the role (adopted), its keys go idle (keys-idle, guarded), are
+// deactivated and finally deleted (migrated).
+
+fn migration_policy() -> Policy {
+    Policy::from_toml(
+        "mode = \"enforce\"\n[migration]\nenabled = true\n[notifications]\ndefault_contact = \"security@example.com\"\n",
+        "test",
+    )
+    .unwrap()
+}
+
+#[derive(Clone)]
+struct MigrationWorld {
+    world: World,
+    iam: aws_sdk_iam::Client,
+    key: (String, String),
+}
+
+const MIGRATING: &str = "app";
+const MIGRATED_ROLE: &str = "keyrotor-app";
+
+async fn migration_world() -> MigrationWorld {
+    let world = World::new();
+    support::faults::set_clock(&world, &t0().to_rfc3339());
+    let iam = aws_sdk_iam::Client::new(&world.sdk().await);
+    let runner = format!("arn:aws:iam::{}:role/app-runner", world.account);
+    iam.create_user()
+        .user_name(MIGRATING)
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("keyrotor:migrate-to")
+                .value(&runner)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    iam.put_user_policy()
+        .user_name(MIGRATING)
+        .policy_name("app-queue")
+        .policy_document(
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"}]})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let key = iam
+        .create_access_key()
+        .user_name(MIGRATING)
+        .send()
+        .await
+        .unwrap();
+    let key = key.access_key().unwrap();
+    let w = MigrationWorld {
+        world,
+        iam,
+        key: (
+            key.access_key_id().to_owned(),
+            key.secret_access_key().to_owned(),
+        ),
+    };
+    w.call_as(&w.key.0.clone(), &w.key.1.clone(), None).await;
+    init_tables(&w.world).await;
+    w
+}
+
+impl MigrationWorld {
+    async fn call_as(&self, id: &str, secret: &str, token: Option<&str>) -> bool {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(support::REGION))
+            .endpoint_url(&self.world.endpoint)
+            .credentials_provider(aws_credential_types::Credentials::new(
+                id,
+                secret,
+                token.map(str::to_owned),
+                None,
+                "tests",
+            ))
+            .load()
+            .await;
+        aws_sdk_sts::Client::new(&config)
+            .get_caller_identity()
+            .send()
+            .await
+            .is_ok()
+    }
+
+    /// The workload assumes the new role and calls with its credentials; false when it
+    /// cannot.
+    async fn use_role(&self) -> bool {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(support::REGION))
+            .endpoint_url(&self.world.endpoint)
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "runner", "runner", None, None, "tests",
+            ))
+            .load()
+            .await;
+        let arn = format!(
+            "arn:aws:iam::{}:role/keyrotor/{MIGRATED_ROLE}",
+            self.world.account
+        );
+        let Ok(out) = aws_sdk_sts::Client::new(&config)
+            .assume_role()
+            .role_arn(arn)
+            .role_session_name("app")
+            .send()
+            .await
+        else {
+            return false;
+        };
+        let c = out.credentials().unwrap();
+        self.call_as(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token()),
+        )
+        .await
+    }
+
+    async fn key_status(&self) -> Option<String> {
+        self.iam
+            .list_access_keys()
+            .user_name(MIGRATING)
+            .send()
+            .await
+            .unwrap()
+            .access_key_metadata()
+            .first()
+            .and_then(|k| k.status().map(|s| s.as_str().to_owned()))
+    }
+
+    async fn role_exists(&self) -> bool {
+        self.iam
+            .get_role()
+            .role_name(MIGRATED_ROLE)
+            .send()
+            .await
+            .is_ok()
+    }
+
+    async fn guarded(&self) -> bool {
+        self.iam
+            .list_user_policies()
+            .user_name(MIGRATING)
+            .send()
+            .await
+            .unwrap()
+            .policy_names()
+            .iter()
+            .any(|n| n == "keyrotor-migration-guard")
+    }
+
+    /// The workload always has a working credential: an active key, or (once it adopted
+    /// the role) the role. Nothing keyrotor left behind is unexpected for the phase: at
+    /// most one role, the guard only with the role, and no state ahead of the phase.
+    async fn check(&self, problems: &mut Vec<String>, phase: usize, done: bool) {
+        let key = self.key_status().await;
+        let role = self.role_exists().await;
+        let adopted = phase >= 1;
+        if key.as_deref() != Some("Active") && !(adopted && role) {
+            problems.push(format!(
+                "phase {phase}: no working credential (key {key:?}, role exists: {role})"
+            ));
+        }
+        if self.guarded().await && !role {
+            problems.push(format!("phase {phase}: the user is guarded without a role"));
+        }
+        let roles = self.iam.list_roles().send().await.unwrap();
+        let ours = roles
+            .roles()
+            .iter()
+            .filter(|r| r.role_name().starts_with("keyrotor"))
+            .count();
+        if ours > 1 {
+            problems.push(format!("phase {phase}: {ours} keyrotor roles"));
+        }
+        let allowed: &[Option<&str>] = match (phase, done) {
+            (0..=2, _) => &[Some("Active")],
+            (3, false) => &[Some("Active"), Some("Inactive")],
+            (3, true) => &[Some("Inactive")],
+            (_, false) => &[Some("Inactive"), None],
+            (_, true) => &[None],
+        };
+        if !allowed.contains(&key.as_deref()) {
+            problems.push(format!(
+                "phase {phase} (completed: {done}): the key is {key:?}, expected one of {allowed:?}"
+            ));
+        }
+        if done && !role {
+            problems.push(format!("phase {phase}: completed without the role"));
+        }
+        if done && phase == 2 && !self.guarded().await {
+            problems.push("phase 2 completed without the guard".into());
+        }
+        if done && phase == 4 && self.guarded().await {
+            problems.push("phase 4 completed with the guard still on".into());
+        }
+    }
+}
+
+/// `migrate apply` through the library, with keyrotor's adapters over `faults`.
+async fn apply(world: &World, faults: &Faults, now: DateTime<Utc>) -> Result<Value, StepError> {
+    let ctx = context_with(
+        world,
+        faults,
+        now,
+        RetryConfig::disabled(),
+        migration_policy(),
+    )
+    .await;
+    let aws = &ctx.aws;
+    let iam = keyrotor::aws::iam::IamClient::new(aws.iam());
+    let identity = keyrotor::aws::sts::StsIdentity::new(aws.sts());
+    let state = keyrotor::aws::dynamodb::DynamoStateStore::new(
+        aws.dynamodb(),
+        ctx.policy.audit.state_table.clone(),
+    );
+    let audit = DynamoAuditStore::new(aws.dynamodb(), ctx.policy.audit.table.clone());
+    let ports = keyrotor::steps::migration::MigrationPorts {
+        identity: &identity,
+        iam: &iam,
+        keys: &iam,
+        roles: &iam,
+        state: &state,
+        notifier: &keyrotor::aws::sns::NoNotifier,
+        audit: &audit,
+    };
+    let done = keyrotor::steps::migration::apply(
+        &ports,
+        &ctx.policy,
+        MIGRATING,
+        now,
+        &keyrotor::ports::SystemClock::Real,
+    )
+    .await?;
+    Ok(serde_json::to_value(&done).unwrap())
+}
+
+fn migration_run(case: Option<Case>) -> Boxed<'static, Report> {
+    Box::pin(async move {
+        let w = migration_world().await;
+        let mut report = Report::default();
+        let mut faulted = Vec::new();
+        // (phase, day): apply on day 1, the role used on day 3; sweeps on days 4, 34, 41, 71.
+        for (phase, day) in [1, 4, 34, 41, 71].into_iter().enumerate() {
+            let now = t0() + Duration::days(day);
+            // Days pass between phases: a lease a faulted run could not give back has
+            // long expired (its TTL is 15 minutes of wall clock, which tests do not move).
+            expire_leases(&w.world).await;
+            if phase == 1 {
+                support::faults::set_clock(&w.world, &(now - Duration::days(1)).to_rfc3339());
+                if !w.use_role().await {
+                    report
+                        .problems
+                        .push("the workload cannot assume the role".into());
+                }
+            }
+            support::faults::set_clock(&w.world, &now.to_rfc3339());
+            let job = |faults: Faults| -> Boxed<'static, Result<Value, StepError>> {
+                let world = w.world.clone();
+                Box::pin(async move {
+                    if phase == 0 {
+                        apply(&world, &faults, now).await
+                    } else {
+                        let ctx = context_with(
+                            &world,
+                            &faults,
+                            now,
+                            RetryConfig::disabled(),
+                            migration_policy(),
+                        )
+                        .await;
+                        let out =
+                            keyrotor::lambda::run_job(&ctx, Job::Migration, json!({})).await?;
+                        let status = |s: &str| {
+                            out["transitions"]
+                                .as_array()
+                                .map_or(0, |t| t.iter().filter(|t| t["status"] == s).count())
+                        };
+                        // A user whose lease another run holds (here: a faulted run whose
+                        // release was lost) is skipped by the sweep, as in progress.
+                        if status("conflict") > 0 {
+                            return Err(StepError::InProgress(out.to_string()));
+                        }
+                        // A transition that failed is work left for the next sweep.
+                        Ok(json!({"failed": status("failed"), "out": out}))
+                    }
+                })
+            };
+            let check = || -> Boxed<'static, Vec<String>> {
+                let w = w.clone();
+                Box::pin(async move {
+                    let mut problems = Vec::new();
+                    w.check(&mut problems, phase, false).await;
+                    problems
+                })
+            };
+            if let Some(f) = drive(&w.world, case, phase, &mut report, job, check).await {
+                faulted.push(f);
+            }
+            w.check(&mut report.problems, phase, true).await;
+        }
+        if !w.use_role().await {
+            report
+                .problems
+                .push("after the migration the role does not work".into());
+        }
+        check_audit(&w.world, &faulted, &mut report.problems).await;
+        report
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_migration_survives_a_fault_at_every_call() {
+    let (runs, problems) = matrix("migration", migration_run, sampled).await;
+    assert!(runs > 20, "{runs}");
+    assert!(
+        problems.is_empty(),
+        "{} violations:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+/// Every kind at every call of the IAM key lifecycle, the rotation hook, the certificate
+/// sweep and the migration (a few minutes): `cargo nextest run --run-ignored only --test
 /// fault_injection`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "the full product of the sampled matrices; minutes"]
@@ -1057,6 +1386,7 @@ async fn other_workflows_full_fault_matrix() {
         matrix("iam-key lifecycle (full)", iam_keys_run, all).await,
         matrix("secret rotation hook (full)", hook_run, all).await,
         matrix("certificate sweep (full)", certs_run, all).await,
+        matrix("migration (full)", migration_run, all).await,
     ] {
         assert!(runs > 50, "{runs}");
         problems.extend(found);
