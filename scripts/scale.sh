@@ -4,11 +4,18 @@
 #   1. `keyrotor plan --kind iam-keys`                      (read-only)
 #   2. `keyrotor sweep --kind iam-keys`  at now             (mode = enforce: warns the due keys)
 #   3. `keyrotor sweep --kind iam-keys`  at now + 8 days    (deactivates them)
-# Usage: scripts/scale.sh [USERS]
+# and, with API_KEYS (spread over 50 usage plans, 1% due) and CERTS (imported, expiring
+# over the next year), the read-only plans of those kinds and of every kind at once:
+#   4. `keyrotor plan --kind api-keys`
+#   5. `keyrotor plan --kind certs`
+#   6. `keyrotor plan` (every kind)
+# Usage: scripts/scale.sh [USERS] [API_KEYS] [CERTS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 users=${1:-1000}
+api_keys=${2:-0}
+certs=${3:-0}
 account=$(printf '9%011d' "$users")
 now=2026-11-25T00:00:00Z
 later=2026-12-03T00:00:00Z
@@ -18,7 +25,10 @@ base=$(scripts/emulator.sh start)
 trap 'scripts/emulator.sh stop' EXIT
 
 echo "seeding $users users into account $account ..." >&2
-.venv/bin/python tests/emulator/seed_scale.py --endpoint "$base" --account "$account" --users "$users" --now "$now"
+start=$SECONDS
+.venv/bin/python tests/emulator/seed_scale.py --endpoint "$base" --account "$account" --users "$users" \
+  --api-keys "$api_keys" --certs "$certs" --now "$now"
+echo "seeded in $((SECONDS - start))s" >&2
 
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 policy=$(mktemp --suffix=.toml)
@@ -48,6 +58,11 @@ else:
     print("planned actions:", len(result["actions"]))
 iam = {k: v for k, v in calls.items() if k.startswith("iam:")}
 print("iam calls:", sum(iam.values()), json.dumps(iam, sort_keys=True))
+if "actions" in result:
+    kinds = {}
+    for a in result["actions"]:
+        kinds[a["kind"]] = kinds.get(a["kind"], 0) + 1
+    print("actions by kind:", json.dumps(kinds, sort_keys=True))
 print("other calls:", json.dumps({k: v for k, v in calls.items() if not k.startswith("iam:")}, sort_keys=True))
 print(json.dumps(usage))
 PY
@@ -57,3 +72,12 @@ measure "plan --kind iam-keys" "$now" plan --kind iam-keys
 target/release/keyrotor --endpoint-url "$base/_account/$account" --config "$policy" init >/dev/null
 measure "sweep --kind iam-keys (warn)" "$now" sweep --kind iam-keys
 measure "sweep --kind iam-keys (+8 days: deactivate)" "$later" sweep --kind iam-keys
+if [[ $api_keys -gt 0 ]]; then
+  measure "plan --kind api-keys" "$now" plan --kind api-keys
+fi
+if [[ $certs -gt 0 ]]; then
+  measure "plan --kind certs" "$now" plan --kind certs
+fi
+if [[ $api_keys -gt 0 || $certs -gt 0 ]]; then
+  measure "plan (every kind)" "$now" plan
+fi
