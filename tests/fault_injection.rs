@@ -235,6 +235,17 @@ where
     (runs, problems)
 }
 
+/// A matrix of more than `min_runs` runs, none of which broke an invariant.
+fn assert_clean(runs: usize, min_runs: usize, problems: &[String]) {
+    assert!(runs > min_runs, "{runs} runs");
+    assert!(
+        problems.is_empty(),
+        "{} violations:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
 /// Runs phase `phase` of a workflow through `job`: with the case's fault when it targets
 /// this phase, then again without faults until it completes (at most `attempts` re-runs).
 /// Returns the faults of the faulted run, and calls `check` after each run.
@@ -506,13 +517,7 @@ async fn api_key_rotation_survives_a_fault_at_every_call() {
         strided,
     )
     .await;
-    assert!(runs > 40, "{runs}");
-    assert!(
-        problems.is_empty(),
-        "{} violations:\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
+    assert_clean(runs, 40, &problems);
 }
 
 /// Every kind at every call (564 runs, a few minutes): `cargo nextest run --run-ignored
@@ -526,13 +531,7 @@ async fn api_key_rotation_full_fault_matrix() {
         |_, _| Kind::ALL.to_vec(),
     )
     .await;
-    assert!(runs > 300, "{runs}");
-    assert!(
-        problems.is_empty(),
-        "{} violations:\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
+    assert_clean(runs, 300, &problems);
 }
 
 // ------------------------------------------------------------------------------------
@@ -691,13 +690,7 @@ fn iam_keys_run(case: Option<Case>) -> Boxed<'static, Report> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn iam_key_lifecycle_survives_a_fault_at_every_call() {
     let (runs, problems) = matrix("iam-key lifecycle", iam_keys_run, strided).await;
-    assert!(runs > 20, "{runs}");
-    assert!(
-        problems.is_empty(),
-        "{} violations:\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
+    assert_clean(runs, 20, &problems);
 }
 
 // ------------------------------------------------------------------------------------
@@ -871,13 +864,7 @@ fn hook_run(case: Option<Case>) -> Boxed<'static, Report> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rotation_hook_survives_a_fault_at_every_call() {
     let (runs, problems) = matrix("secret rotation hook", hook_run, sampled).await;
-    assert!(runs > 25, "{runs}");
-    assert!(
-        problems.is_empty(),
-        "{} violations:\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
+    assert_clean(runs, 25, &problems);
 }
 
 // ------------------------------------------------------------------------------------
@@ -1036,13 +1023,7 @@ fn certs_run(case: Option<Case>) -> Boxed<'static, Report> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_certificate_sweep_survives_a_fault_at_every_call() {
     let (runs, problems) = matrix("certificate sweep", certs_run, sampled).await;
-    assert!(runs > 10, "{runs}");
-    assert!(
-        problems.is_empty(),
-        "{} violations:\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
+    assert_clean(runs, 10, &problems);
 }
 
 // ------------------------------------------------------------------------------------
@@ -1365,13 +1346,7 @@ fn migration_run(case: Option<Case>) -> Boxed<'static, Report> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_migration_survives_a_fault_at_every_call() {
     let (runs, problems) = matrix("migration", migration_run, sampled).await;
-    assert!(runs > 20, "{runs}");
-    assert!(
-        problems.is_empty(),
-        "{} violations:\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
+    assert_clean(runs, 20, &problems);
 }
 
 /// Every kind at every call of the IAM key lifecycle, the rotation hook, the certificate
