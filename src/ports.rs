@@ -508,6 +508,14 @@ pub trait Notifier: Send + Sync {
     async fn notify(&self, notification: &Notification) -> PortResult<Option<String>>;
 }
 
+/// Sends `n` where a failed delivery must not stop the caller (the change it reports is
+/// done and audited): the failure is logged instead.
+pub async fn notify_or_log(notifier: &dyn Notifier, n: &Notification) {
+    if let Err(e) = notifier.notify(n).await {
+        tracing::warn!(event = %n.event, resource = %n.resource, error = %e, "notification not delivered");
+    }
+}
+
 /// A state machine execution as Step Functions reports it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ExecutionStatus {

@@ -810,9 +810,7 @@ impl Run<'_> {
 
     /// Sends a notification; a failed delivery is logged and does not stop the rotation.
     async fn notify(&self, n: Notification) {
-        if let Err(e) = self.ports.notifier.notify(&n).await {
-            tracing::warn!(event = %n.event, resource = %n.resource, error = %e, "notification not delivered");
-        }
+        crate::ports::notify_or_log(self.ports.notifier, &n).await;
     }
 
     fn intent(&self, r: &Rotation, step: RotationStep) -> String {

@@ -784,9 +784,7 @@ impl Hook<'_> {
                 self.secret.name
             )),
         };
-        if let Err(e) = self.ports.notifier.notify(&n).await {
-            tracing::warn!(event, secret = %self.secret.name, error = %e, "notification not delivered");
-        }
+        crate::ports::notify_or_log(self.ports.notifier, &n).await;
     }
 
     /// Records the retirement of the credential in AWSPREVIOUS: the IAM key becomes
