@@ -74,6 +74,22 @@ pub struct Caller {
     pub arn: String,
 }
 
+/// An account of an AWS Organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberAccount {
+    pub id: AccountId,
+    pub name: String,
+    /// `ACTIVE`, `SUSPENDED`, `PENDING_CLOSURE`: only active accounts are worked in.
+    pub status: String,
+}
+
+/// The accounts of the caller's AWS Organization.
+#[async_trait]
+pub trait AccountDirectory: Send + Sync {
+    /// Every account of the organization, every page, in any status.
+    async fn accounts(&self) -> PortResult<Vec<MemberAccount>>;
+}
+
 #[async_trait]
 pub trait Identity: Send + Sync {
     /// STS GetCallerIdentity.

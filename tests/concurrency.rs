@@ -344,8 +344,8 @@ async fn a_crashed_runs_lease_expires_and_the_next_run_takes_the_rotation_over()
     // the policy time only, so the run is given a wall clock 16 minutes ahead).
     let aws = Aws::from_config(w.world.sdk().await);
     let identity = keyrotor::aws::sts::StsIdentity::new(aws.sts());
-    let gateway = keyrotor::aws::apigateway::ApiGatewayClient::new(aws.apigateway());
-    let secrets = keyrotor::aws::secretsmanager::SecretsManagerInventory::new(aws.secretsmanager());
+    let gateway = keyrotor::aws::apigateway::ApiGatewayClient::of(&aws);
+    let secrets = keyrotor::aws::secretsmanager::SecretsManagerInventory::of(&aws);
     let p = policy();
     let state =
         keyrotor::aws::dynamodb::DynamoStateStore::new(aws.dynamodb(), p.audit.state_table.clone());

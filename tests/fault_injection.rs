@@ -1242,7 +1242,7 @@ async fn apply(world: &World, faults: &Faults, now: DateTime<Utc>) -> Result<Val
     )
     .await;
     let aws = &ctx.aws;
-    let iam = keyrotor::aws::iam::IamClient::new(aws.iam());
+    let iam = keyrotor::aws::iam::IamClient::of(aws);
     let identity = keyrotor::aws::sts::StsIdentity::new(aws.sts());
     let state = keyrotor::aws::dynamodb::DynamoStateStore::new(
         aws.dynamodb(),

@@ -21,6 +21,15 @@ use keyrotor::ports::IamInventory;
 const REPORT: &str = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated\n\
 alice,arn:aws:iam::123456789012:user/apps/alice,2026-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,true,2026-01-02T00:00:00+00:00,2026-02-01T10:00:00+00:00,us-east-1,s3,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n";
 
+/// The adapter over a mocked client, paced at the default IAM rate.
+fn adapter(client: aws_sdk_iam::Client) -> IamClient {
+    let rate = keyrotor::domain::policy::PacingPolicy::DEFAULT.iam;
+    IamClient::new(
+        client,
+        std::sync::Arc::new(keyrotor::aws::Pacer::new(rate.per_second, rate.burst)),
+    )
+}
+
 fn now() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).unwrap()
 }
@@ -60,10 +69,7 @@ async fn missing_report_is_generated_and_waited_for_while_in_progress() {
     let client = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&get, &generate]);
 
     // WHEN the adapter reads the report
-    let rows = IamClient::new(client)
-        .credential_report(now(), 4)
-        .await
-        .unwrap();
+    let rows = adapter(client).credential_report(now(), 4).await.unwrap();
 
     // THEN it generated once, polled through "in progress", and parsed the result
     assert_eq!(generate.num_calls(), 1);
@@ -96,10 +102,7 @@ async fn a_fresh_report_is_reused_without_generating() {
     });
     let client = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&get, &generate]);
 
-    let rows = IamClient::new(client)
-        .credential_report(now(), 4)
-        .await
-        .unwrap();
+    let rows = adapter(client).credential_report(now(), 4).await.unwrap();
 
     assert_eq!(rows.len(), 1);
     assert_eq!(get.num_calls(), 1);
@@ -125,10 +128,7 @@ async fn a_stale_report_is_regenerated() {
     });
     let client = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&get, &generate]);
 
-    IamClient::new(client)
-        .credential_report(now(), 4)
-        .await
-        .unwrap();
+    adapter(client).credential_report(now(), 4).await.unwrap();
 
     assert_eq!(generate.num_calls(), 1);
     assert_eq!(get.num_calls(), 2);
@@ -143,7 +143,7 @@ async fn a_corrupt_report_is_an_error_not_a_panic() {
             .build()
     });
     let client = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&get]);
-    let err = IamClient::new(client)
+    let err = adapter(client)
         .credential_report(now(), 4)
         .await
         .unwrap_err();
@@ -183,7 +183,7 @@ async fn access_keys_are_read_across_pages() {
     let client = mock_client!(aws_sdk_iam, RuleMode::Sequential, [&pages]);
 
     // WHEN listed
-    let keys = IamClient::new(client).access_keys("alice").await.unwrap();
+    let keys = adapter(client).access_keys("alice").await.unwrap();
 
     // THEN both pages are read
     assert_eq!(pages.num_calls(), 2);
@@ -202,9 +202,6 @@ async fn a_malformed_key_id_from_aws_is_an_error_not_a_panic() {
             .unwrap()
     });
     let client = mock_client!(aws_sdk_iam, RuleMode::Sequential, [&page]);
-    let err = IamClient::new(client)
-        .access_keys("alice")
-        .await
-        .unwrap_err();
+    let err = adapter(client).access_keys("alice").await.unwrap_err();
     assert!(err.to_string().contains("iam:ListAccessKeys"), "{err}");
 }

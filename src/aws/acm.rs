@@ -4,6 +4,8 @@
 //! every key type is. The list summary carries NotAfter, type, use and renewal eligibility;
 //! DescribeCertificate and ListTagsForCertificate are called only for the certificates the
 //! caller says need detail (those near or past expiry, or without NotAfter in the summary).
+//! Those two calls wait for the region's ACM pacer (10 per second each in AWS); the list
+//! pages (1,000 certificates each) are fetched by the SDK's paginator as they are read.
 
 use async_trait::async_trait;
 use aws_sdk_acm::types::{CertificateType, Filters, KeyAlgorithm, RenewalEligibility};
@@ -45,6 +47,9 @@ impl CertInventory for AcmInventory {
         detail_if: &(dyn Fn(Option<DateTime<Utc>>) -> bool + Send + Sync),
     ) -> PortResult<Vec<Certificate>> {
         let client = self.aws.acm(region);
+        let pacer = self.aws.pacer(super::Service::Acm {
+            region: region.to_owned(),
+        });
         let key_types: Vec<KeyAlgorithm> = KeyAlgorithm::values()
             .iter()
             .map(|v| KeyAlgorithm::from(*v))
@@ -79,6 +84,7 @@ impl CertInventory for AcmInventory {
                 arn,
             };
             if detail_if(cert.not_after) {
+                pacer.wait().await;
                 let d = client
                     .describe_certificate()
                     .certificate_arn(&cert.arn)
@@ -105,6 +111,7 @@ impl CertInventory for AcmInventory {
                         cert.status = status.as_str().to_owned();
                     }
                 }
+                pacer.wait().await;
                 let tags = client
                     .list_tags_for_certificate()
                     .certificate_arn(&cert.arn)

@@ -9,6 +9,7 @@
 //! they are dropped here without being stored.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
@@ -16,21 +17,21 @@ use super::{Pacer, classify, to_utc};
 use crate::domain::model::{ApiKey, Tags};
 use crate::ports::{ApiKeyAdmin, ApiKeyInfo, ApiKeyInventory, PortError, PortResult, SecretValue};
 
-/// API Gateway management calls started per second (and burst).
-const CALLS_PER_SECOND: u32 = 5;
-
 /// [`ApiKeyInventory`] and [`ApiKeyAdmin`] over API Gateway.
 pub struct ApiGatewayClient {
     client: aws_sdk_apigateway::Client,
-    pacer: Pacer,
+    pacer: Arc<Pacer>,
 }
 
 impl ApiGatewayClient {
-    pub fn new(client: aws_sdk_apigateway::Client) -> Self {
-        Self {
-            client,
-            pacer: Pacer::new(CALLS_PER_SECOND, CALLS_PER_SECOND),
-        }
+    /// An adapter over `client` whose calls wait for `pacer` (the account's budget).
+    pub fn new(client: aws_sdk_apigateway::Client, pacer: Arc<Pacer>) -> Self {
+        Self { client, pacer }
+    }
+
+    /// The account's API Gateway adapter, paced by the account's pacer.
+    pub fn of(aws: &super::Aws) -> Self {
+        Self::new(aws.apigateway(), aws.pacer(super::Service::ApiGateway))
     }
 
     /// API key id -> ids of the usage plans it is attached to.

@@ -2,6 +2,7 @@
 //! changes keyrotor makes (status, deletion). Every call is paced client-side: IAM's
 //! control plane allows few calls per second and publishes no exact rate.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,21 +21,21 @@ use crate::ports::{
 /// How long to wait for AWS to finish generating a credential report.
 const REPORT_WAIT: Duration = Duration::from_secs(120);
 
-/// IAM calls started per second, after a burst of the same size.
-const IAM_CALLS_PER_SECOND: u32 = 10;
-
 /// [`IamInventory`] and [`IamKeyAdmin`] over the IAM API.
 pub struct IamClient {
     client: aws_sdk_iam::Client,
-    pacer: Pacer,
+    pacer: Arc<Pacer>,
 }
 
 impl IamClient {
-    pub fn new(client: aws_sdk_iam::Client) -> Self {
-        Self {
-            client,
-            pacer: Pacer::new(IAM_CALLS_PER_SECOND, IAM_CALLS_PER_SECOND),
-        }
+    /// An adapter over `client` whose calls wait for `pacer` (the account's IAM budget).
+    pub fn new(client: aws_sdk_iam::Client, pacer: Arc<Pacer>) -> Self {
+        Self { client, pacer }
+    }
+
+    /// The account's IAM adapter, paced by the account's IAM pacer.
+    pub fn of(aws: &super::Aws) -> Self {
+        Self::new(aws.iam(), aws.pacer(super::Service::Iam))
     }
 
     /// GetCredentialReport: `Ok(None)` when there is none, it expired, or it is still being

@@ -10,13 +10,14 @@ pub mod apigateway;
 pub mod dynamodb;
 pub mod events;
 pub mod iam;
+pub mod organizations;
 pub mod s3;
 pub mod secretsmanager;
 pub mod sfn;
 pub mod sns;
 pub mod sts;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::error::Error as StdError;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,6 +35,7 @@ use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+use crate::domain::policy::{PacingPolicy, Rate};
 use crate::ports::PortError;
 
 /// Where and as whom to call AWS.
@@ -129,13 +131,72 @@ impl Pacer {
     }
 }
 
-/// Shared AWS configuration and the call counter every client reports to.
+/// A service whose calls keyrotor paces. Quotas are per account (ACM: per region too).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Service {
+    Iam,
+    ApiGateway,
+    SecretsManager,
+    Acm { region: String },
+    Sts,
+    Organizations,
+}
+
+impl Service {
+    fn rate(&self, limits: &PacingPolicy) -> Rate {
+        match self {
+            Service::Iam => limits.iam,
+            Service::ApiGateway => limits.apigateway,
+            Service::SecretsManager => limits.secretsmanager,
+            Service::Acm { .. } => limits.acm,
+            Service::Sts => limits.sts,
+            Service::Organizations => limits.organizations,
+        }
+    }
+}
+
+/// One account's pacers, one per service, shared by every adapter made from the same
+/// [`Aws`]: two IAM adapters of one account draw from one budget.
+#[derive(Debug, Default)]
+pub struct Pacers {
+    limits: PacingPolicy,
+    pacers: Mutex<HashMap<Service, Arc<Pacer>>>,
+}
+
+impl Pacers {
+    pub fn new(limits: PacingPolicy) -> Pacers {
+        Pacers {
+            limits,
+            pacers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The pacer of `service`, made on first use.
+    pub fn get(&self, service: Service) -> Arc<Pacer> {
+        let rate = service.rate(&self.limits);
+        let make = || Arc::new(Pacer::new(rate.per_second, rate.burst));
+        match self.pacers.lock() {
+            Ok(mut map) => map.entry(service).or_insert_with(make).clone(),
+            // A poisoned map still paces: this caller alone, at the configured rate.
+            Err(_) => make(),
+        }
+    }
+
+    /// The limits these pacers apply.
+    pub fn limits(&self) -> &PacingPolicy {
+        &self.limits
+    }
+}
+
+/// Shared AWS configuration, the call counter every client reports to, and the account's
+/// pacers.
 #[derive(Clone, Debug)]
 pub struct Aws {
     pub config: SdkConfig,
     pub counter: CallCounter,
     /// More interceptors for every client (tests inject faults through this).
     interceptors: Vec<SharedInterceptor>,
+    pacers: Arc<Pacers>,
 }
 
 /// Builds a service client from the shared configuration with keyrotor's interceptors.
@@ -178,7 +239,30 @@ impl Aws {
             config,
             counter: CallCounter::default(),
             interceptors: Vec::new(),
+            pacers: Arc::new(Pacers::default()),
         }
+    }
+
+    /// Paces calls at `limits` (the policy's `[pacing]`) from now on.
+    pub fn with_pacing(mut self, limits: &PacingPolicy) -> Aws {
+        self.pacers = Arc::new(Pacers::new(limits.clone()));
+        self
+    }
+
+    /// The same interceptors, counter and limits over another account's configuration,
+    /// with pacers of its own: quotas are per account.
+    pub fn for_account(&self, config: SdkConfig) -> Aws {
+        Aws {
+            config,
+            counter: self.counter.clone(),
+            interceptors: self.interceptors.clone(),
+            pacers: Arc::new(Pacers::new(self.pacers.limits().clone())),
+        }
+    }
+
+    /// The pacer of `service` in this account.
+    pub fn pacer(&self, service: Service) -> Arc<Pacer> {
+        self.pacers.get(service)
     }
 
     /// Adds an interceptor to every client made from now on.
@@ -233,6 +317,10 @@ impl Aws {
 
     pub fn eventbridge(&self) -> aws_sdk_eventbridge::Client {
         aws_sdk_eventbridge::Client::from_conf(client!(self, aws_sdk_eventbridge).build())
+    }
+
+    pub fn organizations(&self) -> aws_sdk_organizations::Client {
+        aws_sdk_organizations::Client::from_conf(client!(self, aws_sdk_organizations).build())
     }
 
     pub fn sfn(&self) -> aws_sdk_sfn::Client {
@@ -428,6 +516,45 @@ mod tests {
             starts.push((tokio::time::Instant::now() - start).as_millis());
         }
         assert_eq!(starts, vec![0, 0, 0, 100, 200, 300]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn adapters_of_one_account_share_a_pacer_and_accounts_do_not() {
+        let limits = PacingPolicy {
+            iam: Rate {
+                per_second: 2,
+                burst: 1,
+            },
+            acm: Rate {
+                per_second: 1,
+                burst: 1,
+            },
+            ..PacingPolicy::DEFAULT
+        };
+        let aws = Aws::from_config(SdkConfig::builder().build()).with_pacing(&limits);
+        let member = aws.for_account(SdkConfig::builder().build());
+        let start = tokio::time::Instant::now();
+        // Two adapters in one account: the second call waits for the first one's slot.
+        aws.pacer(Service::Iam).wait().await;
+        aws.pacer(Service::Iam).wait().await;
+        assert_eq!((tokio::time::Instant::now() - start).as_millis(), 500);
+        // Another account has its own budget: no wait.
+        let before = tokio::time::Instant::now();
+        member.pacer(Service::Iam).wait().await;
+        assert_eq!((tokio::time::Instant::now() - before).as_millis(), 0);
+        // ACM is paced per region: a shared pacer would hold this second call for 1 s.
+        aws.pacer(Service::Acm {
+            region: "us-east-1".into(),
+        })
+        .wait()
+        .await;
+        let before = tokio::time::Instant::now();
+        aws.pacer(Service::Acm {
+            region: "eu-west-1".into(),
+        })
+        .wait()
+        .await;
+        assert_eq!((tokio::time::Instant::now() - before).as_millis(), 0);
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! Secrets Manager: secret metadata (ListSecrets, every page) for planning, and the version
 //! reads and writes of a rotation. Values pass through as [`SecretValue`], which has no
-//! printable form.
+//! printable form. Every call waits for the account's Secrets Manager pacer (writes are
+//! limited to 50 per second).
 
 use async_trait::async_trait;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use super::{classify, to_utc};
+use super::{Pacer, classify, to_utc};
 use crate::domain::model::{Secret, Tags};
 use crate::ports::{
     PortError, PortResult, SecretDescription, SecretInventory, SecretValue, SecretVersions,
@@ -15,27 +17,45 @@ use crate::ports::{
 /// [`SecretInventory`] over Secrets Manager.
 pub struct SecretsManagerInventory {
     client: aws_sdk_secretsmanager::Client,
+    pacer: Arc<Pacer>,
 }
 
 impl SecretsManagerInventory {
-    pub fn new(client: aws_sdk_secretsmanager::Client) -> Self {
-        Self { client }
+    /// An adapter over `client` whose calls wait for `pacer` (the account's budget).
+    pub fn new(client: aws_sdk_secretsmanager::Client, pacer: Arc<Pacer>) -> Self {
+        Self { client, pacer }
+    }
+
+    /// The account's Secrets Manager adapter, paced by the account's pacer.
+    pub fn of(aws: &super::Aws) -> Self {
+        Self::new(
+            aws.secretsmanager(),
+            aws.pacer(super::Service::SecretsManager),
+        )
     }
 }
 
 #[async_trait]
 impl SecretInventory for SecretsManagerInventory {
     async fn secrets(&self) -> PortResult<Vec<Secret>> {
-        let mut pages = self
-            .client
-            .list_secrets()
-            .max_results(100)
-            .into_paginator()
-            .send();
         let mut entries = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| classify("secretsmanager:ListSecrets", e))?;
+        let mut token: Option<String> = None;
+        loop {
+            self.pacer.wait().await;
+            let page = self
+                .client
+                .list_secrets()
+                .max_results(100)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| classify("secretsmanager:ListSecrets", e))?;
+            token = page.next_token.clone().filter(|t| !t.is_empty());
+            let empty = page.secret_list().is_empty();
             entries.extend(page.secret_list.unwrap_or_default());
+            if token.is_none() || empty {
+                break;
+            }
         }
         let mut out = Vec::new();
         for entry in entries {
@@ -65,6 +85,7 @@ impl SecretInventory for SecretsManagerInventory {
 impl SecretVersions for SecretsManagerInventory {
     async fn rotate_now(&self, secret: &str) -> PortResult<String> {
         const OP: &str = "secretsmanager:RotateSecret";
+        self.pacer.wait().await;
         let out = self
             .client
             .rotate_secret()
@@ -77,6 +98,7 @@ impl SecretVersions for SecretsManagerInventory {
     }
 
     async fn describe(&self, secret: &str) -> PortResult<Option<SecretDescription>> {
+        self.pacer.wait().await;
         match self.client.describe_secret().secret_id(secret).send().await {
             Ok(out) => Ok(Some(SecretDescription {
                 arn: out.arn().unwrap_or_default().to_owned(),
@@ -105,6 +127,7 @@ impl SecretVersions for SecretsManagerInventory {
     }
 
     async fn stages(&self, secret: &str) -> PortResult<Option<BTreeMap<String, Vec<String>>>> {
+        self.pacer.wait().await;
         match self.client.describe_secret().secret_id(secret).send().await {
             Ok(out) => Ok(Some(
                 out.version_ids_to_stages()
@@ -128,6 +151,7 @@ impl SecretVersions for SecretsManagerInventory {
         version_id: Option<&str>,
         stage: Option<&str>,
     ) -> PortResult<Option<SecretValue>> {
+        self.pacer.wait().await;
         match self
             .client
             .get_secret_value()
@@ -146,6 +170,7 @@ impl SecretVersions for SecretsManagerInventory {
     }
 
     async fn put_pending(&self, secret: &str, token: &str, value: &SecretValue) -> PortResult<()> {
+        self.pacer.wait().await;
         self.client
             .put_secret_value()
             .secret_id(secret)
@@ -165,6 +190,7 @@ impl SecretVersions for SecretsManagerInventory {
         to: Option<&str>,
         from: Option<&str>,
     ) -> PortResult<()> {
+        self.pacer.wait().await;
         self.client
             .update_secret_version_stage()
             .secret_id(secret)

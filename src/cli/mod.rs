@@ -6,6 +6,7 @@
 //! missing table); 4 any other failure (including failed notifications); 5 `certs
 //! --fail-within` found a certificate expiring within the limit.
 
+mod accounts;
 mod output;
 mod progress;
 mod report_html;
@@ -368,11 +369,6 @@ fn load_policy(path: Option<&PathBuf>) -> Result<(Policy, String), CliError> {
         ))
     })?;
     let policy = Policy::from_toml(&text, &shown)?;
-    if policy.accounts.organization || !policy.accounts.ids.is_empty() {
-        return Err(CliError::Usage(format!(
-            "{shown}: [accounts] organization / ids: multi-account sweeps are not available in this version; remove them and run once per account with --profile"
-        )));
-    }
     Ok((policy, shown))
 }
 
@@ -470,29 +466,52 @@ async fn run_remote(
     })
 }
 
+/// Where a command works: `work` is the account whose credentials keyrotor manages (the
+/// caller's, or a member account entered through its role); `home` holds keyrotor's own
+/// tables and notification channels (the caller's account), and `audit` is its audit table.
+#[derive(Clone, Copy)]
+struct Scope<'a> {
+    work: &'a Aws,
+    home: &'a Aws,
+    audit: &'a DynamoAuditStore,
+}
+
+impl<'a> Scope<'a> {
+    /// The caller's own account.
+    fn home(aws: &'a Aws, audit: &'a DynamoAuditStore) -> Scope<'a> {
+        Scope {
+            work: aws,
+            home: aws,
+            audit,
+        }
+    }
+
+    fn state(&self, policy: &Policy) -> DynamoStateStore {
+        DynamoStateStore::new(self.home.dynamodb(), policy.audit.state_table.clone())
+    }
+
+    fn notifier(&self, policy: &Policy) -> Box<dyn crate::ports::Notifier> {
+        crate::aws::sns::notifier_for(self.home, &policy.notifications)
+    }
+}
+
 /// Runs `f` with the ports of a migration.
-async fn with_migration_ports<F>(
-    aws: &Aws,
-    policy: &Policy,
-    audit: &DynamoAuditStore,
-    f: F,
-) -> Result<ExitCode, CliError>
+async fn with_migration_ports<F, T>(scope: Scope<'_>, policy: &Policy, f: F) -> Result<T, CliError>
 where
-    F: AsyncFnOnce(&steps::migration::MigrationPorts<'_>) -> Result<ExitCode, CliError>,
+    F: AsyncFnOnce(&steps::migration::MigrationPorts<'_>) -> Result<T, CliError>,
 {
-    let iam = IamClient::new(aws.iam());
-    let identity = StsIdentity::new(aws.sts());
-    let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
-    let notifier_box = crate::aws::sns::notifier_for(aws, &policy.notifications);
-    let notifier: &dyn crate::ports::Notifier = &*notifier_box;
+    let iam = IamClient::of(scope.work);
+    let identity = StsIdentity::new(scope.work.sts());
+    let state = scope.state(policy);
+    let notifier = scope.notifier(policy);
     let ports = steps::migration::MigrationPorts {
         identity: &identity,
         iam: &iam,
         keys: &iam,
         roles: &iam,
         state: &state,
-        notifier,
-        audit,
+        notifier: &*notifier,
+        audit: scope.audit,
     };
     f(&ports).await
 }
@@ -508,10 +527,10 @@ struct Readers {
 impl Readers {
     fn new(aws: &Aws) -> Readers {
         Readers {
-            iam: IamClient::new(aws.iam()),
-            api_keys: ApiGatewayClient::new(aws.apigateway()),
+            iam: IamClient::of(aws),
+            api_keys: ApiGatewayClient::of(aws),
             certs: AcmInventory::new(aws.clone()),
-            secrets: SecretsManagerInventory::new(aws.secretsmanager()),
+            secrets: SecretsManagerInventory::of(aws),
         }
     }
 
@@ -526,20 +545,15 @@ impl Readers {
 }
 
 /// Runs `f` with the ports of API key rotation.
-async fn with_api_key_ports<F>(
-    aws: &Aws,
-    policy: &Policy,
-    audit: &DynamoAuditStore,
-    f: F,
-) -> Result<ExitCode, CliError>
+async fn with_api_key_ports<F, T>(scope: Scope<'_>, policy: &Policy, f: F) -> Result<T, CliError>
 where
-    F: AsyncFnOnce(&steps::api_keys::ApiKeyPorts<'_>) -> Result<ExitCode, CliError>,
+    F: AsyncFnOnce(&steps::api_keys::ApiKeyPorts<'_>) -> Result<T, CliError>,
 {
-    let gateway = ApiGatewayClient::new(aws.apigateway());
-    let secrets = SecretsManagerInventory::new(aws.secretsmanager());
-    let identity = StsIdentity::new(aws.sts());
-    let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
-    let notifier = crate::aws::sns::notifier_for(aws, &policy.notifications);
+    let gateway = ApiGatewayClient::of(scope.work);
+    let secrets = SecretsManagerInventory::of(scope.work);
+    let identity = StsIdentity::new(scope.work.sts());
+    let state = scope.state(policy);
+    let notifier = scope.notifier(policy);
     let ports = steps::api_keys::ApiKeyPorts {
         identity: &identity,
         keys: &gateway,
@@ -547,7 +561,7 @@ where
         admin: &gateway,
         secrets: &secrets,
         state: &state,
-        audit,
+        audit: scope.audit,
         notifier: &*notifier,
     };
     f(&ports).await
@@ -642,7 +656,8 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         region: cli.region.clone(),
         endpoint_url: cli.endpoint_url.clone(),
     })
-    .await;
+    .await
+    .with_pacing(&policy.pacing);
     let Some(region) = aws.region() else {
         return Err(CliError::Usage(
             "no AWS region configured; pass --region, set AWS_REGION, or set a region in your profile".into(),
@@ -660,36 +675,34 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 None => env_now.unwrap_or_else(Utc::now),
             };
             let kinds = kinds(&kind);
-            let readers = Readers::new(&aws);
-            let discovery = readers.ports();
-            let identity = StsIdentity::new(aws.sts());
-            let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
-            let outcome = steps::plan(
-                &identity,
-                &discovery,
-                Some(&state),
-                record.then_some(&audit_store as &dyn crate::ports::AuditStore),
-                &policy,
-                &steps::PlanRequest {
-                    kinds: &kinds,
-                    now,
-                    region: &region,
-                },
-                &SystemClock::Real,
-            )
-            .await?;
-            if let Some(run) = &outcome.run_id {
-                note(
-                    cli.quiet,
-                    &format!(
-                        "recorded {} decision(s) to audit table {} as run {run} (dry run)",
-                        outcome.recorded, policy.audit.table
-                    ),
+            let home = Scope::home(&aws, &audit_store);
+            let plan_in = async |scope: Scope<'_>| {
+                let outcome = accounts::plan(scope, &policy, &kinds, now, &region, record).await?;
+                if let Some(run) = &outcome.run_id {
+                    note(
+                        cli.quiet,
+                        &format!(
+                            "recorded {} decision(s) to audit table {} as run {run} (dry run)",
+                            outcome.recorded, policy.audit.table
+                        ),
+                    );
+                }
+                Ok(outcome)
+            };
+            if policy.accounts.is_multi_account() {
+                let runs = accounts::fan_out(home, &policy, cli.quiet, plan_in).await?;
+                return accounts::emit_runs(
+                    &runs,
+                    cli.output,
+                    |o: &accounts::Planned| &o.json,
+                    |o: &accounts::Planned| &o.table,
+                    |_| 0,
                 );
             }
-            emit(&match cli.output {
-                OutputFormat::Json => to_json(&outcome.plan)?,
-                OutputFormat::Table => output::plan_table(&outcome.plan),
+            let outcome = plan_in(home).await?;
+            emit(match cli.output {
+                OutputFormat::Json => &outcome.json,
+                OutputFormat::Table => &outcome.table,
             })?;
             Ok(ExitCode::SUCCESS)
         }
@@ -777,70 +790,6 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 ExitCode::SUCCESS
             })
         }
-        Command::Sweep {
-            kind: Some(KindArg::IamKeys),
-            emf,
-            ..
-        } => {
-            if emf.is_some() {
-                return Err(CliError::Usage("--emf applies to --kind certs only".into()));
-            }
-            let now = env_now.unwrap_or_else(Utc::now);
-            let iam = IamClient::new(aws.iam());
-            let identity = StsIdentity::new(aws.sts());
-            let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
-            let notifier_box = crate::aws::sns::notifier_for(&aws, &policy.notifications);
-            let notifier: &dyn crate::ports::Notifier = &*notifier_box;
-            let ports = steps::iam_keys::IamKeyPorts {
-                identity: &identity,
-                iam: &iam,
-                admin: &iam,
-                state: &state,
-                notifier,
-                audit: &audit_store,
-            };
-            let done = steps::iam_keys::sweep(&ports, &policy, now, &SystemClock::Real).await?;
-            emit(&match cli.output {
-                OutputFormat::Json => to_json(&done)?,
-                OutputFormat::Table => output::iam_sweep_table(&done),
-            })?;
-            if done.failed() > 0 {
-                eprintln!(
-                    "keyrotor: error: {} action(s) failed (see the table and the audit trail); they are retried by the next sweep",
-                    done.failed()
-                );
-                return Ok(ExitCode::from(4));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Sweep {
-            kind: Some(KindArg::ApiKeys),
-            emf,
-            ..
-        } => {
-            if emf.is_some() {
-                return Err(CliError::Usage("--emf applies to --kind certs only".into()));
-            }
-            let now = env_now.unwrap_or_else(Utc::now);
-            with_api_key_ports(&aws, &policy, &audit_store, async |ports| {
-                let done =
-                    steps::api_keys::sweep(ports, &policy, &region, now, &SystemClock::Real)
-                        .await?;
-                emit(&match cli.output {
-                    OutputFormat::Json => to_json(&done)?,
-                    OutputFormat::Table => output::api_sweep_table(&done),
-                })?;
-                if done.failed() > 0 {
-                    eprintln!(
-                        "keyrotor: error: {} rotation(s) failed or are blocked (see the table and the audit trail); failed steps are retried by the next sweep",
-                        done.failed()
-                    );
-                    return Ok(ExitCode::from(4));
-                }
-                Ok(ExitCode::SUCCESS)
-            })
-            .await
-        }
         Command::Rotate {
             command: RotateCommand::Secret { secret, via },
         } => {
@@ -850,7 +799,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 )));
             }
             let now = env_now.unwrap_or_else(Utc::now);
-            let secrets = SecretsManagerInventory::new(aws.secretsmanager());
+            let secrets = SecretsManagerInventory::of(&aws);
             if via == Via::SecretsManager {
                 use crate::ports::SecretVersions;
                 let version = secrets.rotate_now(&secret).await?;
@@ -864,8 +813,8 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 })?;
                 return Ok(ExitCode::SUCCESS);
             }
-            let iam = IamClient::new(aws.iam());
-            let gateway = ApiGatewayClient::new(aws.apigateway());
+            let iam = IamClient::of(&aws);
+            let gateway = ApiGatewayClient::of(&aws);
             let identity = StsIdentity::new(aws.sts());
             let tester = crate::aws::sts::StsKeyTester::new(aws.config.clone());
             let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
@@ -927,7 +876,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 RotateReason::OnDemand => Trigger::OnDemand,
                 RotateReason::Compromised => Trigger::Compromised,
             };
-            with_api_key_ports(&aws, &policy, &audit_store, async |ports| {
+            with_api_key_ports(Scope::home(&aws, &audit_store), &policy, async |ports| {
                 let done = steps::api_keys::rotate(
                     ports,
                     &policy,
@@ -967,33 +916,60 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             "choose what to sweep: --kind api-keys, iam-keys, migration or certs (or --via step-functions for everything)".into(),
         )),
         Command::Sweep {
-            kind: Some(KindArg::Migration),
+            kind: Some(KindArg::All),
+            ..
+        } => Err(CliError::Usage(
+            "sweep one kind at a time: --kind api-keys, iam-keys, migration or certs".into(),
+        )),
+        Command::Sweep {
+            kind: Some(kind),
             emf,
             ..
         } => {
-            if emf.is_some() {
+            if emf.is_some() && kind != KindArg::Certs {
                 return Err(CliError::Usage("--emf applies to --kind certs only".into()));
             }
             let now = env_now.unwrap_or_else(Utc::now);
-            with_migration_ports(&aws, &policy, &audit_store, async |ports| {
-                let done = steps::migration::sweep(ports, &policy, now, &SystemClock::Real).await?;
-                emit(&match cli.output {
-                    OutputFormat::Json => to_json(&done)?,
-                    OutputFormat::Table => output::migration_sweep_table(&done),
-                })?;
-                Ok(
-                    if done
-                        .transitions
-                        .iter()
-                        .any(|t| t.status != "done" && t.status != "dry-run")
-                    {
-                        ExitCode::from(4)
-                    } else {
-                        ExitCode::SUCCESS
-                    },
-                )
-            })
-            .await
+            let kind = kinds(&[kind])[0];
+            let home = Scope::home(&aws, &audit_store);
+            if policy.accounts.is_multi_account() {
+                if emf.is_some() {
+                    return Err(CliError::Usage(
+                        "--emf needs a single-account policy; the deployed functions emit the metrics of every account".into(),
+                    ));
+                }
+                let runs = accounts::fan_out(home, &policy, cli.quiet, async |scope: Scope<'_>| {
+                    accounts::sweep(scope, &policy, kind, &region, now).await
+                })
+                .await?;
+                return accounts::emit_runs(
+                    &runs,
+                    cli.output,
+                    |s: &accounts::Swept| &s.json,
+                    |s: &accounts::Swept| &s.table,
+                    |s: &accounts::Swept| s.failed,
+                );
+            }
+            let done = accounts::sweep(home, &policy, kind, &region, now).await?;
+            if let Some(path) = emf {
+                let lines: String = done.metrics.iter().map(|m| format!("{m}\n")).collect();
+                if path.as_os_str() == "-" {
+                    emit(&lines)?;
+                } else {
+                    std::fs::write(&path, lines).map_err(|e| {
+                        CliError::Io(format!("cannot write {}: {e}", path.display()))
+                    })?;
+                }
+            }
+            emit(match cli.output {
+                OutputFormat::Json => &done.json,
+                OutputFormat::Table => &done.table,
+            })?;
+            if done.failed > 0 {
+                eprintln!("keyrotor: error: {}", done.failure());
+                return Ok(ExitCode::from(4));
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Migrate { command } => {
             let now = env_now.unwrap_or_else(Utc::now);
@@ -1007,7 +983,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 )));
             }
             let output_format = cli.output;
-            with_migration_ports(&aws, &policy, &audit_store, async |ports| {
+            with_migration_ports(Scope::home(&aws, &audit_store), &policy, async |ports| {
                 let text = match &command {
                     MigrateCommand::Plan { user } => {
                         let plan = steps::migration::plan_user(ports, &policy, user).await?;
@@ -1046,60 +1022,11 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             })
             .await
         }
-        Command::Sweep {
-            kind: Some(kind),
-            emf,
-            ..
-        } => {
-            if kind != KindArg::Certs {
-                return Err(CliError::Usage(
-                    "sweep one kind at a time: --kind api-keys, iam-keys, migration or certs"
-                        .into(),
-                ));
-            }
-            let now = env_now.unwrap_or_else(Utc::now);
-            let certs = AcmInventory::new(aws.clone());
-            let identity = StsIdentity::new(aws.sts());
-            let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
-            let notifier_box = crate::aws::sns::notifier_for(&aws, &policy.notifications);
-            let notifier: &dyn crate::ports::Notifier = &*notifier_box;
-            let ports = steps::certs::SweepPorts {
-                identity: &identity,
-                certs: &certs,
-                state: &state,
-                notifier,
-                audit: &audit_store,
-            };
-            let done =
-                steps::certs::sweep(&ports, &policy, &region, now, &SystemClock::Real).await?;
-            if let Some(path) = emf {
-                let lines: String = done.metrics.iter().map(|m| format!("{m}\n")).collect();
-                if path.as_os_str() == "-" {
-                    emit(&lines)?;
-                } else {
-                    std::fs::write(&path, lines).map_err(|e| {
-                        CliError::Io(format!("cannot write {}: {e}", path.display()))
-                    })?;
-                }
-            }
-            emit(&match cli.output {
-                OutputFormat::Json => to_json(&done)?,
-                OutputFormat::Table => output::sweep_table(&done),
-            })?;
-            if done.failed() > 0 {
-                eprintln!(
-                    "keyrotor: error: {} notification(s) failed; they are retried by the next sweep",
-                    done.failed()
-                );
-                return Ok(ExitCode::from(4));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
         Command::Reactivate {
             command: ReactivateCommand::IamKey { access_key_id },
         } => {
             let now = env_now.unwrap_or_else(Utc::now);
-            let iam = IamClient::new(aws.iam());
+            let iam = IamClient::of(&aws);
             let identity = StsIdentity::new(aws.sts());
             let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
             let ports = steps::iam_keys::IamKeyPorts {

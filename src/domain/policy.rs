@@ -116,8 +116,91 @@ pub struct AccountsPolicy {
     pub ids: Vec<AccountId>,
     /// Role assumed in each member account.
     pub member_role_name: String,
+    /// IAM path of that role (`/keyrotor/` in infra/member-role.yaml).
+    pub member_role_path: String,
+    /// The `sts:ExternalId` the member role's trust policy requires (none: not passed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
     /// Accounts processed at once.
     pub concurrency: u32,
+}
+
+impl AccountsPolicy {
+    /// Whether keyrotor works in other accounts than the caller's.
+    pub fn is_multi_account(&self) -> bool {
+        self.organization || !self.ids.is_empty()
+    }
+
+    /// The member role's ARN in `account` (partition `aws` unless given).
+    pub fn member_role_arn(&self, partition: &str, account: &AccountId) -> String {
+        format!(
+            "arn:{partition}:iam::{}:role{}{}",
+            account.as_str(),
+            self.member_role_path,
+            self.member_role_name
+        )
+    }
+}
+
+/// Client-side pacing of one service: `per_second` calls started per second after a burst
+/// of `burst`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Rate {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+/// `[pacing]`: per service, for each account (and, for ACM, each region). The defaults are
+/// the published quotas (IAM publishes none: 10/s is the rate AWS support quotes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PacingPolicy {
+    /// IAM: shared by every caller in the account, unpublished.
+    pub iam: Rate,
+    /// API Gateway management calls: 10/s per account, CreateApiKey 5/s; the stricter is kept.
+    pub apigateway: Rate,
+    /// Secrets Manager writes: 50/s (reads allow far more).
+    pub secretsmanager: Rate,
+    /// ACM DescribeCertificate / ListTagsForCertificate: 10/s per region.
+    pub acm: Rate,
+    /// STS AssumeRole: 600/s per account and region.
+    pub sts: Rate,
+    /// Organizations: unpublished; ListAccounts is paced like IAM.
+    pub organizations: Rate,
+}
+
+impl PacingPolicy {
+    pub const DEFAULT: PacingPolicy = PacingPolicy {
+        iam: Rate {
+            per_second: 10,
+            burst: 10,
+        },
+        apigateway: Rate {
+            per_second: 5,
+            burst: 5,
+        },
+        secretsmanager: Rate {
+            per_second: 50,
+            burst: 50,
+        },
+        acm: Rate {
+            per_second: 10,
+            burst: 10,
+        },
+        sts: Rate {
+            per_second: 600,
+            burst: 600,
+        },
+        organizations: Rate {
+            per_second: 10,
+            burst: 10,
+        },
+    };
+}
+
+impl Default for PacingPolicy {
+    fn default() -> Self {
+        PacingPolicy::DEFAULT
+    }
 }
 
 /// `[audit]`.
@@ -152,6 +235,7 @@ pub struct Policy {
     pub migration: MigrationPolicy,
     pub exemptions: ExemptionsPolicy,
     pub accounts: AccountsPolicy,
+    pub pacing: PacingPolicy,
     pub audit: AuditPolicy,
     pub notifications: NotificationsPolicy,
 }
@@ -211,6 +295,8 @@ struct RawPolicy {
     exemptions: RawExemptions,
     #[serde(default)]
     accounts: RawAccounts,
+    #[serde(default)]
+    pacing: RawPacing,
     #[serde(default)]
     audit: RawAudit,
     #[serde(default)]
@@ -278,7 +364,27 @@ struct RawAccounts {
     organization: Field<bool>,
     ids: Field<Vec<String>>,
     member_role_name: Field<String>,
+    member_role_path: Field<String>,
+    external_id: Field<String>,
     concurrency: Field<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPacing {
+    iam: Field<RawRate>,
+    apigateway: Field<RawRate>,
+    secretsmanager: Field<RawRate>,
+    acm: Field<RawRate>,
+    sts: Field<RawRate>,
+    organizations: Field<RawRate>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRate {
+    per_second: Field<i64>,
+    burst: Field<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -369,6 +475,25 @@ fn is_role_name(value: &str) -> bool {
         && value
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+}
+
+/// An IAM path: `/`, or `/` segments `/`.
+fn is_iam_path(value: &str) -> bool {
+    (1..=512).contains(&value.len())
+        && value.starts_with('/')
+        && value.ends_with('/')
+        && !value.contains("//")
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/+=,.@_-".contains(c))
+}
+
+/// STS's ExternalId pattern: `[\w+=,.@:\/-]{2,1224}`.
+fn is_external_id(value: &str) -> bool {
+    (2..=1224).contains(&value.len())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c))
 }
 
 /// An event bus name (`default`, `[A-Za-z0-9._-/]{1,256}`) or an event bus ARN.
@@ -648,10 +773,37 @@ impl Policy {
                 ));
             }
         };
+        let member_role_path = match &r.member_role_path {
+            None => "/keyrotor/".to_owned(),
+            Some(path) if is_iam_path(path.get_ref()) => path.get_ref().clone(),
+            Some(path) => {
+                return Err(src.error(
+                    path,
+                    "accounts.member_role_path",
+                    format!(
+                        "{:?} is not an IAM path: it starts and ends with '/', e.g. \"/keyrotor/\" or \"/\"",
+                        path.get_ref()
+                    ),
+                ));
+            }
+        };
+        let external_id = match &r.external_id {
+            None => None,
+            Some(id) if is_external_id(id.get_ref()) => Some(id.get_ref().clone()),
+            Some(id) => {
+                return Err(src.error(
+                    id,
+                    "accounts.external_id",
+                    "must be 2 to 1224 letters, digits and +=,.@:/- (the ExternalId parameter of infra/member-role.yaml)",
+                ));
+            }
+        };
         let accounts = AccountsPolicy {
             organization: r.organization.as_ref().is_some_and(|b| *b.get_ref()),
             ids,
             member_role_name,
+            member_role_path,
+            external_id,
             concurrency: src.number(
                 &r.concurrency,
                 "accounts.concurrency",
@@ -659,6 +811,40 @@ impl Policy {
                 1..=64,
                 "accounts",
             )?,
+        };
+
+        let rate =
+            |field: &Field<RawRate>, service: &str, default: Rate| -> Result<Rate, PolicyError> {
+                let Some(raw) = field else {
+                    return Ok(default);
+                };
+                let raw = raw.get_ref();
+                let per_second = src.number(
+                    &raw.per_second,
+                    &format!("pacing.{service}.per_second"),
+                    default.per_second,
+                    1..=10_000,
+                    "calls per second",
+                )?;
+                // Unless given, the burst follows the rate (one second's worth of calls).
+                let burst = src.number(
+                    &raw.burst,
+                    &format!("pacing.{service}.burst"),
+                    per_second,
+                    1..=10_000,
+                    "calls",
+                )?;
+                Ok(Rate { per_second, burst })
+            };
+        let r = &raw.pacing;
+        let d = PacingPolicy::DEFAULT;
+        let pacing = PacingPolicy {
+            iam: rate(&r.iam, "iam", d.iam)?,
+            apigateway: rate(&r.apigateway, "apigateway", d.apigateway)?,
+            secretsmanager: rate(&r.secretsmanager, "secretsmanager", d.secretsmanager)?,
+            acm: rate(&r.acm, "acm", d.acm)?,
+            sts: rate(&r.sts, "sts", d.sts)?,
+            organizations: rate(&r.organizations, "organizations", d.organizations)?,
         };
 
         let r = &raw.audit;
@@ -754,6 +940,7 @@ impl Policy {
             migration,
             exemptions,
             accounts,
+            pacing,
             audit,
             notifications,
         })

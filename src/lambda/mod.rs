@@ -92,7 +92,9 @@ impl Context {
     /// Loads configuration once, at cold start.
     pub async fn load() -> Result<Context, StepError> {
         let policy = policy_from_env()?;
-        let aws = Aws::load(&Connection::default()).await;
+        let aws = Aws::load(&Connection::default())
+            .await
+            .with_pacing(&policy.pacing);
         let region = aws
             .region()
             .ok_or_else(|| StepError::InvalidInput("no AWS region: set AWS_REGION".into()))?;
@@ -218,9 +220,9 @@ pub async fn run_counted(
     let input = input::decode(job, &event, event_time)?;
     let now = ctx.now(&input);
     let identity = StsIdentity::new(aws.sts());
-    let iam = IamClient::new(aws.iam());
-    let gateway = ApiGatewayClient::new(aws.apigateway());
-    let secrets = SecretsManagerInventory::new(aws.secretsmanager());
+    let iam = IamClient::of(aws);
+    let gateway = ApiGatewayClient::of(aws);
+    let secrets = SecretsManagerInventory::of(aws);
     let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
     let audit = DynamoAuditStore::new(aws.dynamodb(), policy.audit.table.clone());
     let notifier_box = crate::aws::sns::notifier_for(aws, &policy.notifications);
@@ -567,9 +569,9 @@ pub async fn secret_rotation(
 ) -> Result<Value, Diagnostic> {
     let request = Request::from_event(event.payload).map_err(|e| diagnostic(&e))?;
     let aws = &ctx.aws;
-    let secrets = SecretsManagerInventory::new(aws.secretsmanager());
-    let iam = IamClient::new(aws.iam());
-    let gateway = ApiGatewayClient::new(aws.apigateway());
+    let secrets = SecretsManagerInventory::of(aws);
+    let iam = IamClient::of(aws);
+    let gateway = ApiGatewayClient::of(aws);
     let ports = HookPorts {
         identity: &StsIdentity::new(aws.sts()),
         secrets: &secrets,

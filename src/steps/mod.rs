@@ -3,6 +3,7 @@
 //! A step reads the clock once, calls ports, asks the domain for decisions and writes every
 //! decision through the audit log. Steps never touch the SDK.
 
+pub mod accounts;
 pub mod api_keys;
 pub mod certs;
 pub mod discover;

@@ -1,0 +1,198 @@
+//! AWS Organizations and member accounts: the organization's accounts (ListAccounts,
+//! every page, paced), and an [`Aws`] for a member account whose credentials come from
+//! assuming the member role (infra/member-role.yaml) with the central account's
+//! credentials. The assumed credentials are cached until five minutes before they expire,
+//! so a run assumes each member role once, however many clients and calls it makes there.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{self, ProvideCredentials, SharedCredentialsProvider};
+
+use super::{Aws, Pacer, Service, classify};
+use crate::domain::model::AccountId;
+use crate::ports::{AccountDirectory, MemberAccount, PortError, PortResult};
+
+/// Assumed credentials are renewed this long before they expire.
+const RENEW_BEFORE: Duration = Duration::from_secs(300);
+
+/// Sessions last an hour: the member role's MaxSessionDuration in infra/member-role.yaml.
+const SESSION_SECONDS: i32 = 3600;
+
+/// [`AccountDirectory`] over Organizations ListAccounts.
+pub struct OrganizationAccounts {
+    client: aws_sdk_organizations::Client,
+    pacer: Arc<Pacer>,
+}
+
+impl OrganizationAccounts {
+    /// The caller's organization, paced by the caller's Organizations pacer.
+    pub fn of(aws: &Aws) -> Self {
+        Self {
+            client: aws.organizations(),
+            pacer: aws.pacer(Service::Organizations),
+        }
+    }
+}
+
+#[async_trait]
+impl AccountDirectory for OrganizationAccounts {
+    async fn accounts(&self) -> PortResult<Vec<MemberAccount>> {
+        const OP: &str = "organizations:ListAccounts";
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            self.pacer.wait().await;
+            let page = self
+                .client
+                .list_accounts()
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| match classify(OP, e) {
+                    PortError::Other { operation, message }
+                        if message.contains("AWSOrganizationsNotInUse") =>
+                    {
+                        PortError::Other {
+                            operation,
+                            message: format!(
+                                "{message}; the caller's account is not in an organization: set [accounts] organization = false, or list the accounts in [accounts] ids"
+                            ),
+                        }
+                    }
+                    e => e,
+                })?;
+            for account in page.accounts() {
+                let id = account.id().unwrap_or_default();
+                let id = AccountId::parse(id).map_err(|e| PortError::InvalidResponse {
+                    operation: OP.into(),
+                    message: e.to_string(),
+                })?;
+                out.push(MemberAccount {
+                    id,
+                    name: account.name().unwrap_or_default().to_owned(),
+                    status: account
+                        .status()
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                });
+            }
+            token = page
+                .next_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned);
+            if token.is_none() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Credentials of the member role, from STS AssumeRole in the central account, cached until
+/// [`RENEW_BEFORE`] their expiry.
+#[derive(Debug)]
+pub struct MemberRoleCredentials {
+    sts: aws_sdk_sts::Client,
+    pacer: Arc<Pacer>,
+    role_arn: String,
+    external_id: Option<String>,
+    session_name: String,
+    cached: tokio::sync::Mutex<Option<Credentials>>,
+}
+
+impl MemberRoleCredentials {
+    pub fn new(central: &Aws, role_arn: String, external_id: Option<String>) -> Self {
+        Self {
+            sts: central.sts(),
+            pacer: central.pacer(Service::Sts),
+            role_arn,
+            external_id,
+            session_name: "keyrotor".into(),
+            cached: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The cached credentials, or new ones when there are none or they expire soon.
+    pub async fn get(&self) -> PortResult<Credentials> {
+        const OP: &str = "sts:AssumeRole";
+        let mut cached = self.cached.lock().await;
+        if let Some(c) = cached.as_ref()
+            && c.expiry()
+                .is_some_and(|at| at > SystemTime::now() + RENEW_BEFORE)
+        {
+            return Ok(c.clone());
+        }
+        self.pacer.wait().await;
+        let out = self
+            .sts
+            .assume_role()
+            .role_arn(&self.role_arn)
+            .role_session_name(&self.session_name)
+            .set_external_id(self.external_id.clone())
+            .duration_seconds(SESSION_SECONDS)
+            .send()
+            .await
+            .map_err(|e| match classify(OP, e) {
+                PortError::AccessDenied { operation, message } => PortError::AccessDenied {
+                    operation,
+                    message: format!(
+                        "cannot assume {}: {message}; deploy infra/member-role.yaml to that account (a StackSet reaches every member) and check [accounts] member_role_name, member_role_path and external_id",
+                        self.role_arn
+                    ),
+                },
+                e => e,
+            })?;
+        let Some(c) = out.credentials() else {
+            return Err(PortError::InvalidResponse {
+                operation: OP.into(),
+                message: format!("no credentials for {}", self.role_arn),
+            });
+        };
+        let expiry = SystemTime::UNIX_EPOCH
+            + Duration::from_secs(u64::try_from(c.expiration().secs()).unwrap_or(0));
+        let creds = Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_owned()),
+            Some(expiry),
+            "keyrotor-member-role",
+        );
+        *cached = Some(creds.clone());
+        Ok(creds)
+    }
+}
+
+impl ProvideCredentials for MemberRoleCredentials {
+    fn provide_credentials<'a>(&'a self) -> provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        provider::future::ProvideCredentials::new(async move {
+            self.get()
+                .await
+                .map_err(|e| CredentialsError::provider_error(e.to_string()))
+        })
+    }
+}
+
+/// An [`Aws`] working in `account` as the member role, with pacers of its own. The role is
+/// assumed here, once, so a member account keyrotor cannot enter fails with a clear error
+/// before any work starts there.
+pub async fn member(
+    central: &Aws,
+    role_arn: String,
+    external_id: Option<String>,
+) -> PortResult<Aws> {
+    let credentials = MemberRoleCredentials::new(central, role_arn, external_id);
+    credentials.get().await?;
+    let config = central
+        .config
+        .to_builder()
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .build();
+    Ok(central.for_account(config))
+}
