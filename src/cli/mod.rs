@@ -665,450 +665,455 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     };
     let audit_store = DynamoAuditStore::new(aws.dynamodb(), policy.audit.table.clone());
 
-    let result = match cli.command {
-        Command::Policy { .. } | Command::Schedule { .. } | Command::Completions { .. } => {
-            unreachable!("handled above")
-        }
-        Command::Plan { kind, at, record } => {
-            let now = match at {
-                Some(at) => parse_time(&at, "--at")?,
-                None => env_now.unwrap_or_else(Utc::now),
-            };
-            let kinds = kinds(&kind);
-            let home = Scope::home(&aws, &audit_store);
-            let plan_in = async |scope: Scope<'_>| {
-                let outcome = accounts::plan(scope, &policy, &kinds, now, &region, record).await?;
-                if let Some(run) = &outcome.run_id {
-                    note(
-                        cli.quiet,
-                        &format!(
-                            "recorded {} decision(s) to audit table {} as run {run} (dry run)",
-                            outcome.recorded, policy.audit.table
-                        ),
+    // An async block, so that an early `return` or `?` in an arm still reaches the call
+    // statistics below.
+    let result: Result<ExitCode, CliError> = async {
+    match cli.command {
+            Command::Policy { .. } | Command::Schedule { .. } | Command::Completions { .. } => {
+                unreachable!("handled above")
+            }
+            Command::Plan { kind, at, record } => {
+                let now = match at {
+                    Some(at) => parse_time(&at, "--at")?,
+                    None => env_now.unwrap_or_else(Utc::now),
+                };
+                let kinds = kinds(&kind);
+                let home = Scope::home(&aws, &audit_store);
+                let plan_in = async |scope: Scope<'_>| {
+                    let outcome = accounts::plan(scope, &policy, &kinds, now, &region, record).await?;
+                    if let Some(run) = &outcome.run_id {
+                        note(
+                            cli.quiet,
+                            &format!(
+                                "recorded {} decision(s) to audit table {} as run {run} (dry run)",
+                                outcome.recorded, policy.audit.table
+                            ),
+                        );
+                    }
+                    Ok(outcome)
+                };
+                if policy.accounts.is_multi_account() {
+                    let runs = accounts::fan_out(home, &policy, cli.quiet, plan_in).await?;
+                    return accounts::emit_runs(
+                        &runs,
+                        cli.output,
+                        |o: &accounts::Planned| &o.json,
+                        |o: &accounts::Planned| &o.table,
+                        |_| 0,
                     );
                 }
-                Ok(outcome)
-            };
-            if policy.accounts.is_multi_account() {
-                let runs = accounts::fan_out(home, &policy, cli.quiet, plan_in).await?;
-                return accounts::emit_runs(
-                    &runs,
-                    cli.output,
-                    |o: &accounts::Planned| &o.json,
-                    |o: &accounts::Planned| &o.table,
-                    |_| 0,
-                );
-            }
-            let outcome = plan_in(home).await?;
-            emit(match cli.output {
-                OutputFormat::Json => &outcome.json,
-                OutputFormat::Table => &outcome.table,
-            })?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Report { html, recent } => {
-            let now = env_now.unwrap_or_else(Utc::now);
-            let readers = Readers::new(&aws);
-            let discovery = readers.ports();
-            let identity = StsIdentity::new(aws.sts());
-            let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
-            let posture = steps::report::posture(
-                &identity,
-                &discovery,
-                &state,
-                &audit_store,
-                &policy,
-                &steps::report::ReportRequest {
-                    now,
-                    region: &region,
-                    recent,
-                },
-                &SystemClock::Real,
-            )
-            .await?;
-            if let Some(path) = &html {
-                std::fs::write(path, report_html::render(&posture)).map_err(|e| {
-                    CliError::Io(format!("--html {}: cannot write: {e}", path.display()))
+                let outcome = plan_in(home).await?;
+                emit(match cli.output {
+                    OutputFormat::Json => &outcome.json,
+                    OutputFormat::Table => &outcome.table,
                 })?;
+                Ok(ExitCode::SUCCESS)
             }
-            emit(&match cli.output {
-                OutputFormat::Json => to_json(&posture)?,
-                OutputFormat::Table => output::posture_table(&posture),
-            })?;
-            if let Some(path) = &html {
-                note(
-                    cli.quiet,
-                    &format!("keyrotor: report written to {}", path.display()),
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Certs {
-            within,
-            regions,
-            fail_within,
-        } => {
-            let now = env_now.unwrap_or_else(Utc::now);
-            let within_days = match within {
-                None => i64::from(policy.certs.ladder_days.first().copied().unwrap_or(45)),
-                Some(w) => parse_duration(&w)
-                    .filter(|d| *d >= Duration::zero())
-                    .ok_or_else(|| {
-                        CliError::Usage(format!(
-                            "--within {w:?} is not a duration; use e.g. 45d, 2w"
-                        ))
-                    })?
-                    .num_days(),
-            };
-            let certs = AcmInventory::new(aws.clone());
-            let identity = StsIdentity::new(aws.sts());
-            let report = steps::certs::report(
-                &identity,
-                &certs,
-                &policy,
-                &regions,
-                &region,
-                now,
-                within_days,
-            )
-            .await?;
-            emit(&match cli.output {
-                OutputFormat::Json => to_json(&report)?,
-                OutputFormat::Table => {
-                    output::certs_table(&report, &format!(" expiring within {within_days} days"))
-                }
-            })?;
-            let failing = fail_within.is_some_and(|limit| {
-                report
-                    .certificates
-                    .iter()
-                    .any(|c| c.days_left.is_some_and(|d| d <= limit))
-            });
-            Ok(if failing {
-                ExitCode::from(5)
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
-        Command::Rotate {
-            command: RotateCommand::Secret { secret, via },
-        } => {
-            if policy.mode != crate::domain::policy::Mode::Enforce {
-                return Err(CliError::Usage(format!(
-                    "{policy_source}: mode = \"plan\": rotating a secret creates credentials, so it needs mode = \"enforce\""
-                )));
-            }
-            let now = env_now.unwrap_or_else(Utc::now);
-            let secrets = SecretsManagerInventory::of(&aws);
-            if via == Via::SecretsManager {
-                use crate::ports::SecretVersions;
-                let version = secrets.rotate_now(&secret).await?;
-                emit(&match cli.output {
-                    OutputFormat::Json => to_json(
-                        &serde_json::json!({"secret": secret, "version": version, "via": "secrets-manager"}),
-                    )?,
-                    OutputFormat::Table => format!(
-                        "Secrets Manager started rotating {secret} (version {version}) through its rotation function; follow it with `keyrotor audit list --since 1h`\n"
-                    ),
-                })?;
-                return Ok(ExitCode::SUCCESS);
-            }
-            let iam = IamClient::of(&aws);
-            let gateway = ApiGatewayClient::of(&aws);
-            let identity = StsIdentity::new(aws.sts());
-            let tester = crate::aws::sts::StsKeyTester::new(aws.config.clone());
-            let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
-            let ports = steps::secret_rotation::HookPorts {
-                identity: &identity,
-                secrets: &secrets,
-                iam: &iam,
-                iam_admin: &iam,
-                tester: &tester,
-                api_keys: &gateway,
-                api_admin: &gateway,
-                state: &state,
-                audit: &audit_store,
-                notifier: &*crate::aws::sns::notifier_for(&aws, &policy.notifications),
-            };
-            let done = steps::secret_rotation::rotate_locally(
-                &ports,
-                &policy,
-                &secret,
-                &region,
-                now,
-                &SystemClock::Real,
-            )
-            .await?;
-            emit(&match cli.output {
-                OutputFormat::Json => to_json(&done)?,
-                OutputFormat::Table => output::secret_steps_table(&done),
-            })?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Rotate {
-            command:
-                RotateCommand::ApiKey {
-                    key,
-                    reason,
-                    remote,
-                },
-        } if remote.via == Runner::StepFunctions => {
-            if reason == RotateReason::Compromised {
-                return Err(CliError::Usage(
-                    "--reason compromised runs in this process only (the deployed rotation keeps its grace period); drop --via step-functions".into(),
-                ));
-            }
-            let now = env_now.unwrap_or_else(Utc::now);
-            let input = serde_json::json!({"key": key, "at": now.to_rfc3339()});
-            let name = format!("api-key-{key}-{}", now.format("%Y%m%d"));
-            run_remote(&aws, &audit_store, &remote, &name, &input, cli.output, cli.quiet).await
-        }
-        Command::Rotate {
-            command: RotateCommand::ApiKey { key, reason, .. },
-        } => {
-            if policy.mode != crate::domain::policy::Mode::Enforce {
-                return Err(CliError::Usage(format!(
-                    "{policy_source}: mode = \"plan\": rotating creates and retires keys, so it needs mode = \"enforce\"; see what would happen with `keyrotor plan --kind api-keys`"
-                )));
-            }
-            let now = env_now.unwrap_or_else(Utc::now);
-            let trigger = match reason {
-                RotateReason::OnDemand => Trigger::OnDemand,
-                RotateReason::Compromised => Trigger::Compromised,
-            };
-            with_api_key_ports(Scope::home(&aws, &audit_store), &policy, async |ports| {
-                let done = steps::api_keys::rotate(
-                    ports,
+            Command::Report { html, recent } => {
+                let now = env_now.unwrap_or_else(Utc::now);
+                let readers = Readers::new(&aws);
+                let discovery = readers.ports();
+                let identity = StsIdentity::new(aws.sts());
+                let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
+                let posture = steps::report::posture(
+                    &identity,
+                    &discovery,
+                    &state,
+                    &audit_store,
                     &policy,
+                    &steps::report::ReportRequest {
+                        now,
+                        region: &region,
+                        recent,
+                    },
+                    &SystemClock::Real,
+                )
+                .await?;
+                if let Some(path) = &html {
+                    std::fs::write(path, report_html::render(&posture)).map_err(|e| {
+                        CliError::Io(format!("--html {}: cannot write: {e}", path.display()))
+                    })?;
+                }
+                emit(&match cli.output {
+                    OutputFormat::Json => to_json(&posture)?,
+                    OutputFormat::Table => output::posture_table(&posture),
+                })?;
+                if let Some(path) = &html {
+                    note(
+                        cli.quiet,
+                        &format!("keyrotor: report written to {}", path.display()),
+                    );
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Certs {
+                within,
+                regions,
+                fail_within,
+            } => {
+                let now = env_now.unwrap_or_else(Utc::now);
+                let within_days = match within {
+                    None => i64::from(policy.certs.ladder_days.first().copied().unwrap_or(45)),
+                    Some(w) => parse_duration(&w)
+                        .filter(|d| *d >= Duration::zero())
+                        .ok_or_else(|| {
+                            CliError::Usage(format!(
+                                "--within {w:?} is not a duration; use e.g. 45d, 2w"
+                            ))
+                        })?
+                        .num_days(),
+                };
+                let certs = AcmInventory::new(aws.clone());
+                let identity = StsIdentity::new(aws.sts());
+                let report = steps::certs::report(
+                    &identity,
+                    &certs,
+                    &policy,
+                    &regions,
                     &region,
-                    &key,
-                    trigger,
+                    now,
+                    within_days,
+                )
+                .await?;
+                emit(&match cli.output {
+                    OutputFormat::Json => to_json(&report)?,
+                    OutputFormat::Table => {
+                        output::certs_table(&report, &format!(" expiring within {within_days} days"))
+                    }
+                })?;
+                let failing = fail_within.is_some_and(|limit| {
+                    report
+                        .certificates
+                        .iter()
+                        .any(|c| c.days_left.is_some_and(|d| d <= limit))
+                });
+                Ok(if failing {
+                    ExitCode::from(5)
+                } else {
+                    ExitCode::SUCCESS
+                })
+            }
+            Command::Rotate {
+                command: RotateCommand::Secret { secret, via },
+            } => {
+                if policy.mode != crate::domain::policy::Mode::Enforce {
+                    return Err(CliError::Usage(format!(
+                        "{policy_source}: mode = \"plan\": rotating a secret creates credentials, so it needs mode = \"enforce\""
+                    )));
+                }
+                let now = env_now.unwrap_or_else(Utc::now);
+                let secrets = SecretsManagerInventory::of(&aws);
+                if via == Via::SecretsManager {
+                    use crate::ports::SecretVersions;
+                    let version = secrets.rotate_now(&secret).await?;
+                    emit(&match cli.output {
+                        OutputFormat::Json => to_json(
+                            &serde_json::json!({"secret": secret, "version": version, "via": "secrets-manager"}),
+                        )?,
+                        OutputFormat::Table => format!(
+                            "Secrets Manager started rotating {secret} (version {version}) through its rotation function; follow it with `keyrotor audit list --since 1h`\n"
+                        ),
+                    })?;
+                    return Ok(ExitCode::SUCCESS);
+                }
+                let iam = IamClient::of(&aws);
+                let gateway = ApiGatewayClient::of(&aws);
+                let identity = StsIdentity::new(aws.sts());
+                let tester = crate::aws::sts::StsKeyTester::new(aws.config.clone());
+                let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
+                let ports = steps::secret_rotation::HookPorts {
+                    identity: &identity,
+                    secrets: &secrets,
+                    iam: &iam,
+                    iam_admin: &iam,
+                    tester: &tester,
+                    api_keys: &gateway,
+                    api_admin: &gateway,
+                    state: &state,
+                    audit: &audit_store,
+                    notifier: &*crate::aws::sns::notifier_for(&aws, &policy.notifications),
+                };
+                let done = steps::secret_rotation::rotate_locally(
+                    &ports,
+                    &policy,
+                    &secret,
+                    &region,
                     now,
                     &SystemClock::Real,
                 )
                 .await?;
                 emit(&match cli.output {
                     OutputFormat::Json => to_json(&done)?,
-                    OutputFormat::Table => output::rotation_text(&done),
+                    OutputFormat::Table => output::secret_steps_table(&done),
                 })?;
-                if done.status != "done" {
-                    eprintln!(
-                        "keyrotor: error: the rotation stopped ({}); run the command again to continue it",
-                        done.error.as_deref().unwrap_or(done.status)
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Rotate {
+                command:
+                    RotateCommand::ApiKey {
+                        key,
+                        reason,
+                        remote,
+                    },
+            } if remote.via == Runner::StepFunctions => {
+                if reason == RotateReason::Compromised {
+                    return Err(CliError::Usage(
+                        "--reason compromised runs in this process only (the deployed rotation keeps its grace period); drop --via step-functions".into(),
+                    ));
+                }
+                let now = env_now.unwrap_or_else(Utc::now);
+                let input = serde_json::json!({"key": key, "at": now.to_rfc3339()});
+                let name = format!("api-key-{key}-{}", now.format("%Y%m%d"));
+                run_remote(&aws, &audit_store, &remote, &name, &input, cli.output, cli.quiet).await
+            }
+            Command::Rotate {
+                command: RotateCommand::ApiKey { key, reason, .. },
+            } => {
+                if policy.mode != crate::domain::policy::Mode::Enforce {
+                    return Err(CliError::Usage(format!(
+                        "{policy_source}: mode = \"plan\": rotating creates and retires keys, so it needs mode = \"enforce\"; see what would happen with `keyrotor plan --kind api-keys`"
+                    )));
+                }
+                let now = env_now.unwrap_or_else(Utc::now);
+                let trigger = match reason {
+                    RotateReason::OnDemand => Trigger::OnDemand,
+                    RotateReason::Compromised => Trigger::Compromised,
+                };
+                with_api_key_ports(Scope::home(&aws, &audit_store), &policy, async |ports| {
+                    let done = steps::api_keys::rotate(
+                        ports,
+                        &policy,
+                        &region,
+                        &key,
+                        trigger,
+                        now,
+                        &SystemClock::Real,
+                    )
+                    .await?;
+                    emit(&match cli.output {
+                        OutputFormat::Json => to_json(&done)?,
+                        OutputFormat::Table => output::rotation_text(&done),
+                    })?;
+                    if done.status != "done" {
+                        eprintln!(
+                            "keyrotor: error: the rotation stopped ({}); run the command again to continue it",
+                            done.error.as_deref().unwrap_or(done.status)
+                        );
+                        return Ok(ExitCode::from(4));
+                    }
+                    Ok(ExitCode::SUCCESS)
+                })
+                .await
+            }
+            Command::Sweep { remote, kind, .. } if remote.via == Runner::StepFunctions => {
+                if kind.is_some_and(|k| k != KindArg::All) {
+                    return Err(CliError::Usage(
+                        "--via step-functions runs the deployed sweep, which does every kind; drop --kind".into(),
+                    ));
+                }
+                let now = Utc::now();
+                let name = format!("sweep-cli-{}", now.format("%Y%m%dT%H%M%S"));
+                run_remote(&aws, &audit_store, &remote, &name, &serde_json::json!({}), cli.output, cli.quiet).await
+            }
+            Command::Sweep { kind: None, .. } => Err(CliError::Usage(
+                "choose what to sweep: --kind api-keys, iam-keys, migration or certs (or --via step-functions for everything)".into(),
+            )),
+            Command::Sweep {
+                kind: Some(KindArg::All),
+                ..
+            } => Err(CliError::Usage(
+                "sweep one kind at a time: --kind api-keys, iam-keys, migration or certs".into(),
+            )),
+            Command::Sweep {
+                kind: Some(kind),
+                emf,
+                ..
+            } => {
+                if emf.is_some() && kind != KindArg::Certs {
+                    return Err(CliError::Usage("--emf applies to --kind certs only".into()));
+                }
+                let now = env_now.unwrap_or_else(Utc::now);
+                let kind = kinds(&[kind])[0];
+                let home = Scope::home(&aws, &audit_store);
+                if policy.accounts.is_multi_account() {
+                    if emf.is_some() {
+                        return Err(CliError::Usage(
+                            "--emf needs a single-account policy; the deployed functions emit the metrics of every account".into(),
+                        ));
+                    }
+                    let runs = accounts::fan_out(home, &policy, cli.quiet, async |scope: Scope<'_>| {
+                        accounts::sweep(scope, &policy, kind, &region, now).await
+                    })
+                    .await?;
+                    return accounts::emit_runs(
+                        &runs,
+                        cli.output,
+                        |s: &accounts::Swept| &s.json,
+                        |s: &accounts::Swept| &s.table,
+                        |s: &accounts::Swept| s.failed,
                     );
+                }
+                let done = accounts::sweep(home, &policy, kind, &region, now).await?;
+                if let Some(path) = emf {
+                    let lines: String = done.metrics.iter().map(|m| format!("{m}\n")).collect();
+                    if path.as_os_str() == "-" {
+                        emit(&lines)?;
+                    } else {
+                        std::fs::write(&path, lines).map_err(|e| {
+                            CliError::Io(format!("cannot write {}: {e}", path.display()))
+                        })?;
+                    }
+                }
+                emit(match cli.output {
+                    OutputFormat::Json => &done.json,
+                    OutputFormat::Table => &done.table,
+                })?;
+                if done.failed > 0 {
+                    eprintln!("keyrotor: error: {}", done.failure());
                     return Ok(ExitCode::from(4));
                 }
                 Ok(ExitCode::SUCCESS)
-            })
-            .await
-        }
-        Command::Sweep { remote, kind, .. } if remote.via == Runner::StepFunctions => {
-            if kind.is_some_and(|k| k != KindArg::All) {
-                return Err(CliError::Usage(
-                    "--via step-functions runs the deployed sweep, which does every kind; drop --kind".into(),
-                ));
             }
-            let now = Utc::now();
-            let name = format!("sweep-cli-{}", now.format("%Y%m%dT%H%M%S"));
-            run_remote(&aws, &audit_store, &remote, &name, &serde_json::json!({}), cli.output, cli.quiet).await
-        }
-        Command::Sweep { kind: None, .. } => Err(CliError::Usage(
-            "choose what to sweep: --kind api-keys, iam-keys, migration or certs (or --via step-functions for everything)".into(),
-        )),
-        Command::Sweep {
-            kind: Some(KindArg::All),
-            ..
-        } => Err(CliError::Usage(
-            "sweep one kind at a time: --kind api-keys, iam-keys, migration or certs".into(),
-        )),
-        Command::Sweep {
-            kind: Some(kind),
-            emf,
-            ..
-        } => {
-            if emf.is_some() && kind != KindArg::Certs {
-                return Err(CliError::Usage("--emf applies to --kind certs only".into()));
-            }
-            let now = env_now.unwrap_or_else(Utc::now);
-            let kind = kinds(&[kind])[0];
-            let home = Scope::home(&aws, &audit_store);
-            if policy.accounts.is_multi_account() {
-                if emf.is_some() {
-                    return Err(CliError::Usage(
-                        "--emf needs a single-account policy; the deployed functions emit the metrics of every account".into(),
-                    ));
+            Command::Migrate { command } => {
+                let now = env_now.unwrap_or_else(Utc::now);
+                if matches!(
+                    command,
+                    MigrateCommand::Apply { .. } | MigrateCommand::Rollback { .. }
+                ) && policy.mode != crate::domain::policy::Mode::Enforce
+                {
+                    return Err(CliError::Usage(format!(
+                        "{policy_source}: mode = \"plan\": migrate apply and rollback change IAM, so they need mode = \"enforce\"; `keyrotor migrate plan USER` shows what would happen"
+                    )));
                 }
-                let runs = accounts::fan_out(home, &policy, cli.quiet, async |scope: Scope<'_>| {
-                    accounts::sweep(scope, &policy, kind, &region, now).await
+                let output_format = cli.output;
+                with_migration_ports(Scope::home(&aws, &audit_store), &policy, async |ports| {
+                    let text = match &command {
+                        MigrateCommand::Plan { user } => {
+                            let plan = steps::migration::plan_user(ports, &policy, user).await?;
+                            match output_format {
+                                OutputFormat::Json => to_json(&plan)?,
+                                OutputFormat::Table => output::migration_plan_text(&plan),
+                            }
+                        }
+                        MigrateCommand::Apply { user } => {
+                            let plan = steps::migration::apply(ports, &policy, user, now, &SystemClock::Real).await?;
+                            match output_format {
+                                OutputFormat::Json => to_json(&plan)?,
+                                OutputFormat::Table => output::migration_plan_text(&plan),
+                            }
+                        }
+                        MigrateCommand::Status { user } => {
+                            let funnel = steps::migration::status(ports, &policy, user.as_deref(), now).await?;
+                            match output_format {
+                                OutputFormat::Json => to_json(&funnel)?,
+                                OutputFormat::Table => output::funnel_table(&funnel),
+                            }
+                        }
+                        MigrateCommand::Rollback { user } => {
+                            let record = steps::migration::rollback(ports, user, now, &SystemClock::Real).await?;
+                            match output_format {
+                                OutputFormat::Json => to_json(&record)?,
+                                OutputFormat::Table => format!(
+                                    "Rolled back the migration of {user}: keys reactivated where keyrotor had deactivated them, guard removed; role {} kept.\n",
+                                    record.role_arn
+                                ),
+                            }
+                        }
+                    };
+                    emit(&text)?;
+                    Ok(ExitCode::SUCCESS)
                 })
+                .await
+            }
+            Command::Reactivate {
+                command: ReactivateCommand::IamKey { access_key_id },
+            } => {
+                let now = env_now.unwrap_or_else(Utc::now);
+                let iam = IamClient::of(&aws);
+                let identity = StsIdentity::new(aws.sts());
+                let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
+                let ports = steps::iam_keys::IamKeyPorts {
+                    identity: &identity,
+                    iam: &iam,
+                    admin: &iam,
+                    state: &state,
+                    notifier: &NoNotifier,
+                    audit: &audit_store,
+                };
+                let done = steps::iam_keys::reactivate(
+                    &ports,
+                    &policy,
+                    &access_key_id,
+                    now,
+                    &SystemClock::Real,
+                )
                 .await?;
-                return accounts::emit_runs(
-                    &runs,
-                    cli.output,
-                    |s: &accounts::Swept| &s.json,
-                    |s: &accounts::Swept| &s.table,
-                    |s: &accounts::Swept| s.failed,
-                );
+                emit(&match cli.output {
+                    OutputFormat::Json => to_json(&done)?,
+                    OutputFormat::Table => output::reactivated_text(&done),
+                })?;
+                Ok(ExitCode::SUCCESS)
             }
-            let done = accounts::sweep(home, &policy, kind, &region, now).await?;
-            if let Some(path) = emf {
-                let lines: String = done.metrics.iter().map(|m| format!("{m}\n")).collect();
-                if path.as_os_str() == "-" {
-                    emit(&lines)?;
-                } else {
-                    std::fs::write(&path, lines).map_err(|e| {
-                        CliError::Io(format!("cannot write {}: {e}", path.display()))
-                    })?;
-                }
+            Command::Init => {
+                let tables = DynamoTables::new(aws.dynamodb());
+                let done = steps::init(&tables, &policy).await?;
+                emit(&match cli.output {
+                    OutputFormat::Json => to_json(&output::init_json(&done))?,
+                    OutputFormat::Table => output::init_table(&done, &region),
+                })?;
+                Ok(ExitCode::SUCCESS)
             }
-            emit(match cli.output {
-                OutputFormat::Json => &done.json,
-                OutputFormat::Table => &done.table,
-            })?;
-            if done.failed > 0 {
-                eprintln!("keyrotor: error: {}", done.failure());
-                return Ok(ExitCode::from(4));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Migrate { command } => {
-            let now = env_now.unwrap_or_else(Utc::now);
-            if matches!(
-                command,
-                MigrateCommand::Apply { .. } | MigrateCommand::Rollback { .. }
-            ) && policy.mode != crate::domain::policy::Mode::Enforce
-            {
-                return Err(CliError::Usage(format!(
-                    "{policy_source}: mode = \"plan\": migrate apply and rollback change IAM, so they need mode = \"enforce\"; `keyrotor migrate plan USER` shows what would happen"
-                )));
-            }
-            let output_format = cli.output;
-            with_migration_ports(Scope::home(&aws, &audit_store), &policy, async |ports| {
-                let text = match &command {
-                    MigrateCommand::Plan { user } => {
-                        let plan = steps::migration::plan_user(ports, &policy, user).await?;
-                        match output_format {
-                            OutputFormat::Json => to_json(&plan)?,
-                            OutputFormat::Table => output::migration_plan_text(&plan),
-                        }
-                    }
-                    MigrateCommand::Apply { user } => {
-                        let plan = steps::migration::apply(ports, &policy, user, now, &SystemClock::Real).await?;
-                        match output_format {
-                            OutputFormat::Json => to_json(&plan)?,
-                            OutputFormat::Table => output::migration_plan_text(&plan),
-                        }
-                    }
-                    MigrateCommand::Status { user } => {
-                        let funnel = steps::migration::status(ports, &policy, user.as_deref(), now).await?;
-                        match output_format {
-                            OutputFormat::Json => to_json(&funnel)?,
-                            OutputFormat::Table => output::funnel_table(&funnel),
-                        }
-                    }
-                    MigrateCommand::Rollback { user } => {
-                        let record = steps::migration::rollback(ports, user, now, &SystemClock::Real).await?;
-                        match output_format {
-                            OutputFormat::Json => to_json(&record)?,
-                            OutputFormat::Table => format!(
-                                "Rolled back the migration of {user}: keys reactivated where keyrotor had deactivated them, guard removed; role {} kept.\n",
-                                record.role_arn
-                            ),
-                        }
+            Command::Audit {
+                command:
+                    AuditCommand::List {
+                        resource,
+                        run,
+                        since,
+                    },
+            } => {
+                let since = match since {
+                    None => None,
+                    Some(s) => {
+                        let d = parse_duration(&s).ok_or_else(|| {
+                            CliError::Usage(format!(
+                                "--since {s:?} is not a duration; use a number and a unit: 30m, 24h, 7d, 2w"
+                            ))
+                        })?;
+                        Some(Utc::now() - d)
                     }
                 };
-                emit(&text)?;
+                let records = steps::audit_list(
+                    &audit_store,
+                    &AuditQuery {
+                        resource,
+                        run,
+                        since,
+                    },
+                )
+                .await?;
+                emit(&match cli.output {
+                    OutputFormat::Json => to_json(&output::records_json(&records))?,
+                    OutputFormat::Table => output::records_table(&records),
+                })?;
                 Ok(ExitCode::SUCCESS)
-            })
-            .await
+            }
+            Command::Audit {
+                command: AuditCommand::Verify,
+            } => {
+                let report = steps::audit_verify(&audit_store).await?;
+                emit(&match cli.output {
+                    OutputFormat::Json => to_json(&report)?,
+                    OutputFormat::Table => output::verify_text(&report, &policy.audit.table),
+                })?;
+                Ok(if report.ok() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                })
+            }
         }
-        Command::Reactivate {
-            command: ReactivateCommand::IamKey { access_key_id },
-        } => {
-            let now = env_now.unwrap_or_else(Utc::now);
-            let iam = IamClient::of(&aws);
-            let identity = StsIdentity::new(aws.sts());
-            let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
-            let ports = steps::iam_keys::IamKeyPorts {
-                identity: &identity,
-                iam: &iam,
-                admin: &iam,
-                state: &state,
-                notifier: &NoNotifier,
-                audit: &audit_store,
-            };
-            let done = steps::iam_keys::reactivate(
-                &ports,
-                &policy,
-                &access_key_id,
-                now,
-                &SystemClock::Real,
-            )
-            .await?;
-            emit(&match cli.output {
-                OutputFormat::Json => to_json(&done)?,
-                OutputFormat::Table => output::reactivated_text(&done),
-            })?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Init => {
-            let tables = DynamoTables::new(aws.dynamodb());
-            let done = steps::init(&tables, &policy).await?;
-            emit(&match cli.output {
-                OutputFormat::Json => to_json(&output::init_json(&done))?,
-                OutputFormat::Table => output::init_table(&done, &region),
-            })?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Audit {
-            command:
-                AuditCommand::List {
-                    resource,
-                    run,
-                    since,
-                },
-        } => {
-            let since = match since {
-                None => None,
-                Some(s) => {
-                    let d = parse_duration(&s).ok_or_else(|| {
-                        CliError::Usage(format!(
-                            "--since {s:?} is not a duration; use a number and a unit: 30m, 24h, 7d, 2w"
-                        ))
-                    })?;
-                    Some(Utc::now() - d)
-                }
-            };
-            let records = steps::audit_list(
-                &audit_store,
-                &AuditQuery {
-                    resource,
-                    run,
-                    since,
-                },
-            )
-            .await?;
-            emit(&match cli.output {
-                OutputFormat::Json => to_json(&output::records_json(&records))?,
-                OutputFormat::Table => output::records_table(&records),
-            })?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Audit {
-            command: AuditCommand::Verify,
-        } => {
-            let report = steps::audit_verify(&audit_store).await?;
-            emit(&match cli.output {
-                OutputFormat::Json => to_json(&report)?,
-                OutputFormat::Table => output::verify_text(&report, &policy.audit.table),
-            })?;
-            Ok(if report.ok() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
-        }
-    };
+    }
+    .await;
     if cli.call_stats {
         let counts = aws.counter.snapshot();
         let total: u64 = counts.values().sum();

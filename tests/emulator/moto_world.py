@@ -19,6 +19,13 @@ that was used yesterday). This wrapper serves moto's own WSGI application and ad
   version) and marks rotation as enabled. moto's own RotateSecret would invoke the function
   through Docker, which keyrotor's tests do not use; they invoke the real hook binary
   themselves, step by step.
+* **accounts follow temporary credentials**, as in AWS: a request signed with credentials
+  from STS AssumeRole is served in the account of the role that was assumed, whatever
+  account the path names, so keyrotor's Organizations fan-out reaches each member account
+  through the one endpoint.
+* **AssumeRole checks the role**, as AWS does and moto does not: a role that does not exist,
+  or whose trust policy requires an ``sts:ExternalId`` the caller did not pass, is refused
+  with AccessDenied.
 * ``GET /_keyrotor/health`` for start-up probes.
 
 The process exits when its parent dies (``--parent-pid``), so a test run never leaves an
@@ -29,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import io
 import json
 import os
 import re
@@ -40,6 +48,7 @@ import moto.core.utils as _core_utils
 
 DEFAULT_ACCOUNT = "123456789012"
 _ACCOUNT_PREFIX = re.compile(r"^/_account/(\d{12})(/.*)?$")
+_CREDENTIAL = re.compile(r"Credential=([A-Z0-9]+)/")
 
 _local = threading.local()
 _offsets: dict[str, _dt.timedelta] = {}
@@ -140,6 +149,83 @@ def _control(environ, start_response) -> list[bytes]:
     return _json_response(start_response, "404 Not Found", {"error": f"no control route {method} {path}"})
 
 
+def _temporary_credentials_account(environ) -> str | None:
+    """The account of the role whose assumed credentials signed the request, if any."""
+    match = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if not match or not match.group(1).startswith("ASIA"):
+        return None
+    from moto.iam.models import iam_backends
+
+    key = match.group(1)
+    for account_id, account in list(iam_backends.items()):
+        if key in account["aws"].access_keys:
+            return account_id
+    return None
+
+
+def _external_ids(document: str) -> list[str]:
+    """Every ``sts:ExternalId`` a trust policy requires (StringEquals)."""
+    try:
+        policy = json.loads(document)
+    except (TypeError, ValueError):
+        return []
+    statements = policy.get("Statement", [])
+    if isinstance(statements, dict):
+        statements = [statements]
+    wanted = []
+    for st in statements:
+        for op in ("StringEquals", "StringLike"):
+            value = (st.get("Condition") or {}).get(op, {}).get("sts:ExternalId")
+            if isinstance(value, str):
+                wanted.append(value)
+            elif isinstance(value, list):
+                wanted.extend(str(v) for v in value)
+    return wanted
+
+
+def _refused_assume_role(environ, start_response):
+    """AWS's AccessDenied for an AssumeRole of a missing role or without its external id;
+    None when the call may go on. Leaves the request body readable."""
+    if environ.get("REQUEST_METHOD") != "POST":
+        return None
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    from urllib.parse import parse_qs
+
+    form = parse_qs(body.decode("utf-8", "replace"))
+    if form.get("Action", [""])[0] != "AssumeRole":
+        return None
+    arn = form.get("RoleArn", [""])[0]
+    external_id = form.get("ExternalId", [None])[0]
+    parts = arn.split(":")
+    problem = None
+    if len(parts) < 6 or not re.fullmatch(r"\d{12}", parts[4]):
+        problem = "is not a role ARN"
+    else:
+        from moto.iam.models import iam_backends
+
+        try:
+            role = iam_backends[parts[4]]["aws"].get_role_by_arn(arn)
+        except Exception:  # moto's NotFound: the role does not exist
+            role = None
+        if role is None:
+            problem = "does not exist"
+        else:
+            wanted = _external_ids(role.assume_role_policy_document)
+            if wanted and external_id not in wanted:
+                problem = "requires an sts:ExternalId the caller did not pass"
+    if problem is None:
+        return None
+    message = f"User is not authorized to perform: sts:AssumeRole on resource: {arn} (the role {problem})"
+    payload = (
+        "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>"
+        f"<Message>{message}</Message></Error><RequestId>moto-world</RequestId></ErrorResponse>"
+    ).encode()
+    start_response("403 Forbidden", [("Content-Type", "text/xml"), ("Content-Length", str(len(payload)))])
+    return [payload]
+
+
 def make_app():
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
@@ -155,6 +241,13 @@ def make_app():
             environ["HTTP_X_MOTO_ACCOUNT_ID"] = match.group(1)
             environ.pop("RAW_URI", None)
             environ.pop("REQUEST_URI", None)
+        owner = _temporary_credentials_account(environ)
+        if owner is not None:
+            environ["HTTP_X_MOTO_ACCOUNT_ID"] = owner
+        if "/sts/aws4_request" in environ.get("HTTP_AUTHORIZATION", ""):
+            refused = _refused_assume_role(environ, start_response)
+            if refused is not None:
+                return refused
         _local.account = environ.get("HTTP_X_MOTO_ACCOUNT_ID", DEFAULT_ACCOUNT)
         return inner(environ, start_response)
 

@@ -101,6 +101,15 @@ impl World {
         }
     }
 
+    /// Another account of the same emulator (an organization's member account, say).
+    pub fn other(&self, account: &str) -> World {
+        World {
+            account: account.to_owned(),
+            endpoint: format!("{}/_account/{account}", self.base),
+            base: self.base.clone(),
+        }
+    }
+
     /// Seeds the demo world as of `now` (RFC 3339); returns the seeder's manifest.
     pub fn seed_demo(&self, now: &str) -> serde_json::Value {
         let out = Command::new(python())

@@ -1,0 +1,315 @@
+//! Organizations fan-out against the emulator: an organization with a management account
+//! (where keyrotor runs and keeps its tables) and three member accounts, two with the member
+//! role of infra/member-role.yaml (trust policy requiring the external id) and one without.
+//! `keyrotor plan` and `keyrotor sweep --kind iam-keys` work in every account, report per
+//! account, keep the failing account from stopping the others, assume each member role once
+//! per run, and record everything in the management account's audit table.
+
+mod support;
+
+use std::io::Write;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::Value;
+use support::{World, run, stderr};
+
+const EXTERNAL_ID: &str = "keyrotor-test-external-id";
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap()
+}
+
+struct Org {
+    management: World,
+    /// (account, name), member accounts in creation order.
+    members: Vec<(World, String)>,
+}
+
+/// The member role as infra/member-role.yaml makes it (path /keyrotor/, external id).
+async fn member_role(world: &World, management: &str) {
+    let trust = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"AWS": format!("arn:aws:iam::{management}:root")},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}
+        }]
+    });
+    aws_sdk_iam::Client::new(&world.sdk().await)
+        .create_role()
+        .role_name("KeyRotorMember")
+        .path("/keyrotor/")
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap();
+}
+
+/// A user whose only key was created 60 days ago and never used: due for a warning.
+async fn idle_user(world: &World, name: &str) -> String {
+    world.set_clock(&(now() - Duration::days(60)).to_rfc3339());
+    let iam = aws_sdk_iam::Client::new(&world.sdk().await);
+    iam.create_user().user_name(name).send().await.unwrap();
+    let key = iam
+        .create_access_key()
+        .user_name(name)
+        .send()
+        .await
+        .unwrap();
+    world.set_clock(&now().to_rfc3339());
+    key.access_key().unwrap().access_key_id().to_owned()
+}
+
+async fn organization() -> Org {
+    let management = World::new();
+    let org = aws_sdk_organizations::Client::new(&management.sdk().await);
+    org.create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await
+        .unwrap();
+    let mut members = Vec::new();
+    for name in ["payments", "search", "legacy"] {
+        let status = org
+            .create_account()
+            .account_name(name)
+            .email(format!("{name}@example.com"))
+            .send()
+            .await
+            .unwrap();
+        let id = status
+            .create_account_status()
+            .and_then(|s| s.account_id())
+            .expect("the new account's id")
+            .to_owned();
+        members.push((management.other(&id), name.to_owned()));
+    }
+    // payments and search carry the member role; legacy was never set up.
+    for (world, name) in &members {
+        if name != "legacy" {
+            member_role(world, &management.account).await;
+        }
+    }
+    Org {
+        management,
+        members,
+    }
+}
+
+fn policy(extra: &str) -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(
+        file,
+        "mode = \"enforce\"\n[accounts]\norganization = true\nconcurrency = 2\nexternal_id = \"{EXTERNAL_ID}\"\n{extra}"
+    )
+    .unwrap();
+    file
+}
+
+fn keyrotor(org: &Org, policy: &tempfile::NamedTempFile, args: &[&str]) -> std::process::Output {
+    run(org
+        .management
+        .keyrotor()
+        .env("KEYROTOR_NOW", now().to_rfc3339())
+        .arg("--config")
+        .arg(policy.path())
+        .args(args))
+}
+
+fn account<'a>(out: &'a Value, id: &str) -> &'a Value {
+    out["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["account"] == id)
+        .unwrap_or_else(|| panic!("account {id} is not in {out}"))
+}
+
+/// `"aws_calls"` of `--call-stats`.
+fn calls(out: &std::process::Output) -> Value {
+    stderr(out)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v.get("aws_calls").is_some())
+        .map(|v| v["aws_calls"].clone())
+        .expect("--call-stats line")
+}
+
+#[tokio::test]
+async fn a_sweep_works_in_every_member_account_and_one_that_cannot_be_entered_does_not_stop_the_others()
+ {
+    // GIVEN an organization whose payments and search accounts each have an idle key, and
+    // whose legacy account has one too but no member role
+    let org = organization().await;
+    let mut keys = Vec::new();
+    for (world, name) in &org.members {
+        keys.push(idle_user(world, &format!("{name}-app")).await);
+    }
+    let policy = policy("");
+    let init = keyrotor(&org, &policy, &["init"]);
+    assert!(init.status.success(), "init: {}", stderr(&init));
+
+    // WHEN the IAM key sweep runs over the organization
+    let out = keyrotor(
+        &org,
+        &policy,
+        &[
+            "sweep",
+            "--kind",
+            "iam-keys",
+            "--output",
+            "json",
+            "--call-stats",
+        ],
+    );
+
+    // THEN it exits 4 (an account failed) and reports every account
+    assert_eq!(out.status.code(), Some(4), "stderr: {}", stderr(&out));
+    let done: Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+    assert_eq!(done["accounts"].as_array().unwrap().len(), 4, "{done}");
+    assert_eq!(
+        (done["succeeded"].as_u64(), done["failed"].as_u64()),
+        (Some(3), Some(1))
+    );
+    let home = account(&done, &org.management.account);
+    assert_eq!(
+        (home["home"].as_bool(), home["status"].as_str()),
+        (Some(true), Some("succeeded"))
+    );
+
+    // the two reachable members had their idle key warned, each in its own account
+    for ((world, name), key) in org.members.iter().zip(&keys).take(2) {
+        let a = account(&done, &world.account);
+        assert_eq!(a["status"], "succeeded", "{a}");
+        assert_eq!(a["name"], name.as_str());
+        let applied = a["result"]["applied"].as_array().unwrap();
+        assert_eq!(applied.len(), 1, "{a}");
+        assert_eq!(applied[0]["key"], key.as_str());
+        assert_eq!(applied[0]["action"], "warn");
+        assert_eq!(applied[0]["status"], "done");
+    }
+    // legacy failed with what to do about it, and nothing was done there
+    let legacy = account(&done, &org.members[2].0.account);
+    assert_eq!(legacy["status"], "failed");
+    let error = legacy["error"].as_str().unwrap();
+    assert!(
+        error.contains("sts:AssumeRole")
+            && error.contains("KeyRotorMember")
+            && error.contains("member-role.yaml"),
+        "{error}"
+    );
+    assert_eq!(legacy["exit_code"], 3);
+
+    // each member role was assumed once for the whole run, not per client or call
+    let calls = calls(&out);
+    assert_eq!(calls["sts:AssumeRole"], 3, "{calls}");
+    assert!(
+        calls["iam:ListAccessKeys"].as_u64().unwrap() >= 2,
+        "{calls}"
+    );
+
+    // the audit trail is in the management account, with the member account on each record
+    let audit = run(org
+        .management
+        .keyrotor()
+        .arg("--config")
+        .arg(policy.path())
+        .args(["audit", "list", "--since", "3650d", "--output", "json"]));
+    assert!(audit.status.success(), "{}", stderr(&audit));
+    let records: Value = serde_json::from_slice(&audit.stdout).unwrap();
+    let text = records.to_string();
+    for (world, _) in org.members.iter().take(2) {
+        assert!(
+            text.contains(&world.account),
+            "no record names {}: {text}",
+            world.account
+        );
+    }
+    assert!(
+        !text.contains(&org.members[2].0.account),
+        "legacy was touched: {text}"
+    );
+    // and no member account got keyrotor tables of its own
+    for (world, _) in &org.members {
+        let tables = aws_sdk_dynamodb::Client::new(&world.sdk().await)
+            .list_tables()
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            tables.table_names().is_empty(),
+            "{:?}",
+            tables.table_names()
+        );
+    }
+    let verify = run(org
+        .management
+        .keyrotor()
+        .arg("--config")
+        .arg(policy.path())
+        .args(["audit", "verify"]));
+    assert!(verify.status.success(), "{}", stderr(&verify));
+}
+
+#[tokio::test]
+async fn a_plan_over_listed_accounts_reports_each_and_needs_the_external_id() {
+    // GIVEN an organization with an idle key in payments
+    let org = organization().await;
+    let payments = &org.members[0].0;
+    let key = idle_user(payments, "payments-app").await;
+    let listed = policy("");
+    let init = keyrotor(&org, &listed, &["init"]);
+    assert!(init.status.success(), "init: {}", stderr(&init));
+
+    // WHEN the plan runs over the organization, as a table
+    let out = keyrotor(&org, &listed, &["plan", "--kind", "iam-keys"]);
+    let table = String::from_utf8_lossy(&out.stdout).to_string();
+    // THEN every account has its section, the failure is named, and the summary counts
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        table.contains(&format!(
+            "== Account {} (payments): succeeded",
+            payments.account
+        )),
+        "{table}"
+    );
+    assert!(table.contains(&key), "{table}");
+    assert!(
+        table.contains(&format!(
+            "== Account {} (legacy): failed",
+            org.members[2].0.account
+        )),
+        "{table}"
+    );
+    assert!(
+        table.contains("4 account(s): 3 succeeded, 1 failed"),
+        "{table}"
+    );
+
+    // WHEN the external id is wrong, no member account can be entered
+    let mut wrong = tempfile::NamedTempFile::new().unwrap();
+    writeln!(
+        wrong,
+        "[accounts]\nids = [\"{}\", \"{}\"]\nexternal_id = \"not-the-right-one\"",
+        payments.account, org.members[1].0.account
+    )
+    .unwrap();
+    let out = keyrotor(
+        &org,
+        &wrong,
+        &["plan", "--kind", "iam-keys", "--output", "json"],
+    );
+    assert_eq!(out.status.code(), Some(4));
+    let done: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // only the listed ids: the management account is not among them
+    assert_eq!(done["accounts"].as_array().unwrap().len(), 2, "{done}");
+    assert_eq!(done["failed"], 2, "{done}");
+    assert!(
+        account(&done, &payments.account)["error"]
+            .as_str()
+            .unwrap()
+            .contains("ExternalId"),
+        "{done}"
+    );
+}
