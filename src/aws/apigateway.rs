@@ -17,6 +17,9 @@ use super::{Pacer, classify, to_utc};
 use crate::domain::model::{ApiKey, Tags};
 use crate::ports::{ApiKeyAdmin, ApiKeyInfo, ApiKeyInventory, PortError, PortResult, SecretValue};
 
+/// Attempts of a throttled CreateApiKey, as many as the SDK's retry policy makes.
+const CREATE_ATTEMPTS: u32 = 6;
+
 /// [`ApiKeyInventory`] and [`ApiKeyAdmin`] over API Gateway.
 pub struct ApiGatewayClient {
     client: aws_sdk_apigateway::Client,
@@ -197,26 +200,38 @@ impl ApiKeyAdmin for ApiGatewayClient {
         tags: &Tags,
     ) -> PortResult<String> {
         const OP: &str = "apigateway:CreateApiKey";
-        self.pacer.wait().await;
-        let out = self
-            .client
-            .create_api_key()
-            .name(name)
-            .set_description(description.map(str::to_owned))
-            .enabled(true)
-            .set_tags(Some(
-                tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            ))
-            // Not retried here: after a lost response a retry creates a second key. The
-            // step's next run finds the one created, by name and rotation tag.
-            .customize()
-            .config_override(
-                aws_sdk_apigateway::config::Builder::default()
-                    .retry_config(aws_config::retry::RetryConfig::disabled()),
-            )
-            .send()
-            .await
-            .map_err(|e| classify(OP, e))?;
+        // The SDK does not retry this call: after a lost response a retry would create a
+        // second key (the step's next run finds the one created, by name and rotation tag).
+        // A throttled request was refused before anything was created, so that one error
+        // is retried here, with backoff, like the SDK would.
+        let mut attempt: u32 = 0;
+        let out = loop {
+            self.pacer.wait().await;
+            let sent = self
+                .client
+                .create_api_key()
+                .name(name)
+                .set_description(description.map(str::to_owned))
+                .enabled(true)
+                .set_tags(Some(
+                    tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                ))
+                .customize()
+                .config_override(
+                    aws_sdk_apigateway::config::Builder::default()
+                        .retry_config(aws_config::retry::RetryConfig::disabled()),
+                )
+                .send()
+                .await
+                .map_err(|e| classify(OP, e));
+            match sent {
+                Err(PortError::Throttled { .. }) if attempt + 1 < CREATE_ATTEMPTS => {
+                    tokio::time::sleep(super::throttle_backoff(attempt)).await;
+                    attempt += 1;
+                }
+                other => break other?,
+            }
+        };
         out.id()
             .map(str::to_owned)
             .ok_or_else(|| PortError::InvalidResponse {

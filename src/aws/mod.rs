@@ -131,6 +131,15 @@ impl Pacer {
     }
 }
 
+/// How long to wait before attempt `attempt + 1` of a throttled call keyrotor retries itself:
+/// 0.5 s doubling each time, at most 8 s, with up to half of it jittered away so that
+/// concurrent callers spread out.
+pub fn throttle_backoff(attempt: u32) -> Duration {
+    let full = Duration::from_millis(500) * 2u32.saturating_pow(attempt.min(4));
+    let jitter = uuid::Uuid::new_v4().as_u128() % 1000;
+    full - full / 2 * u32::try_from(jitter).unwrap_or(0) / 1000
+}
+
 /// A service whose calls keyrotor paces. Quotas are per account (ACM: per region too).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Service {

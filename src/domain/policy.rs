@@ -142,8 +142,9 @@ impl AccountsPolicy {
     }
 }
 
-/// Client-side pacing of one service: `per_second` calls started per second after a burst
-/// of `burst`.
+/// Client-side pacing of one service: `per_second` calls started per second, after at most
+/// `burst` started back to back. The default burst is 1: calls evenly spaced, which leaves
+/// AWS's own burst capacity as headroom for jitter, retries and other callers in the account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Rate {
     pub per_second: u32,
@@ -172,27 +173,27 @@ impl PacingPolicy {
     pub const DEFAULT: PacingPolicy = PacingPolicy {
         iam: Rate {
             per_second: 10,
-            burst: 10,
+            burst: 1,
         },
         apigateway: Rate {
             per_second: 5,
-            burst: 5,
+            burst: 1,
         },
         secretsmanager: Rate {
             per_second: 50,
-            burst: 50,
+            burst: 1,
         },
         acm: Rate {
             per_second: 10,
-            burst: 10,
+            burst: 1,
         },
         sts: Rate {
             per_second: 600,
-            burst: 600,
+            burst: 1,
         },
         organizations: Rate {
             per_second: 10,
-            burst: 10,
+            burst: 1,
         },
     };
 }
@@ -826,11 +827,10 @@ impl Policy {
                     1..=10_000,
                     "calls per second",
                 )?;
-                // Unless given, the burst follows the rate (one second's worth of calls).
                 let burst = src.number(
                     &raw.burst,
                     &format!("pacing.{service}.burst"),
-                    per_second,
+                    default.burst,
                     1..=10_000,
                     "calls",
                 )?;

@@ -11,7 +11,9 @@
 //!   error (timeout, connection reset) without sending anything, or — for a lost response —
 //!   sending the request to the emulator and then reporting the connection as reset.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use aws_config::SdkConfig;
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -389,6 +391,16 @@ fn error_response(protocol: Protocol, status: u16, code: &str, message: &str) ->
     response
 }
 
+/// The throttling error the service sends when a request exceeds its rate.
+fn throttling(protocol: Protocol) -> HttpResponse {
+    let (status, code) = match protocol {
+        Protocol::Query => (400, "Throttling"),
+        Protocol::AwsJson => (400, "ThrottlingException"),
+        Protocol::RestJson => (429, "TooManyRequestsException"),
+    };
+    error_response(protocol, status, code, "Rate exceeded")
+}
+
 impl HttpConnector for FaultyConnector {
     fn call(&self, mut request: HttpRequest) -> HttpConnectorFuture {
         let Some(kind) = request
@@ -400,19 +412,7 @@ impl HttpConnector for FaultyConnector {
         };
         let protocol = protocol(&request);
         match kind {
-            Kind::Throttle => {
-                let (status, code) = match protocol {
-                    Protocol::Query => (400, "Throttling"),
-                    Protocol::AwsJson => (400, "ThrottlingException"),
-                    Protocol::RestJson => (429, "TooManyRequestsException"),
-                };
-                HttpConnectorFuture::ready(Ok(error_response(
-                    protocol,
-                    status,
-                    code,
-                    "Rate exceeded",
-                )))
-            }
+            Kind::Throttle => HttpConnectorFuture::ready(Ok(throttling(protocol))),
             Kind::Http500 => HttpConnectorFuture::ready(Ok(error_response(
                 protocol,
                 500,
@@ -498,4 +498,136 @@ fn control(world: &super::World, path: &str, body: &serde_json::Value) {
         response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200"),
         "{path}: {response}"
     );
+}
+
+/// AWS's request quotas, emulated in front of the emulator: one token bucket per service
+/// (the service of the request's SigV4 credential scope: `iam`, `apigateway`, ...), refilled
+/// at `per_second` up to `burst` tokens. Every request (each retry attempt too) takes a
+/// token; one that finds the bucket empty is answered with the service's own throttling
+/// error and never reaches the emulator. Services without a limit pass freely.
+#[derive(Debug, Clone, Default)]
+pub struct Quota {
+    state: Arc<Mutex<QuotaState>>,
+}
+
+#[derive(Debug, Default)]
+struct QuotaState {
+    /// service -> (tokens per second, burst)
+    limits: BTreeMap<String, (f64, f64)>,
+    /// service -> (tokens, when last refilled)
+    buckets: BTreeMap<String, (f64, Instant)>,
+    passed: BTreeMap<String, u64>,
+    throttled: BTreeMap<String, u64>,
+}
+
+impl Quota {
+    /// Quotas of `(service, per_second, burst)`.
+    pub fn new(limits: &[(&str, u32, u32)]) -> Quota {
+        let q = Quota::default();
+        {
+            let mut state = q.state.lock().unwrap();
+            for (service, rate, burst) in limits {
+                state
+                    .limits
+                    .insert((*service).to_owned(), (f64::from(*rate), f64::from(*burst)));
+            }
+        }
+        q
+    }
+
+    /// SDK configuration whose requests go through these quotas, with retries as given.
+    pub fn sdk_config(&self, base: &SdkConfig, retry: aws_config::retry::RetryConfig) -> SdkConfig {
+        let inner = aws_smithy_http_client::Builder::new().build_http();
+        base.to_builder()
+            .http_client(QuotaClient {
+                inner,
+                quota: self.clone(),
+            })
+            .retry_config(retry)
+            .build()
+    }
+
+    /// Requests answered with a throttling error, per service.
+    pub fn throttled(&self) -> BTreeMap<String, u64> {
+        self.state.lock().unwrap().throttled.clone()
+    }
+
+    /// Requests let through, per service.
+    pub fn passed(&self) -> BTreeMap<String, u64> {
+        self.state.lock().unwrap().passed.clone()
+    }
+
+    /// Takes a token of `service`'s bucket; false when it is empty.
+    fn admit(&self, service: &str) -> bool {
+        let mut state = self.state.lock().unwrap();
+        let admitted = match state.limits.get(service).copied() {
+            None => true,
+            Some((rate, burst)) => {
+                let now = Instant::now();
+                let (tokens, at) = state.buckets.get(service).copied().unwrap_or((burst, now));
+                let tokens = (tokens + rate * now.duration_since(at).as_secs_f64()).min(burst);
+                let (left, admitted) = if tokens >= 1.0 {
+                    (tokens - 1.0, true)
+                } else {
+                    (tokens, false)
+                };
+                state.buckets.insert(service.to_owned(), (left, now));
+                admitted
+            }
+        };
+        let counts = if admitted {
+            &mut state.passed
+        } else {
+            &mut state.throttled
+        };
+        *counts.entry(service.to_owned()).or_default() += 1;
+        admitted
+    }
+}
+
+/// The service named in a SigV4 `Authorization` header's credential scope.
+fn signing_service(request: &HttpRequest) -> String {
+    request
+        .headers()
+        .get("authorization")
+        .and_then(|auth| auth.split("Credential=").nth(1))
+        .and_then(|scope| scope.split(',').next())
+        .and_then(|scope| scope.split('/').nth(3))
+        .unwrap_or("unsigned")
+        .to_owned()
+}
+
+#[derive(Debug)]
+struct QuotaClient {
+    inner: SharedHttpClient,
+    quota: Quota,
+}
+
+impl HttpClient for QuotaClient {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(QuotaConnector {
+            inner: self.inner.http_connector(settings, components),
+            quota: self.quota.clone(),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct QuotaConnector {
+    inner: SharedHttpConnector,
+    quota: Quota,
+}
+
+impl HttpConnector for QuotaConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        if self.quota.admit(&signing_service(&request)) {
+            self.inner.call(request)
+        } else {
+            HttpConnectorFuture::ready(Ok(throttling(protocol(&request))))
+        }
+    }
 }
