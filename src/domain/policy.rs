@@ -1079,11 +1079,60 @@ mod tests {
                 "[accounts]\nmember_role_name = \"a/b\"\n",
                 "accounts.member_role_name",
             ),
+            (
+                "[accounts]\nmember_role_path = \"keyrotor\"\n",
+                "accounts.member_role_path",
+            ),
+            (
+                "[accounts]\nexternal_id = \"has space\"\n",
+                "accounts.external_id",
+            ),
         ] {
             let err = parse(doc).unwrap_err();
             assert_eq!(err.key, key, "{doc}: {err}");
             assert_eq!(err.line, 2, "{doc}: {err}");
         }
+    }
+
+    #[test]
+    fn pacing_defaults_to_the_published_quotas_evenly_spaced() {
+        let p = parse("").unwrap().pacing;
+        assert_eq!(p, PacingPolicy::DEFAULT);
+        assert_eq!((p.iam.per_second, p.iam.burst), (10, 1));
+        assert_eq!(p.apigateway.per_second, 5);
+        assert_eq!(p.secretsmanager.per_second, 50);
+        let p = parse("[pacing]\niam = { per_second = 4, burst = 2 }\nacm = { per_second = 3 }\n")
+            .unwrap()
+            .pacing;
+        assert_eq!((p.iam.per_second, p.iam.burst), (4, 2));
+        assert_eq!((p.acm.per_second, p.acm.burst), (3, 1));
+        assert_eq!(p.sts, PacingPolicy::DEFAULT.sts);
+    }
+
+    #[test]
+    fn bad_pacing_names_the_service_and_the_allowed_values() {
+        let err = parse("[pacing]\niam = { per_second = 0 }\n").unwrap_err();
+        assert_eq!(err.key, "pacing.iam.per_second", "{err}");
+        assert!(err.message.contains("1 to 10000"), "{err}");
+        let err = parse("[pacing]\napigateway = { per_second = 5, burst = -1 }\n").unwrap_err();
+        assert_eq!(err.key, "pacing.apigateway.burst", "{err}");
+        let err = parse("[pacing]\nlambda = { per_second = 5 }\n").unwrap_err();
+        assert_eq!(err.line, 2, "{err}");
+        assert!(err.message.contains("lambda"), "{err}");
+    }
+
+    #[test]
+    fn member_role_arn_follows_the_template_path() {
+        let accounts = parse("[accounts]\nids = [\"222233334444\"]\nexternal_id = \"abc-123\"\n")
+            .unwrap()
+            .accounts;
+        assert!(accounts.is_multi_account());
+        assert_eq!(accounts.external_id.as_deref(), Some("abc-123"));
+        assert_eq!(
+            accounts.member_role_arn("aws", &accounts.ids[0]),
+            "arn:aws:iam::222233334444:role/keyrotor/KeyRotorMember"
+        );
+        assert!(!parse("").unwrap().accounts.is_multi_account());
     }
 
     #[test]
