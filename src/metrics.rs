@@ -61,6 +61,19 @@ impl Tally {
         *self.outcomes.entry(outcome.to_owned()).or_default() += 1;
     }
 
+    /// Adds another account's counts of the same kind to these.
+    pub fn merge(&mut self, other: Tally) {
+        for (outcome, n) in other.outcomes {
+            *self.outcomes.entry(outcome).or_default() += n;
+        }
+        self.blocked += other.blocked;
+        self.min_days_to_expiry = match (self.min_days_to_expiry, other.min_days_to_expiry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.extra.extend(other.extra);
+    }
+
     /// The EMF documents of this run, stamped `at`.
     pub fn documents(&self, at: DateTime<Utc>) -> Vec<Value> {
         let mut docs: Vec<Value> = self

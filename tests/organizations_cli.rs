@@ -10,7 +10,7 @@ mod support;
 use std::io::Write;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use serde_json::Value;
+use serde_json::{Value, json};
 use support::{World, run, stderr};
 
 const EXTERNAL_ID: &str = "keyrotor-test-external-id";
@@ -311,5 +311,99 @@ async fn a_plan_over_listed_accounts_reports_each_and_needs_the_external_id() {
             .unwrap()
             .contains("ExternalId"),
         "{done}"
+    );
+}
+
+/// The deployed functions' jobs, in process, over the management account's context.
+async fn lambda_context(org: &Org, policy_text: &str) -> keyrotor::lambda::Context {
+    let policy = keyrotor::domain::policy::Policy::from_toml(policy_text, "test").unwrap();
+    keyrotor::lambda::Context {
+        aws: keyrotor::aws::Aws::from_config(org.management.sdk().await)
+            .with_pacing(&policy.pacing),
+        policy,
+        region: support::REGION.to_owned(),
+        fixed_now: Some(now()),
+        items_bucket: None,
+        inline_items: 40,
+    }
+}
+
+#[tokio::test]
+async fn the_deployed_jobs_fan_out_and_rotate_an_api_key_in_its_member_account() {
+    use keyrotor::lambda::{Job, run_job};
+    // GIVEN an organization whose payments account holds the demo world (an API key due)
+    let org = organization().await;
+    let payments = &org.members[0].0;
+    payments.seed_demo(&now().to_rfc3339());
+    let search_key = idle_user(&org.members[1].0, "search-app").await;
+    let ctx = lambda_context(
+        &org,
+        &format!(
+            "mode = \"enforce\"\n[accounts]\norganization = true\nexternal_id = \"{EXTERNAL_ID}\"\n[notifications]\ndefault_contact = \"security@example.com\"\n"
+        ),
+    )
+    .await;
+    keyrotor::steps::init(
+        &keyrotor::aws::dynamodb::DynamoTables::new(ctx.aws.dynamodb()),
+        &ctx.policy,
+    )
+    .await
+    .unwrap();
+
+    // WHEN the IAM key job runs
+    let iam = run_job(&ctx, Job::IamKeys, json!({})).await.unwrap();
+    // THEN it reports every account, the unreachable one as failed, and counts it
+    assert_eq!(iam["accounts"].as_array().unwrap().len(), 4, "{iam}");
+    assert_eq!(iam["failed_accounts"], 1, "{iam}");
+    let search = account(&iam, &org.members[1].0.account);
+    assert_eq!(search["status"], "succeeded", "{search}");
+    assert!(
+        search["result"]["applied"]
+            .to_string()
+            .contains(&search_key),
+        "{search}"
+    );
+    assert_eq!(
+        account(&iam, &org.members[2].0.account)["error_type"],
+        "KeyRotor.AccessDenied"
+    );
+
+    // WHEN the plan job runs, its items name the account of each key due
+    let plan = run_job(&ctx, Job::Plan, json!({})).await.unwrap();
+    let items = plan["api_keys"].as_array().unwrap();
+    assert!(!items.is_empty(), "{plan}");
+    assert!(
+        items
+            .iter()
+            .all(|i| i["account"] == payments.account.as_str()),
+        "{plan}"
+    );
+    assert_eq!(plan["account"], org.management.account.as_str());
+
+    // WHEN a key's rotation runs with its item's account
+    let item = &items[0];
+    let done = run_job(
+        &ctx,
+        Job::ApiKey,
+        json!({"key": item["key"], "account": item["account"]}),
+    )
+    .await
+    .unwrap();
+    // THEN the replacement exists in payments, not in the management account
+    let new_key = done["new_key"].as_str().expect("a replacement").to_owned();
+    let in_payments = aws_sdk_apigateway::Client::new(&payments.sdk().await)
+        .get_api_key()
+        .api_key(&new_key)
+        .send()
+        .await;
+    assert!(in_payments.is_ok(), "{new_key} is not in payments");
+    let in_management = aws_sdk_apigateway::Client::new(&org.management.sdk().await)
+        .get_api_key()
+        .api_key(&new_key)
+        .send()
+        .await;
+    assert!(
+        in_management.is_err(),
+        "{new_key} was made in the management account"
     );
 }

@@ -14,6 +14,7 @@ use aws_credential_types::provider::{self, ProvideCredentials, SharedCredentials
 
 use super::{Aws, Pacer, Service, classify};
 use crate::domain::model::AccountId;
+use crate::domain::policy::AccountsPolicy;
 use crate::ports::{AccountDirectory, MemberAccount, PortError, PortResult};
 
 /// Assumed credentials are renewed this long before they expire.
@@ -195,4 +196,24 @@ pub async fn member(
         .credentials_provider(SharedCredentialsProvider::new(credentials))
         .build();
     Ok(central.for_account(config))
+}
+
+/// The [`Aws`] to work in `account` with: `home` itself for the caller's own account
+/// (`is_home`), else the member role of `accounts` in `partition`.
+pub async fn enter(
+    home: &Aws,
+    accounts: &AccountsPolicy,
+    partition: &str,
+    account: &AccountId,
+    is_home: bool,
+) -> PortResult<Aws> {
+    if is_home {
+        return Ok(home.clone());
+    }
+    member(
+        home,
+        accounts.member_role_arn(partition, account),
+        accounts.external_id.clone(),
+    )
+    .await
 }

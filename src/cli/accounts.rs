@@ -7,14 +7,14 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 
-use super::{CliError, OutputFormat, Scope, emit, note, output, to_json};
+use super::{CliError, OutputFormat, Scope, emit, output, to_json};
 use crate::aws::acm::AcmInventory;
 use crate::aws::iam::IamClient;
 use crate::aws::organizations::{self, OrganizationAccounts};
 use crate::aws::sts::StsIdentity;
 use crate::domain::model::Kind;
 use crate::domain::policy::Policy;
-use crate::ports::{Identity, SystemClock};
+use crate::ports::SystemClock;
 use crate::steps::{self, accounts::AccountRun};
 
 /// What a sweep of one kind did in one account, rendered both ways.
@@ -181,37 +181,28 @@ pub(super) async fn plan(
 pub(super) async fn fan_out<T, F>(
     home: Scope<'_>,
     policy: &Policy,
-    quiet: bool,
     work: F,
 ) -> Result<Vec<AccountRun<T, CliError>>, CliError>
 where
     F: AsyncFn(Scope<'_>) -> Result<T, CliError>,
 {
-    let caller = StsIdentity::new(home.home.sts()).caller().await?;
+    let identity = StsIdentity::new(home.home.sts());
     let directory = OrganizationAccounts::of(home.home);
-    let targets = steps::accounts::targets(&policy.accounts, &caller.account, &directory).await?;
-    note(
-        quiet,
-        &format!(
-            "keyrotor: working in {} account(s), {} at a time",
-            targets.len(),
-            policy.accounts.concurrency.min(targets.len().max(1) as u32)
-        ),
-    );
-    // The member role lives in the caller's partition (aws, aws-cn, aws-us-gov).
-    let partition = caller.arn.split(':').nth(1).unwrap_or("aws").to_owned();
-    let work = &work;
-    let partition = &partition;
+    let (targets, partition) =
+        steps::accounts::resolve(&policy.accounts, &identity, &directory).await?;
+    let (work, partition) = (&work, &partition);
     Ok(
         steps::accounts::across(&targets, policy.accounts.concurrency, |target| async move {
-            if target.home {
-                return work(home).await;
-            }
-            let role = policy.accounts.member_role_arn(partition, &target.account);
-            let member =
-                organizations::member(home.home, role, policy.accounts.external_id.clone()).await?;
+            let aws = organizations::enter(
+                home.home,
+                &policy.accounts,
+                partition,
+                &target.account,
+                target.home,
+            )
+            .await?;
             work(Scope {
-                work: &member,
+                work: &aws,
                 home: home.home,
                 audit: home.audit,
             })

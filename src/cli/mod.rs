@@ -693,7 +693,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                     Ok(outcome)
                 };
                 if policy.accounts.is_multi_account() {
-                    let runs = accounts::fan_out(home, &policy, cli.quiet, plan_in).await?;
+                    let runs = accounts::fan_out(home, &policy, plan_in).await?;
                     return accounts::emit_runs(
                         &runs,
                         cli.output,
@@ -862,7 +862,13 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                     ));
                 }
                 let now = env_now.unwrap_or_else(Utc::now);
-                let input = serde_json::json!({"key": key, "at": now.to_rfc3339()});
+                // The rotation machine works in the account its input names: the caller's.
+            let caller = crate::ports::Identity::caller(&StsIdentity::new(aws.sts())).await?;
+            let input = serde_json::json!({
+                "key": key,
+                "account": caller.account.as_str(),
+                "at": now.to_rfc3339(),
+            });
                 let name = format!("api-key-{key}-{}", now.format("%Y%m%d"));
                 run_remote(&aws, &audit_store, &remote, &name, &input, cli.output, cli.quiet).await
             }
@@ -941,7 +947,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                             "--emf needs a single-account policy; the deployed functions emit the metrics of every account".into(),
                         ));
                     }
-                    let runs = accounts::fan_out(home, &policy, cli.quiet, async |scope: Scope<'_>| {
+                    let runs = accounts::fan_out(home, &policy, async |scope: Scope<'_>| {
                         accounts::sweep(scope, &policy, kind, &region, now).await
                     })
                     .await?;

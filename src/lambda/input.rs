@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::Job;
-use crate::domain::model::Kind;
+use crate::domain::model::{AccountId, Kind};
 use crate::steps::StepError;
 
 /// What a job takes from its input.
@@ -17,6 +17,9 @@ pub struct JobInput {
     pub at: Option<DateTime<Utc>>,
     /// `ApiKey`: the API key id.
     pub key: Option<String>,
+    /// `ApiKey`: the account the key is in, when the sweep planned several accounts
+    /// (absent: the function's own account).
+    pub account: Option<AccountId>,
     /// `RecordFailure`: the failed state.
     pub failure: Option<Failure>,
 }
@@ -59,11 +62,27 @@ pub fn decode(job: Job, event: &Value, event_time: bool) -> Result<JobInput, Ste
         ),
         _ => None,
     };
+    let account = match (job, event.get("account")) {
+        (Job::ApiKey, Some(value)) => {
+            let text = value.as_str().unwrap_or_default();
+            Some(AccountId::parse(text).map_err(|e| {
+                StepError::InvalidInput(format!(
+                    "event field account = {value}: {e}; it is the 12-digit id of the account the API key is in"
+                ))
+            })?)
+        }
+        _ => None,
+    };
     let failure = match job {
         Job::RecordFailure => Some(failure(event)?),
         _ => None,
     };
-    Ok(JobInput { at, key, failure })
+    Ok(JobInput {
+        at,
+        key,
+        account,
+        failure,
+    })
 }
 
 fn failure(event: &Value) -> Result<Failure, StepError> {
@@ -112,6 +131,28 @@ fn failure(event: &Value) -> Result<Failure, StepError> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_api_key_job_may_name_its_account_and_a_bad_one_is_refused() {
+        let input = decode(
+            Job::ApiKey,
+            &json!({"key": "k1", "account": "111122223333"}),
+            true,
+        )
+        .unwrap();
+        assert_eq!(input.account.unwrap().as_str(), "111122223333");
+        assert_eq!(
+            decode(Job::ApiKey, &json!({"key": "k1"}), true)
+                .unwrap()
+                .account,
+            None
+        );
+        for bad in [json!("1234"), json!(111122223333_u64), json!(null)] {
+            let e = decode(Job::ApiKey, &json!({"key": "k1", "account": bad}), true).unwrap_err();
+            assert_eq!(e.name(), "KeyRotor.InvalidInput");
+            assert!(e.to_string().contains("12-digit"), "{e}");
+        }
+    }
 
     #[test]
     fn an_api_key_job_needs_a_key() {

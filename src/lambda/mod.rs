@@ -213,19 +213,222 @@ pub async fn run_counted(
     job: Job,
     event: Value,
 ) -> Result<(Value, Option<Tally>), StepError> {
-    let aws = &ctx.aws;
-    let policy = &ctx.policy;
-    let clock = SystemClock::Real;
     let event_time = std::env::var("KEYROTOR_EVENT_TIME").as_deref() == Ok("1");
     let input = input::decode(job, &event, event_time)?;
     let now = ctx.now(&input);
+    let multi = ctx.policy.accounts.is_multi_account();
+    match job {
+        Job::Plan => plan_job(ctx, &input, now, &event).await,
+        Job::IamKeys | Job::Migration | Job::Certs if multi => {
+            across_accounts(ctx, job, &input, now, &event).await
+        }
+        Job::ApiKey if input.account.is_some() => {
+            let account = input.account.as_ref().ok_or_else(|| {
+                StepError::InvalidInput("event: field \"account\" is missing".into())
+            })?;
+            let caller = StsIdentity::new(ctx.aws.sts()).caller().await?;
+            let partition = caller.arn.split(':').nth(1).unwrap_or("aws");
+            let aws = crate::aws::organizations::enter(
+                &ctx.aws,
+                &ctx.policy.accounts,
+                partition,
+                account,
+                &caller.account == account,
+            )
+            .await?;
+            run_in(ctx, job, &input, now, &aws, &event).await
+        }
+        _ => run_in(ctx, job, &input, now, &ctx.aws, &event).await,
+    }
+}
+
+/// The plan job: the API keys whose rotation has a step due, in every account of
+/// `[accounts]` (each item names its account), inline or, when large, in S3.
+async fn plan_job(
+    ctx: &Context,
+    input: &input::JobInput,
+    now: DateTime<Utc>,
+    event: &Value,
+) -> Result<(Value, Option<Tally>), StepError> {
+    let policy = &ctx.policy;
+    let clock = SystemClock::Real;
+    let (home_account, keys, due, accounts) = if policy.accounts.is_multi_account() {
+        let identity = StsIdentity::new(ctx.aws.sts());
+        let directory = crate::aws::organizations::OrganizationAccounts::of(&ctx.aws);
+        let (targets, partition) =
+            crate::steps::accounts::resolve(&policy.accounts, &identity, &directory).await?;
+        let partition = &partition;
+        let runs =
+            crate::steps::accounts::across(&targets, policy.accounts.concurrency, |t| async move {
+                let aws = crate::aws::organizations::enter(
+                    &ctx.aws,
+                    &policy.accounts,
+                    partition,
+                    &t.account,
+                    t.home,
+                )
+                .await?;
+                run_in(ctx, Job::Plan, input, now, &aws, event).await
+            })
+            .await;
+        let mut keys = Vec::new();
+        let mut due = 0;
+        let mut summary = Vec::new();
+        for run in runs {
+            let mut entry = json!({
+                "account": run.target.account.as_str(),
+                "name": run.target.name,
+            });
+            match run.result {
+                Ok((out, _)) => {
+                    due += out["api_keys_due"].as_u64().unwrap_or(0);
+                    entry["status"] = "succeeded".into();
+                    entry["api_keys_due"] = out["api_keys_due"].clone();
+                    if let Some(items) = out["api_keys"].as_array() {
+                        keys.extend(items.iter().cloned());
+                    }
+                }
+                Err(e) => {
+                    entry["status"] = "failed".into();
+                    entry["error_type"] = e.name().into();
+                    entry["error"] = e.to_string().into();
+                }
+            }
+            summary.push(entry);
+        }
+        let home = identity.caller().await?.account.to_string();
+        (home, keys, due, Some(summary))
+    } else {
+        let (out, _) = run_in(ctx, Job::Plan, input, now, &ctx.aws, event).await?;
+        let keys = out["api_keys"].as_array().cloned().unwrap_or_default();
+        let due = out["api_keys_due"].as_u64().unwrap_or(0);
+        let account = out["account"].as_str().unwrap_or_default().to_owned();
+        (account, keys, due, None)
+    };
+    // A large plan goes to S3 for the sweep's Distributed Map: a state payload is limited
+    // to 256 KiB and an inline Map to 40 concurrent iterations.
+    let large = keys.len() > ctx.inline_items && ctx.items_bucket.is_some();
+    let mut out = json!({
+        "account": home_account,
+        "region": ctx.region,
+        "generated_at": now.to_rfc3339(),
+        "mode": policy.mode,
+        "api_keys": if large { Vec::new() } else { keys.clone() },
+        "api_key_count": keys.len(),
+        "api_keys_due": due,
+        "large": large,
+        "at": now.to_rfc3339(),
+    });
+    if let Some(accounts) = accounts {
+        out["failed_accounts"] = accounts
+            .iter()
+            .filter(|a| a["status"] == "failed")
+            .count()
+            .into();
+        out["accounts"] = Value::Array(accounts);
+    }
+    if large && let Some(bucket) = &ctx.items_bucket {
+        let key = format!(
+            "plans/{home_account}/{}.json",
+            crate::steps::new_run_id(clock.now())
+        );
+        let store = crate::aws::s3::S3Items::new(ctx.aws.s3());
+        crate::ports::ItemStore::put(&store, bucket, &key, &Value::Array(keys).to_string()).await?;
+        out["items"] = json!({"bucket": bucket, "key": key});
+    }
+    Ok((out, None))
+}
+
+/// A sweep job in every account of `[accounts]`: per account its result or its error,
+/// the totals, and the metrics of all of them. A failing account does not stop the others.
+async fn across_accounts(
+    ctx: &Context,
+    job: Job,
+    input: &input::JobInput,
+    now: DateTime<Utc>,
+    event: &Value,
+) -> Result<(Value, Option<Tally>), StepError> {
+    let policy = &ctx.policy;
+    let identity = StsIdentity::new(ctx.aws.sts());
+    let directory = crate::aws::organizations::OrganizationAccounts::of(&ctx.aws);
+    let (targets, partition) =
+        crate::steps::accounts::resolve(&policy.accounts, &identity, &directory).await?;
+    let partition = &partition;
+    let runs =
+        crate::steps::accounts::across(&targets, policy.accounts.concurrency, |t| async move {
+            let aws = crate::aws::organizations::enter(
+                &ctx.aws,
+                &policy.accounts,
+                partition,
+                &t.account,
+                t.home,
+            )
+            .await?;
+            run_in(ctx, job, input, now, &aws, event).await
+        })
+        .await;
+    let (mut total, mut failed, mut failed_accounts) = (0, 0, 0);
+    let mut tally: Option<Tally> = None;
+    let mut accounts = Vec::new();
+    for run in runs {
+        let mut entry = json!({
+            "account": run.target.account.as_str(),
+            "name": run.target.name,
+        });
+        match run.result {
+            Ok((out, t)) => {
+                total += out["total"].as_u64().unwrap_or(0);
+                failed += out["failed"].as_u64().unwrap_or(0);
+                entry["status"] = "succeeded".into();
+                entry["result"] = out;
+                if let Some(t) = t {
+                    match &mut tally {
+                        Some(all) => all.merge(t),
+                        None => tally = Some(t),
+                    }
+                }
+            }
+            Err(e) => {
+                failed_accounts += 1;
+                entry["status"] = "failed".into();
+                entry["error_type"] = e.name().into();
+                entry["error"] = e.to_string().into();
+            }
+        }
+        accounts.push(entry);
+    }
+    Ok((
+        json!({
+            "accounts": accounts,
+            "total": total,
+            "failed": failed + failed_accounts,
+            "failed_accounts": failed_accounts,
+        }),
+        tally,
+    ))
+}
+
+/// One job in the account of `work`; keyrotor's tables, notification channels and plan
+/// bucket are the function's own (`ctx.aws`).
+async fn run_in(
+    ctx: &Context,
+    job: Job,
+    input: &input::JobInput,
+    now: DateTime<Utc>,
+    work: &Aws,
+    event: &Value,
+) -> Result<(Value, Option<Tally>), StepError> {
+    let home = &ctx.aws;
+    let aws = work;
+    let policy = &ctx.policy;
+    let clock = SystemClock::Real;
     let identity = StsIdentity::new(aws.sts());
     let iam = IamClient::of(aws);
     let gateway = ApiGatewayClient::of(aws);
     let secrets = SecretsManagerInventory::of(aws);
-    let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
-    let audit = DynamoAuditStore::new(aws.dynamodb(), policy.audit.table.clone());
-    let notifier_box = crate::aws::sns::notifier_for(aws, &policy.notifications);
+    let state = DynamoStateStore::new(home.dynamodb(), policy.audit.state_table.clone());
+    let audit = DynamoAuditStore::new(home.dynamodb(), policy.audit.table.clone());
+    let notifier_box = crate::aws::sns::notifier_for(home, &policy.notifications);
     let notifier: &dyn crate::ports::Notifier = &*notifier_box;
     match job {
         Job::Plan => {
@@ -253,6 +456,7 @@ pub async fn run_counted(
             let day = now.format("%Y%m%d");
             // In mode = "plan" no rotation is started: the plan is reported only.
             let enforce = policy.mode == crate::domain::policy::Mode::Enforce;
+            let account = outcome.caller.account.to_string();
             let keys: Vec<Value> = outcome
                 .plan
                 .actions
@@ -261,6 +465,7 @@ pub async fn run_counted(
                 .map(|a| {
                     json!({
                         "key": a.resource,
+                        "account": account,
                         // One execution per key and day: Step Functions itself rejects a
                         // second one with the same name.
                         "execution": format!("api-key-{}-{day}", a.resource),
@@ -269,32 +474,14 @@ pub async fn run_counted(
                     })
                 })
                 .collect();
-            // A large plan goes to S3 for the sweep's Distributed Map: a state payload is
-            // limited to 256 KiB and an inline Map to 40 concurrent iterations.
-            let large = keys.len() > ctx.inline_items && ctx.items_bucket.is_some();
-            let mut out = json!({
-                "account": outcome.caller.account,
-                "region": ctx.region,
-                "generated_at": now.to_rfc3339(),
-                "mode": policy.mode,
-                "api_keys": if large { Vec::new() } else { keys.clone() },
-                "api_key_count": keys.len(),
-                "api_keys_due": outcome.plan.actions.iter().filter(|a| a.kind == Kind::ApiKeys).count(),
-                "large": large,
-                "at": now.to_rfc3339(),
-            });
-            if large && let Some(bucket) = &ctx.items_bucket {
-                let key = format!(
-                    "plans/{}/{}.json",
-                    outcome.caller.account,
-                    crate::steps::new_run_id(clock.now())
-                );
-                let store = crate::aws::s3::S3Items::new(aws.s3());
-                crate::ports::ItemStore::put(&store, bucket, &key, &Value::Array(keys).to_string())
-                    .await?;
-                out["items"] = json!({"bucket": bucket, "key": key});
-            }
-            Ok((out, None))
+            Ok((
+                json!({
+                    "account": account,
+                    "api_keys": keys,
+                    "api_keys_due": outcome.plan.actions.iter().filter(|a| a.kind == Kind::ApiKeys).count(),
+                }),
+                None,
+            ))
         }
         Job::IamKeys => {
             let ports = crate::steps::iam_keys::IamKeyPorts {

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::StepError;
 use crate::domain::model::AccountId;
 use crate::domain::policy::AccountsPolicy;
-use crate::ports::AccountDirectory;
+use crate::ports::{AccountDirectory, Identity};
 
 /// One account a run works in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -63,6 +63,21 @@ pub async fn targets(
     }
     out.sort_by(|a, b| a.account.as_str().cmp(b.account.as_str()));
     Ok(out)
+}
+
+/// The accounts of `policy` for the caller of `identity` ([`targets`]), and the caller's
+/// partition (`aws`, `aws-cn`, `aws-us-gov`), where the member roles are.
+pub async fn resolve(
+    policy: &AccountsPolicy,
+    identity: &dyn Identity,
+    directory: &dyn AccountDirectory,
+) -> Result<(Vec<Target>, String), StepError> {
+    let caller = identity.caller().await?;
+    let partition = caller.arn.split(':').nth(1).unwrap_or("aws").to_owned();
+    Ok((
+        targets(policy, &caller.account, directory).await?,
+        partition,
+    ))
 }
 
 /// Runs `work` for every target, at most `concurrency` at once; the runs come back in the
