@@ -253,24 +253,7 @@ async fn plan_job(
     let policy = &ctx.policy;
     let clock = SystemClock::Real;
     let (home_account, keys, due, accounts) = if policy.accounts.is_multi_account() {
-        let identity = StsIdentity::new(ctx.aws.sts());
-        let directory = crate::aws::organizations::OrganizationAccounts::of(&ctx.aws);
-        let (targets, partition) =
-            crate::steps::accounts::resolve(&policy.accounts, &identity, &directory).await?;
-        let partition = &partition;
-        let runs =
-            crate::steps::accounts::across(&targets, policy.accounts.concurrency, |t| async move {
-                let aws = crate::aws::organizations::enter(
-                    &ctx.aws,
-                    &policy.accounts,
-                    partition,
-                    &t.account,
-                    t.home,
-                )
-                .await?;
-                run_in(ctx, Job::Plan, input, now, &aws, event).await
-            })
-            .await;
+        let runs = in_each_account(ctx, Job::Plan, input, now, event).await?;
         let mut keys = Vec::new();
         let mut due = 0;
         let mut summary = Vec::new();
@@ -296,7 +279,11 @@ async fn plan_job(
             }
             summary.push(entry);
         }
-        let home = identity.caller().await?.account.to_string();
+        let home = StsIdentity::new(ctx.aws.sts())
+            .caller()
+            .await?
+            .account
+            .to_string();
         (home, keys, due, Some(summary))
     } else {
         let (out, _) = run_in(ctx, Job::Plan, input, now, &ctx.aws, event).await?;
@@ -348,25 +335,7 @@ async fn across_accounts(
     now: DateTime<Utc>,
     event: &Value,
 ) -> Result<(Value, Option<Tally>), StepError> {
-    let policy = &ctx.policy;
-    let identity = StsIdentity::new(ctx.aws.sts());
-    let directory = crate::aws::organizations::OrganizationAccounts::of(&ctx.aws);
-    let (targets, partition) =
-        crate::steps::accounts::resolve(&policy.accounts, &identity, &directory).await?;
-    let partition = &partition;
-    let runs =
-        crate::steps::accounts::across(&targets, policy.accounts.concurrency, |t| async move {
-            let aws = crate::aws::organizations::enter(
-                &ctx.aws,
-                &policy.accounts,
-                partition,
-                &t.account,
-                t.home,
-            )
-            .await?;
-            run_in(ctx, job, input, now, &aws, event).await
-        })
-        .await;
+    let runs = in_each_account(ctx, job, input, now, event).await?;
     let (mut total, mut failed, mut failed_accounts) = (0, 0, 0);
     let mut tally: Option<Tally> = None;
     let mut accounts = Vec::new();
@@ -406,6 +375,37 @@ async fn across_accounts(
         }),
         tally,
     ))
+}
+
+/// `job` in every account of `[accounts]` (member role, bounded concurrency), each run
+/// with its own result.
+async fn in_each_account(
+    ctx: &Context,
+    job: Job,
+    input: &input::JobInput,
+    now: DateTime<Utc>,
+    event: &Value,
+) -> Result<Vec<crate::steps::accounts::AccountRun<(Value, Option<Tally>)>>, StepError> {
+    let policy = &ctx.policy;
+    let identity = StsIdentity::new(ctx.aws.sts());
+    let directory = crate::aws::organizations::OrganizationAccounts::of(&ctx.aws);
+    let (targets, partition) =
+        crate::steps::accounts::resolve(&policy.accounts, &identity, &directory).await?;
+    let partition = &partition;
+    Ok(
+        crate::steps::accounts::across(&targets, policy.accounts.concurrency, |t| async move {
+            let aws = crate::aws::organizations::enter(
+                &ctx.aws,
+                &policy.accounts,
+                partition,
+                &t.account,
+                t.home,
+            )
+            .await?;
+            run_in(ctx, job, input, now, &aws, event).await
+        })
+        .await,
+    )
 }
 
 /// One job in the account of `work`; keyrotor's tables, notification channels and plan
