@@ -172,7 +172,8 @@ fn regional(kind: Kind, region: &str, e: PortError) -> PortResult<DiscoveryProbl
     }
 }
 
-/// Builds the inventory of `kinds` for `inventory.account`.
+/// Builds the inventory of `kinds` for `inventory.account`. The kinds are read at the same
+/// time: each service has its own pacing budget, so the slowest kind sets the pace.
 pub async fn discover(
     ports: &DiscoveryPorts<'_>,
     mut inventory: Inventory,
@@ -180,21 +181,47 @@ pub async fn discover(
     policy: &Policy,
     kinds: &[Kind],
 ) -> PortResult<Inventory> {
-    if kinds.contains(&Kind::IamKeys) || kinds.contains(&Kind::Migration) {
-        let (users, root_active) =
-            iam_users(ports.iam, now, policy, &inventory.key_records).await?;
+    let key_records = &inventory.key_records;
+    let region = inventory.region.clone();
+    let iam = async {
+        if kinds.contains(&Kind::IamKeys) || kinds.contains(&Kind::Migration) {
+            iam_users(ports.iam, now, policy, key_records)
+                .await
+                .map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let api_keys = async {
+        if kinds.contains(&Kind::ApiKeys) {
+            let (secrets, keys) =
+                futures::try_join!(ports.secrets.secrets(), ports.api_keys.api_keys())?;
+            Ok(Some((secrets, keys)))
+        } else {
+            Ok(None)
+        }
+    };
+    let certs = async {
+        if kinds.contains(&Kind::Certs) {
+            let regions = cert_regions(policy, &region);
+            let farthest = policy.certs.ladder_days.first().copied().unwrap_or(0);
+            certificates(ports.certs, &regions, now, i64::from(farthest))
+                .await
+                .map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let (iam, api_keys, certs) = futures::try_join!(iam, api_keys, certs)?;
+    if let Some((users, root_active)) = iam {
         inventory.iam_users = users;
         inventory.root_active_keys = root_active;
     }
-    if kinds.contains(&Kind::ApiKeys) {
-        inventory.secrets = ports.secrets.secrets().await?;
-        inventory.api_keys = ports.api_keys.api_keys().await?;
+    if let Some((secrets, keys)) = api_keys {
+        inventory.secrets = secrets;
+        inventory.api_keys = keys;
     }
-    if kinds.contains(&Kind::Certs) {
-        let regions = cert_regions(policy, &inventory.region);
-        let farthest = policy.certs.ladder_days.first().copied().unwrap_or(0);
-        let (certs, problems) =
-            certificates(ports.certs, &regions, now, i64::from(farthest)).await?;
+    if let Some((certs, problems)) = certs {
         inventory.certificates = certs;
         inventory.problems.extend(problems);
     }
