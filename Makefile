@@ -1,5 +1,5 @@
 # keyrotor — see README.md.
-.PHONY: demo test setup build lint bench scale cost clean-emulator
+.PHONY: demo test setup build lint bench scale cost cold-start clean-emulator
 
 ## demo: seed a local emulated AWS account and run keyrotor's main job against it
 demo:
@@ -31,6 +31,10 @@ scale:
 ## cost: state transitions and Lambda GB-seconds per credential from local executions (see BENCHMARKS.md)
 cost:
 	scripts/cost-model.sh
+
+## cold-start: sizes and cold starts of the release Lambda binaries under a local Runtime API (see BENCHMARKS.md)
+cold-start:
+	scripts/cold-start.sh
 
 clean-emulator:
 	scripts/emulator.sh stop
