@@ -18,7 +18,12 @@ Every measurement runs in a fresh emulator account (``/_account/<12 digits>``) h
 audit and state tables (``keyrotor init``) and one managed API key that is due (created 100
 days ago, in a usage plan, its secret tagged ``keyrotor:type = apigw-api-key``), so the
 plan lists it, the API key function starts its rotation and the rotation hook serves a real
-``createSecret``. Python standard library only.
+``createSecret``. AWS calls are counted from the emulator's access log (``--emulator-log``).
+
+``--tls`` puts a loopback TLS terminator in front of the emulator, so that the calls pay
+TLS as against AWS; ``--env`` and ``--exec-prefix`` are for experiments. Without
+``--endpoint`` only the sizes are reported. Python standard library only (``openssl`` for
+``--tls``).
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ import os
 import pathlib
 import secrets
 import shutil
+import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -294,6 +301,76 @@ class RuntimeApi:
         self.server.server_close()
 
 
+class TlsFront:
+    """A loopback TLS terminator in front of the emulator (--tls), so that the functions'
+    AWS calls go over HTTPS as they do against AWS: a throw-away CA (openssl), trusted by
+    the functions through SSL_CERT_FILE, signs a certificate for 127.0.0.1. The emulator
+    closes every connection after its response, so every call pays a handshake here, where
+    against AWS each service's connection is kept."""
+
+    def __init__(self, upstream: str, work: pathlib.Path):
+        host, port = upstream.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+        self.upstream = (host, int(port))
+        self.ca = work / "tls-ca.pem"
+        key, cert, ca_key = work / "tls-key.pem", work / "tls-cert.pem", work / "tls-ca-key.pem"
+        ext = work / "tls-ext.cnf"
+        ext.write_text("subjectAltName = IP:127.0.0.1\nbasicConstraints = critical, CA:FALSE\n"
+                       "extendedKeyUsage = serverAuth\n")
+        quiet = {"check": True, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                        "-nodes", "-days", "2", "-subj", "/CN=keyrotor cold-start CA",
+                        "-keyout", str(ca_key), "-out", str(self.ca)], **quiet)
+        subprocess.run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(work / "tls.csr")], **quiet)
+        subprocess.run(["openssl", "x509", "-req", "-in", str(work / "tls.csr"), "-CA", str(self.ca),
+                        "-CAkey", str(ca_key), "-CAcreateserial", "-days", "2", "-extfile", str(ext),
+                        "-out", str(cert)], **quiet)
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(cert, key)
+        self.context.set_alpn_protocols(["http/1.1"])
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"https://127.0.0.1:{self.port}{path}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            tls = self.context.wrap_socket(conn, server_side=True)
+            up = socket.create_connection(self.upstream, timeout=60)
+        except (OSError, ssl.SSLError):
+            conn.close()
+            return
+
+        def pump(src, dst):
+            try:
+                while data := src.recv(65536):
+                    dst.sendall(data)
+            except OSError:
+                pass
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        back = threading.Thread(target=pump, args=(up, tls), daemon=True)
+        back.start()
+        pump(tls, up)
+        back.join(60)
+        tls.close()
+        up.close()
+
+
 APIGATEWAY_PATHS = ("/apikeys", "/usageplans", "/restapis", "/tags", "/domainnames")
 
 
@@ -314,7 +391,7 @@ def count_calls(log: pathlib.Path | None, offset: int, account: str) -> tuple[in
 def one_cold_start(function: str, bin_dir: pathlib.Path, cli: pathlib.Path, base: str,
                    policy_text: str, policy_file: pathlib.Path, timeout_s: float,
                    log: pathlib.Path | None, work: pathlib.Path, prefix: list[str],
-                   extra_env: dict[str, str]) -> dict:
+                   extra_env: dict[str, str], tls: TlsFront | None) -> dict:
     account = "7" + "".join(str(secrets.randbelow(10)) for _ in range(11))
     emulator = Emulator(base, account)
     aws_env = {
@@ -343,7 +420,8 @@ def one_cold_start(function: str, bin_dir: pathlib.Path, cli: pathlib.Path, base
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function}",
         "AWS_LAMBDA_LOG_STREAM_NAME": f"2026/01/01/[$LATEST]{uuid.uuid4().hex}",
-        "AWS_ENDPOINT_URL": emulator.endpoint,
+        "AWS_ENDPOINT_URL": tls.url(f"/_account/{account}") if tls else emulator.endpoint,
+        **({"SSL_CERT_FILE": str(tls.ca)} if tls else {}),
         "KEYROTOR_POLICY": policy_text,
         "KEYROTOR_AUDIT_TABLE": AUDIT_TABLE,
         "KEYROTOR_STATE_TABLE": STATE_TABLE,
@@ -415,8 +493,15 @@ EVENTS = {
 
 def markdown(report: dict) -> str:
     mb = lambda b: f"{b / 1_000_000:.1f}"  # noqa: E731
+    if not report["cold_starts"]:
+        lines = [f"| function | stripped MB ({report['arch']}) | zip MB ({report['arch']}) | zip bytes |",
+                 "| --- | ---: | ---: | ---: |"]
+        for f in report["functions"]:
+            s = report["sizes"][f]
+            lines.append(f"| {f} | {mb(s['stripped_bytes'])} | {mb(s['zip_bytes'])} | {s['zip_bytes']:,} |")
+        return "\n".join(lines)
     lines = [
-        "| function | event | binary MB | zip MB | init ms (median / max) | cold start ms (median / max) | result | AWS calls |",
+        "| function | event | stripped MB | zip MB | init ms (median / max) | cold start ms (median / max) | result | AWS calls |",
         "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: |",
     ]
     for f in report["functions"]:
@@ -455,6 +540,8 @@ def main(argv: list[str] | None = None) -> int:
                         "[default: BIN_DIR/keyrotor]")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="one more variable for the functions (repeatable), for experiments")
+    parser.add_argument("--tls", action="store_true", help="AWS calls over HTTPS through a loopback "
+                        "TLS terminator (a handshake per call: the emulator closes each connection)")
     parser.add_argument("--exec-prefix", default="", help="run each function under this command "
                         "(e.g. qemu-aarch64 for a smoke test of arm64 binaries; its times are not cold starts)")
     args = parser.parse_args(argv)
@@ -483,12 +570,14 @@ def main(argv: list[str] | None = None) -> int:
         report["extra_env"] = extra_env
         with tempfile.TemporaryDirectory(prefix="cold-start-") as tmp:
             work = pathlib.Path(tmp)
+            tls = TlsFront(args.endpoint, work) if args.tls else None
+            report["tls"] = bool(tls)
             for function in args.functions:
                 runs = []
                 for i in range(args.runs):
                     run = one_cold_start(function, args.bin_dir, args.cli,
                                          args.endpoint, text, policy_file, args.timeout,
-                                         args.emulator_log, work, args.exec_prefix.split(), extra_env)
+                                         args.emulator_log, work, args.exec_prefix.split(), extra_env, tls)
                     runs.append(run)
                     print(f"{function} #{i + 1}: init {run['init_ms']} ms, cold start {run['cold_ms']} ms, "
                           f"{run['status']}, {run['aws_calls']} AWS calls ({run['apigateway_calls']} API Gateway)"
@@ -509,6 +598,7 @@ def main(argv: list[str] | None = None) -> int:
     print("```json")
     print(json.dumps({
         "arch": report["arch"],
+        "tls": report.get("tls", False),
         "runs": report["runs"],
         "cpus": report["cpus"],
         "load_average": [report["load_average_before"], report["load_average_after"]],
@@ -516,9 +606,14 @@ def main(argv: list[str] | None = None) -> int:
             f: {
                 "stripped_bytes": report["sizes"][f]["stripped_bytes"],
                 "zip_bytes": report["sizes"][f]["zip_bytes"],
-                **({k: report["cold_starts"][f][k]
-                    for k in ("init_ms", "cold_ms", "statuses", "aws_calls", "apigateway_calls")}
-                   if f in report["cold_starts"] else {}),
+                **({
+                    "init_ms": report["cold_starts"][f]["init_ms"],
+                    "cold_ms": report["cold_starts"][f]["cold_ms"],
+                    "results": {r: report["cold_starts"][f]["statuses"].count(r)
+                                for r in sorted(set(report["cold_starts"][f]["statuses"]))},
+                    "aws_calls": sorted(set(report["cold_starts"][f]["aws_calls"])),
+                    "apigateway_calls": sorted(set(report["cold_starts"][f]["apigateway_calls"])),
+                } if f in report["cold_starts"] else {}),
             }
             for f in report["functions"]
         },
