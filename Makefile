@@ -1,5 +1,5 @@
 # keyrotor — see README.md.
-.PHONY: demo test setup build lint bench scale scale-org cost clean-emulator
+.PHONY: demo test setup build lint bench scale scale-org cost cold-start clean-emulator
 
 ## demo: seed a local emulated AWS account and run keyrotor's main job against it
 demo:
@@ -35,6 +35,10 @@ scale-org:
 ## cost: state transitions and Lambda GB-seconds per credential from local executions (see BENCHMARKS.md)
 cost:
 	scripts/cost-model.sh
+
+## cold-start: sizes and cold starts of the release Lambda binaries under a local Runtime API (see BENCHMARKS.md)
+cold-start:
+	scripts/cold-start.sh
 
 clean-emulator:
 	scripts/emulator.sh stop
