@@ -172,6 +172,7 @@ impl ApiWorld {
             fixed_now: Some(Utc::now()),
             items_bucket: None,
             inline_items: 40,
+            caller: None,
         }
     }
 
@@ -211,6 +212,7 @@ fn paused_holder(
                     fixed_now: Some(Utc::now()),
                     items_bucket: None,
                     inline_items: 40,
+                    caller: None,
                 };
                 keyrotor::lambda::run_job(&ctx, Job::ApiKey, json!({ "key": old })).await
             })

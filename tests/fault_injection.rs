@@ -71,6 +71,7 @@ async fn context_with(
         fixed_now: Some(now),
         items_bucket: None,
         inline_items: 40,
+        caller: None,
     }
 }
 

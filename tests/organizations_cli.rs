@@ -325,6 +325,7 @@ async fn lambda_context(org: &Org, policy_text: &str) -> keyrotor::lambda::Conte
         fixed_now: Some(now()),
         items_bucket: None,
         inline_items: 40,
+        caller: None,
     }
 }
 

@@ -75,13 +75,21 @@ async fn context(
     now: DateTime<Utc>,
 ) -> Context {
     let config = quota.sdk_config(&world.sdk().await, retry);
+    let aws = Aws::from_config(config).with_pacing(&policy.pacing);
+    // What a function reads once at start-up.
+    let caller = keyrotor::ports::Identity::caller(&keyrotor::aws::sts::StsIdentity::new(
+        Aws::from_config(world.sdk().await).sts(),
+    ))
+    .await
+    .unwrap();
     Context {
-        aws: Aws::from_config(config).with_pacing(&policy.pacing),
+        aws,
         policy,
         region: support::REGION.to_owned(),
         fixed_now: Some(now),
         items_bucket: None,
         inline_items: 40,
+        caller: Some(caller),
     }
 }
 
@@ -145,6 +153,9 @@ async fn sweeps_paced_at_the_quotas_complete_with_no_failed_action() {
     eprintln!("quota: passed {passed:?}, throttled {throttled:?}");
     assert!(passed["iam"] > IDLE_USERS as u64 * 2, "{passed:?}");
     assert!(passed["apigateway"] > 5, "{passed:?}");
+    // The identity read at start-up served every job: no GetCallerIdentity per invocation.
+    let calls = ctx.aws.counter.snapshot();
+    assert_eq!(calls.get("sts:GetCallerIdentity"), None, "{calls:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

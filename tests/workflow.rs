@@ -380,6 +380,7 @@ async fn a_large_plan_is_written_to_s3_for_the_distributed_map() {
         items_bucket: Some(bucket.clone()),
         // Every plan counts as large here.
         inline_items: 0,
+        caller: None,
     };
     let out = keyrotor::lambda::run_job(&ctx, keyrotor::lambda::Job::Plan, json!({}))
         .await
@@ -457,6 +458,7 @@ async fn in_plan_mode_the_deployed_functions_start_no_rotation() {
         fixed_now: Some(now),
         items_bucket: None,
         inline_items: 40,
+        caller: None,
     };
     let out = keyrotor::lambda::run_job(&ctx, keyrotor::lambda::Job::Plan, json!({}))
         .await

@@ -39,6 +39,16 @@ impl Identity for StsIdentity {
     }
 }
 
+/// [`Identity`] already known (read once when a function starts): no call.
+pub struct KnownIdentity(pub Caller);
+
+#[async_trait]
+impl Identity for KnownIdentity {
+    async fn caller(&self) -> PortResult<Caller> {
+        Ok(self.0.clone())
+    }
+}
+
 /// [`KeyTester`]: STS GetCallerIdentity signed with the key under test, through the same
 /// endpoint and region as every other call, with no retries (the caller decides).
 pub struct StsKeyTester {

@@ -86,6 +86,10 @@ pub struct Context {
     pub items_bucket: Option<String>,
     /// `KEYROTOR_INLINE_ITEMS` (default 40).
     pub inline_items: usize,
+    /// The function's own identity, read once at start-up, which also opens the first
+    /// HTTPS connection and seeds the TLS library before the first request is served.
+    /// `None` (the read failed, or a test): read in every invocation.
+    pub caller: Option<crate::ports::Caller>,
 }
 
 impl Context {
@@ -116,7 +120,17 @@ impl Context {
             })?,
             _ => 40,
         };
+        // Best effort: a failure here is reported by the first invocation that needs it,
+        // with its own error, rather than failing the start-up.
+        let caller = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            StsIdentity::new(aws.sts()).caller(),
+        )
+        .await
+        .ok()
+        .and_then(Result::ok);
         Ok(Context {
+            caller,
             aws,
             policy,
             region,
@@ -181,6 +195,14 @@ pub async fn serve(job: Job) -> Result<(), lambda_runtime::Error> {
 }
 
 impl Context {
+    /// Who the function runs as: read at start-up, else now.
+    fn identity(&self) -> Box<dyn Identity> {
+        match &self.caller {
+            Some(c) => Box::new(crate::aws::sts::KnownIdentity(c.clone())),
+            None => Box::new(StsIdentity::new(self.aws.sts())),
+        }
+    }
+
     /// The policy time of one invocation: `KEYROTOR_NOW`, else the real time. With
     /// `KEYROTOR_EVENT_TIME=1` (local runs, where Wait states are shortened) an event field
     /// `"at"` may move it forward, never back.
@@ -226,7 +248,7 @@ pub async fn run_counted(
             let account = input.account.as_ref().ok_or_else(|| {
                 StepError::InvalidInput("event: field \"account\" is missing".into())
             })?;
-            let caller = StsIdentity::new(ctx.aws.sts()).caller().await?;
+            let caller = ctx.identity().caller().await?;
             let partition = caller.arn.split(':').nth(1).unwrap_or("aws");
             let aws = crate::aws::organizations::enter(
                 &ctx.aws,
@@ -279,11 +301,7 @@ async fn plan_job(
             }
             summary.push(entry);
         }
-        let home = StsIdentity::new(ctx.aws.sts())
-            .caller()
-            .await?
-            .account
-            .to_string();
+        let home = ctx.identity().caller().await?.account.to_string();
         (home, keys, due, Some(summary))
     } else {
         let (out, _) = run_in(ctx, Job::Plan, input, now, &ctx.aws, event).await?;
@@ -387,10 +405,10 @@ async fn in_each_account(
     event: &Value,
 ) -> Result<Vec<crate::steps::accounts::AccountRun<(Value, Option<Tally>)>>, StepError> {
     let policy = &ctx.policy;
-    let identity = StsIdentity::new(ctx.aws.sts());
+    let identity = ctx.identity();
     let directory = crate::aws::organizations::OrganizationAccounts::of(&ctx.aws);
     let (targets, partition) =
-        crate::steps::accounts::resolve(&policy.accounts, &identity, &directory).await?;
+        crate::steps::accounts::resolve(&policy.accounts, &*identity, &directory).await?;
     let partition = &partition;
     Ok(
         crate::steps::accounts::across(&targets, policy.accounts.concurrency, |t| async move {
@@ -422,7 +440,13 @@ async fn run_in(
     let aws = work;
     let policy = &ctx.policy;
     let clock = SystemClock::Real;
-    let identity = StsIdentity::new(aws.sts());
+    // The function's own account: its identity is known since start-up.
+    let identity: Box<dyn Identity> = if std::ptr::eq(work, home) {
+        ctx.identity()
+    } else {
+        Box::new(StsIdentity::new(aws.sts()))
+    };
+    let identity = &*identity;
     let iam = IamClient::of(aws);
     let gateway = ApiGatewayClient::of(aws);
     let secrets = SecretsManagerInventory::of(aws);
@@ -440,7 +464,7 @@ async fn run_in(
                 secrets: &secrets,
             };
             let outcome = crate::steps::plan(
-                &identity,
+                identity,
                 &discovery,
                 Some(&state),
                 None,
@@ -485,7 +509,7 @@ async fn run_in(
         }
         Job::IamKeys => {
             let ports = crate::steps::iam_keys::IamKeyPorts {
-                identity: &identity,
+                identity,
                 iam: &iam,
                 admin: &iam,
                 state: &state,
@@ -525,7 +549,7 @@ async fn run_in(
             }
             let key = input.key.as_deref().unwrap_or_default();
             let ports = crate::steps::api_keys::ApiKeyPorts {
-                identity: &identity,
+                identity,
                 keys: &gateway,
                 secret_list: &secrets,
                 admin: &gateway,
@@ -581,7 +605,7 @@ async fn run_in(
         }
         Job::Migration => {
             let ports = crate::steps::migration::MigrationPorts {
-                identity: &identity,
+                identity,
                 iam: &iam,
                 keys: &iam,
                 roles: &iam,
@@ -607,7 +631,7 @@ async fn run_in(
         Job::Certs => {
             let certs = AcmInventory::new(aws.clone());
             let ports = crate::steps::certs::SweepPorts {
-                identity: &identity,
+                identity,
                 certs: &certs,
                 state: &state,
                 notifier,
@@ -637,7 +661,7 @@ async fn run_in(
         }
         Job::RecordFailure => {
             let out = record_failure(
-                &identity,
+                identity,
                 &audit,
                 notifier,
                 input.failure.as_ref(),
@@ -760,7 +784,7 @@ pub async fn secret_rotation(
     let iam = IamClient::of(aws);
     let gateway = ApiGatewayClient::of(aws);
     let ports = HookPorts {
-        identity: &StsIdentity::new(aws.sts()),
+        identity: &*ctx.identity(),
         secrets: &secrets,
         iam: &iam,
         iam_admin: &iam,
