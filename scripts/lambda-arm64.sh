@@ -5,7 +5,7 @@
 # Debian's cross gcc. Prints each function's stripped size and its zip as `bootstrap`
 # (deflate -9) and the newest glibc symbol version it needs (provided.al2023 has 2.34).
 #
-# One-time set-up (root):
+# One-time set-up (root; the script does it when it is missing):
 #   dpkg --add-architecture arm64 && apt-get update
 #   apt-get install --no-install-recommends rustc-web libstd-rust-web-dev:arm64 \
 #     gcc-aarch64-linux-gnu libc6-dev-arm64-cross
@@ -22,12 +22,21 @@ out=$CARGO_TARGET_DIR/$target/release
 functions=(keyrotor-plan keyrotor-iam-keys keyrotor-certs keyrotor-migration keyrotor-api-key
   keyrotor-record-failure keyrotor-secret-rotation)
 
-[[ -x $rustc ]] || { echo "lambda-arm64: no $rustc (install rustc-web, see the header)" >&2; exit 1; }
-sysroot=$("$rustc" --print sysroot)
-[[ -d $sysroot/lib/rustlib/$target/lib ]] ||
-  { echo "lambda-arm64: $rustc has no $target standard library (libstd-rust-web-dev:arm64)" >&2; exit 1; }
-command -v aarch64-linux-gnu-gcc >/dev/null ||
-  { echo "lambda-arm64: no aarch64-linux-gnu-gcc (gcc-aarch64-linux-gnu)" >&2; exit 1; }
+ready() {
+  [[ -x $rustc ]] && [[ -d $("$rustc" --print sysroot)/lib/rustlib/$target/lib ]] &&
+    command -v aarch64-linux-gnu-gcc >/dev/null
+}
+if ! ready; then
+  # The set-up of the header, done here when it is missing (Debian's packages, as root).
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo=sudo
+  echo "lambda-arm64: installing rustc-web, its aarch64 std and the aarch64 cross gcc (apt)" >&2
+  $sudo dpkg --add-architecture arm64
+  $sudo apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    rustc-web libstd-rust-web-dev:arm64 gcc-aarch64-linux-gnu libc6-dev-arm64-cross >&2
+fi
+ready || { echo "lambda-arm64: $rustc with the $target standard library and aarch64-linux-gnu-gcc are needed (see the header)" >&2; exit 1; }
 echo "rustc: $("$rustc" --version)" >&2
 
 if [[ ${KEYROTOR_NO_BUILD:-} != 1 ]]; then
