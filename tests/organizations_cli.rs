@@ -407,4 +407,34 @@ async fn the_deployed_jobs_fan_out_and_rotate_an_api_key_in_its_member_account()
         in_management.is_err(),
         "{new_key} was made in the management account"
     );
+
+    // WHEN a state of that rotation fails, its record names the member account
+    let recorded = run_job(
+        &ctx,
+        Job::RecordFailure,
+        json!({
+            "what": "rotation", "kind": "api-keys", "resource": item["key"],
+            "account": item["account"],
+            "error": {"Error": "KeyRotor.Failed", "Cause": "injected for the test"}
+        }),
+    )
+    .await
+    .unwrap();
+    assert!(recorded.is_object(), "{recorded}");
+    let store = keyrotor::aws::dynamodb::DynamoAuditStore::new(
+        ctx.aws.dynamodb(),
+        ctx.policy.audit.table.clone(),
+    );
+    let records = keyrotor::ports::AuditStore::all(&store).await.unwrap();
+    let failed = records
+        .into_iter()
+        .filter_map(Result::ok)
+        .find(|r| r.action == "rotation" && r.reason == "KeyRotor.Failed")
+        .expect("the failure record");
+    assert!(
+        failed.resource.contains(&payments.account),
+        "{} does not name {}",
+        failed.resource,
+        payments.account
+    );
 }

@@ -17,8 +17,8 @@ pub struct JobInput {
     pub at: Option<DateTime<Utc>>,
     /// `ApiKey`: the API key id.
     pub key: Option<String>,
-    /// `ApiKey`: the account the key is in, when the sweep planned several accounts
-    /// (absent: the function's own account).
+    /// `ApiKey`: the account the key is in; `RecordFailure`: the account of the failed
+    /// resource (absent: the function's own account).
     pub account: Option<AccountId>,
     /// `RecordFailure`: the failed state.
     pub failure: Option<Failure>,
@@ -63,11 +63,11 @@ pub fn decode(job: Job, event: &Value, event_time: bool) -> Result<JobInput, Ste
         _ => None,
     };
     let account = match (job, event.get("account")) {
-        (Job::ApiKey, Some(value)) => {
+        (Job::ApiKey | Job::RecordFailure, Some(value)) => {
             let text = value.as_str().unwrap_or_default();
             Some(AccountId::parse(text).map_err(|e| {
                 StepError::InvalidInput(format!(
-                    "event field account = {value}: {e}; it is the 12-digit id of the account the API key is in"
+                    "event field account = {value}: {e}; it is the 12-digit id of the account the resource is in"
                 ))
             })?)
         }
@@ -189,6 +189,10 @@ mod tests {
             (Kind::ApiKeys, "KeyRotor.Blocked")
         );
         assert_eq!(f.cause.chars().count(), 1000);
+        let mut with_account = event.clone();
+        with_account["account"] = json!("111122223333");
+        let input = decode(Job::RecordFailure, &with_account, false).unwrap();
+        assert_eq!(input.account.unwrap().as_str(), "111122223333");
         let err = decode(Job::RecordFailure, &json!({"kind": 7}), false).unwrap_err();
         assert!(err.to_string().contains("\"unknown\""), "{err}");
     }

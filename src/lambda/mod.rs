@@ -665,6 +665,7 @@ async fn run_in(
                 &audit,
                 notifier,
                 input.failure.as_ref(),
+                input.account.as_ref(),
                 &ctx.region,
                 now,
                 &clock,
@@ -695,6 +696,7 @@ async fn record_failure(
     audit: &dyn crate::ports::AuditStore,
     notifier: &dyn Notifier,
     failure: Option<&input::Failure>,
+    account: Option<&crate::domain::model::AccountId>,
     region: &str,
     now: DateTime<Utc>,
     clock: &dyn Clock,
@@ -720,7 +722,8 @@ async fn record_failure(
         &Entry {
             resource: ResourceRef {
                 kind,
-                account: caller.account.to_string(),
+                // The failed resource's account: a member account's, when the state names it.
+                account: account.map_or_else(|| caller.account.to_string(), |a| a.to_string()),
                 region,
                 id: resource.clone(),
             },
