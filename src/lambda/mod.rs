@@ -660,17 +660,8 @@ async fn run_in(
             ))
         }
         Job::RecordFailure => {
-            let out = record_failure(
-                identity,
-                &audit,
-                notifier,
-                input.failure.as_ref(),
-                input.account.as_ref(),
-                &ctx.region,
-                now,
-                &clock,
-            )
-            .await?;
+            let out =
+                record_failure(identity, &audit, notifier, input, &ctx.region, now, &clock).await?;
             let kind = event
                 .get("kind")
                 .and_then(Value::as_str)
@@ -690,19 +681,21 @@ async fn run_in(
 }
 
 /// Audits and notifies a failed state: `{"what": ..., "resource": ..., "error": {"Error",
-/// "Cause"}}` from a Catch.
+/// "Cause"}}` from a Catch, with the resource's `"account"` when it is not the function's.
 async fn record_failure(
     identity: &dyn Identity,
     audit: &dyn crate::ports::AuditStore,
     notifier: &dyn Notifier,
-    failure: Option<&input::Failure>,
-    account: Option<&crate::domain::model::AccountId>,
+    input: &input::JobInput,
     region: &str,
     now: DateTime<Utc>,
     clock: &dyn Clock,
 ) -> Result<Value, StepError> {
-    let failure =
-        failure.ok_or_else(|| StepError::InvalidInput("event: no failed state".into()))?;
+    let failure = input
+        .failure
+        .as_ref()
+        .ok_or_else(|| StepError::InvalidInput("event: no failed state".into()))?;
+    let account = input.account.as_ref();
     let caller = identity.caller().await?;
     let (name, cause, kind) = (&failure.error, &failure.cause, failure.kind);
     // Stopped before a change (a person must look) rather than failed.
