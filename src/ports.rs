@@ -74,6 +74,17 @@ pub struct Caller {
     pub arn: String,
 }
 
+impl Caller {
+    /// The caller's partition (`aws`, `aws-cn`, `aws-us-gov`), from its ARN.
+    pub fn partition(&self) -> &str {
+        self.arn
+            .split(':')
+            .nth(1)
+            .filter(|p| !p.is_empty())
+            .unwrap_or("aws")
+    }
+}
+
 /// An account of an AWS Organization.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberAccount {

@@ -198,22 +198,20 @@ pub async fn member(
     Ok(central.for_account(config))
 }
 
-/// The [`Aws`] to work in `account` with: `home` itself for the caller's own account
-/// (`is_home`), else the member role of `accounts` in `partition`.
+/// The member role's [`Aws`] to work in `account` with, or `None` for the caller's own
+/// account (`is_home`), worked in with the caller's `home` configuration itself.
 pub async fn enter(
     home: &Aws,
     accounts: &AccountsPolicy,
     partition: &str,
     account: &AccountId,
     is_home: bool,
-) -> PortResult<Aws> {
+) -> PortResult<Option<Aws>> {
     if is_home {
-        return Ok(home.clone());
+        return Ok(None);
     }
-    member(
-        home,
-        accounts.member_role_arn(partition, account),
-        accounts.external_id.clone(),
-    )
-    .await
+    let role = accounts.member_role_arn(partition, account);
+    member(home, role, accounts.external_id.clone())
+        .await
+        .map(Some)
 }

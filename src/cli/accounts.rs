@@ -24,15 +24,43 @@ pub(super) struct Swept {
     pub table: String,
     /// Actions (or notifications, or migration steps) that failed or are blocked.
     pub failed: usize,
-    failure: String,
+    /// What failed, and what happens next.
+    pub failure: String,
     /// EMF lines of the certificate sweep.
     pub metrics: Vec<String>,
 }
 
-impl Swept {
-    /// What failed, and what happens next.
-    pub fn failure(&self) -> &str {
-        &self.failure
+/// One account's output of a command that can run in several accounts.
+pub(super) trait AccountOutput {
+    /// `--output json` (pretty).
+    fn json(&self) -> &str;
+    fn table(&self) -> &str;
+    /// Actions that failed or are blocked.
+    fn failed_actions(&self) -> usize;
+}
+
+impl AccountOutput for Swept {
+    fn json(&self) -> &str {
+        &self.json
+    }
+    fn table(&self) -> &str {
+        &self.table
+    }
+    fn failed_actions(&self) -> usize {
+        self.failed
+    }
+}
+
+impl AccountOutput for Planned {
+    fn json(&self) -> &str {
+        &self.json
+    }
+    fn table(&self) -> &str {
+        &self.table
+    }
+    // A plan acts on nothing.
+    fn failed_actions(&self) -> usize {
+        0
     }
 }
 
@@ -193,7 +221,7 @@ where
     let (work, partition) = (&work, &partition);
     Ok(
         steps::accounts::across(&targets, policy.accounts.concurrency, |target| async move {
-            let aws = organizations::enter(
+            let member = organizations::enter(
                 home.home,
                 &policy.accounts,
                 partition,
@@ -202,7 +230,7 @@ where
             )
             .await?;
             work(Scope {
-                work: &aws,
+                work: member.as_ref().unwrap_or(home.home),
                 home: home.home,
                 audit: home.audit,
             })
@@ -214,18 +242,15 @@ where
 
 /// Prints the runs of a multi-account command: per account its own output (or its error),
 /// then a summary. Exit 4 when an account failed or had failed actions.
-pub(super) fn emit_runs<T>(
+pub(super) fn emit_runs<T: AccountOutput>(
     runs: &[AccountRun<T, CliError>],
     format: OutputFormat,
-    json: impl Fn(&T) -> &String,
-    table: impl Fn(&T) -> &String,
-    failed_actions: impl Fn(&T) -> usize,
 ) -> Result<ExitCode, CliError> {
     let failed_accounts = runs.iter().filter(|r| r.result.is_err()).count();
     let failed_total: usize = runs
         .iter()
         .filter_map(|r| r.result.as_ref().ok())
-        .map(&failed_actions)
+        .map(T::failed_actions)
         .sum();
     let text = match format {
         OutputFormat::Json => {
@@ -239,8 +264,8 @@ pub(super) fn emit_runs<T>(
                 match &run.result {
                     Ok(done) => {
                         entry["status"] = "succeeded".into();
-                        entry["failed_actions"] = failed_actions(done).into();
-                        entry["result"] = serde_json::from_str(json(done))
+                        entry["failed_actions"] = done.failed_actions().into();
+                        entry["result"] = serde_json::from_str(done.json())
                             .map_err(|e| CliError::Io(format!("cannot encode JSON: {e}")))?;
                     }
                     Err(e) => {
@@ -271,7 +296,7 @@ pub(super) fn emit_runs<T>(
                             "== Account {}{name}: succeeded\n",
                             run.target.account.as_str()
                         ));
-                        text.push_str(table(done));
+                        text.push_str(done.table());
                     }
                     Err(e) => text.push_str(&format!(
                         "== Account {}{name}: failed: {e}\n",

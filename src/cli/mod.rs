@@ -665,9 +665,39 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     };
     let audit_store = DynamoAuditStore::new(aws.dynamodb(), policy.audit.table.clone());
 
-    // An async block, so that an early `return` or `?` in an arm still reaches the call
-    // statistics below.
-    let result: Result<ExitCode, CliError> = async {
+    let (call_stats, counter) = (cli.call_stats, aws.counter.clone());
+    let result = execute(
+        cli,
+        policy,
+        policy_source,
+        aws,
+        region,
+        audit_store,
+        env_now,
+    )
+    .await;
+    // After a failure too: the calls made before it are worth knowing.
+    if call_stats {
+        let counts = counter.snapshot();
+        let total: u64 = counts.values().sum();
+        eprintln!(
+            "{}",
+            serde_json::json!({ "aws_calls": counts, "total": total })
+        );
+    }
+    result
+}
+
+/// The command itself, once the policy, the clock and the AWS configuration are set up.
+async fn execute(
+    cli: Cli,
+    policy: Policy,
+    policy_source: String,
+    aws: Aws,
+    region: String,
+    audit_store: DynamoAuditStore,
+    env_now: Option<DateTime<Utc>>,
+) -> Result<ExitCode, CliError> {
     match cli.command {
             Command::Policy { .. } | Command::Schedule { .. } | Command::Completions { .. } => {
                 unreachable!("handled above")
@@ -694,13 +724,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 };
                 if policy.accounts.is_multi_account() {
                     let runs = accounts::fan_out(home, &policy, plan_in).await?;
-                    return accounts::emit_runs(
-                        &runs,
-                        cli.output,
-                        |o: &accounts::Planned| &o.json,
-                        |o: &accounts::Planned| &o.table,
-                        |_| 0,
-                    );
+                    return accounts::emit_runs(&runs, cli.output);
                 }
                 let outcome = plan_in(home).await?;
                 emit(match cli.output {
@@ -951,13 +975,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                         accounts::sweep(scope, &policy, kind, &region, now).await
                     })
                     .await?;
-                    return accounts::emit_runs(
-                        &runs,
-                        cli.output,
-                        |s: &accounts::Swept| &s.json,
-                        |s: &accounts::Swept| &s.table,
-                        |s: &accounts::Swept| s.failed,
-                    );
+                    return accounts::emit_runs(&runs, cli.output);
                 }
                 let done = accounts::sweep(home, &policy, kind, &region, now).await?;
                 if let Some(path) = emf {
@@ -975,7 +993,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                     OutputFormat::Table => &done.table,
                 })?;
                 if done.failed > 0 {
-                    eprintln!("keyrotor: error: {}", done.failure());
+                    eprintln!("keyrotor: error: {}", done.failure);
                     return Ok(ExitCode::from(4));
                 }
                 Ok(ExitCode::SUCCESS)
@@ -1118,17 +1136,6 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 })
             }
         }
-    }
-    .await;
-    if cli.call_stats {
-        let counts = aws.counter.snapshot();
-        let total: u64 = counts.values().sum();
-        eprintln!(
-            "{}",
-            serde_json::json!({ "aws_calls": counts, "total": total })
-        );
-    }
-    result
 }
 
 /// Logs to stderr (`KEYROTOR_LOG`, default warnings); progress bars when stderr is a

@@ -240,75 +240,50 @@ pub async fn run_counted(
     let now = ctx.now(&input);
     let multi = ctx.policy.accounts.is_multi_account();
     match job {
-        Job::Plan => plan_job(ctx, &input, now, &event).await,
+        Job::Plan => plan_job(ctx, now).await,
         Job::IamKeys | Job::Migration | Job::Certs if multi => {
             across_accounts(ctx, job, &input, now, &event).await
         }
-        Job::ApiKey if input.account.is_some() => {
-            let account = input.account.as_ref().ok_or_else(|| {
-                StepError::InvalidInput("event: field \"account\" is missing".into())
-            })?;
+        Job::ApiKey if let Some(account) = &input.account => {
             let caller = ctx.identity().caller().await?;
-            let partition = caller.arn.split(':').nth(1).unwrap_or("aws");
-            let aws = crate::aws::organizations::enter(
+            let member = crate::aws::organizations::enter(
                 &ctx.aws,
                 &ctx.policy.accounts,
-                partition,
+                caller.partition(),
                 account,
                 &caller.account == account,
             )
             .await?;
-            run_in(ctx, job, &input, now, &aws, &event).await
+            run_in(ctx, job, &input, now, member.as_ref(), &event).await
         }
-        _ => run_in(ctx, job, &input, now, &ctx.aws, &event).await,
+        _ => run_in(ctx, job, &input, now, None, &event).await,
     }
 }
 
 /// The plan job: the API keys whose rotation has a step due, in every account of
 /// `[accounts]` (each item names its account), inline or, when large, in S3.
-async fn plan_job(
-    ctx: &Context,
-    input: &input::JobInput,
-    now: DateTime<Utc>,
-    event: &Value,
-) -> Result<(Value, Option<Tally>), StepError> {
+async fn plan_job(ctx: &Context, now: DateTime<Utc>) -> Result<(Value, Option<Tally>), StepError> {
     let policy = &ctx.policy;
     let clock = SystemClock::Real;
     let (home_account, keys, due, accounts) = if policy.accounts.is_multi_account() {
-        let runs = in_each_account(ctx, Job::Plan, input, now, event).await?;
+        let runs = in_each_account(ctx, async |member| plan_keys(ctx, now, member).await).await?;
         let mut keys = Vec::new();
         let mut due = 0;
         let mut summary = Vec::new();
         for run in runs {
-            let mut entry = json!({
-                "account": run.target.account.as_str(),
-                "name": run.target.name,
-            });
-            match run.result {
-                Ok((out, _)) => {
-                    due += out["api_keys_due"].as_u64().unwrap_or(0);
-                    entry["status"] = "succeeded".into();
-                    entry["api_keys_due"] = out["api_keys_due"].clone();
-                    if let Some(items) = out["api_keys"].as_array() {
-                        keys.extend(items.iter().cloned());
-                    }
-                }
-                Err(e) => {
-                    entry["status"] = "failed".into();
-                    entry["error_type"] = e.name().into();
-                    entry["error"] = e.to_string().into();
-                }
+            let mut entry = account_entry(&run);
+            if let Ok(planned) = run.result {
+                due += planned.due;
+                entry["api_keys_due"] = planned.due.into();
+                keys.extend(planned.keys);
             }
             summary.push(entry);
         }
         let home = ctx.identity().caller().await?.account.to_string();
         (home, keys, due, Some(summary))
     } else {
-        let (out, _) = run_in(ctx, Job::Plan, input, now, &ctx.aws, event).await?;
-        let keys = out["api_keys"].as_array().cloned().unwrap_or_default();
-        let due = out["api_keys_due"].as_u64().unwrap_or(0);
-        let account = out["account"].as_str().unwrap_or_default().to_owned();
-        (account, keys, due, None)
+        let planned = plan_keys(ctx, now, None).await?;
+        (planned.account, planned.keys, planned.due, None)
     };
     // A large plan goes to S3 for the sweep's Distributed Map: a state payload is limited
     // to 256 KiB and an inline Map to 40 concurrent iterations.
@@ -353,20 +328,19 @@ async fn across_accounts(
     now: DateTime<Utc>,
     event: &Value,
 ) -> Result<(Value, Option<Tally>), StepError> {
-    let runs = in_each_account(ctx, job, input, now, event).await?;
+    let runs = in_each_account(ctx, async |member| {
+        run_in(ctx, job, input, now, member, event).await
+    })
+    .await?;
     let (mut total, mut failed, mut failed_accounts) = (0, 0, 0);
     let mut tally: Option<Tally> = None;
     let mut accounts = Vec::new();
     for run in runs {
-        let mut entry = json!({
-            "account": run.target.account.as_str(),
-            "name": run.target.name,
-        });
+        let mut entry = account_entry(&run);
         match run.result {
             Ok((out, t)) => {
                 total += out["total"].as_u64().unwrap_or(0);
                 failed += out["failed"].as_u64().unwrap_or(0);
-                entry["status"] = "succeeded".into();
                 entry["result"] = out;
                 if let Some(t) = t {
                     match &mut tally {
@@ -375,12 +349,7 @@ async fn across_accounts(
                     }
                 }
             }
-            Err(e) => {
-                failed_accounts += 1;
-                entry["status"] = "failed".into();
-                entry["error_type"] = e.name().into();
-                entry["error"] = e.to_string().into();
-            }
+            Err(_) => failed_accounts += 1,
         }
         accounts.push(entry);
     }
@@ -395,24 +364,25 @@ async fn across_accounts(
     ))
 }
 
-/// `job` in every account of `[accounts]` (member role, bounded concurrency), each run
-/// with its own result.
-async fn in_each_account(
+/// `work` in every account of `[accounts]` (member role, bounded concurrency), each run
+/// with its own result. `work` gets the member account's [`Aws`], or `None` for the
+/// function's own account.
+async fn in_each_account<T, F>(
     ctx: &Context,
-    job: Job,
-    input: &input::JobInput,
-    now: DateTime<Utc>,
-    event: &Value,
-) -> Result<Vec<crate::steps::accounts::AccountRun<(Value, Option<Tally>)>>, StepError> {
+    work: F,
+) -> Result<Vec<crate::steps::accounts::AccountRun<T>>, StepError>
+where
+    F: AsyncFn(Option<&Aws>) -> Result<T, StepError>,
+{
     let policy = &ctx.policy;
     let identity = ctx.identity();
     let directory = crate::aws::organizations::OrganizationAccounts::of(&ctx.aws);
     let (targets, partition) =
         crate::steps::accounts::resolve(&policy.accounts, &*identity, &directory).await?;
-    let partition = &partition;
+    let (partition, work) = (&partition, &work);
     Ok(
         crate::steps::accounts::across(&targets, policy.accounts.concurrency, |t| async move {
-            let aws = crate::aws::organizations::enter(
+            let member = crate::aws::organizations::enter(
                 &ctx.aws,
                 &policy.accounts,
                 partition,
@@ -420,31 +390,118 @@ async fn in_each_account(
                 t.home,
             )
             .await?;
-            run_in(ctx, job, input, now, &aws, event).await
+            work(member.as_ref()).await
         })
         .await,
     )
 }
 
-/// One job in the account of `work`; keyrotor's tables, notification channels and plan
-/// bucket are the function's own (`ctx.aws`).
+/// An account's line in a multi-account job result: which, and whether it succeeded.
+fn account_entry<T>(run: &crate::steps::accounts::AccountRun<T>) -> Value {
+    let mut entry = json!({
+        "account": run.target.account.as_str(),
+        "name": run.target.name,
+        "status": if run.result.is_ok() { "succeeded" } else { "failed" },
+    });
+    if let Err(e) = &run.result {
+        entry["error_type"] = e.name().into();
+        entry["error"] = e.to_string().into();
+    }
+    entry
+}
+
+/// The API keys whose rotation has a step due in one account (`member`, or the function's
+/// own), as the sweep's items.
+struct PlannedKeys {
+    account: String,
+    keys: Vec<Value>,
+    due: usize,
+}
+
+async fn plan_keys(
+    ctx: &Context,
+    now: DateTime<Utc>,
+    member: Option<&Aws>,
+) -> Result<PlannedKeys, StepError> {
+    let aws = member.unwrap_or(&ctx.aws);
+    let policy = &ctx.policy;
+    let identity: Box<dyn Identity> = match member {
+        None => ctx.identity(),
+        Some(aws) => Box::new(StsIdentity::new(aws.sts())),
+    };
+    let iam = IamClient::of(aws);
+    let gateway = ApiGatewayClient::of(aws);
+    let secrets = SecretsManagerInventory::of(aws);
+    let certs = AcmInventory::new(aws.clone());
+    let state = DynamoStateStore::new(ctx.aws.dynamodb(), policy.audit.state_table.clone());
+    let discovery = crate::steps::discover::DiscoveryPorts {
+        iam: &iam,
+        api_keys: &gateway,
+        certs: &certs,
+        secrets: &secrets,
+    };
+    let outcome = crate::steps::plan(
+        &*identity,
+        &discovery,
+        Some(&state),
+        None,
+        policy,
+        &crate::steps::PlanRequest {
+            kinds: &[Kind::ApiKeys],
+            now,
+            region: &ctx.region,
+        },
+        &SystemClock::Real,
+    )
+    .await?;
+    let day = now.format("%Y%m%d");
+    // In mode = "plan" no rotation is started: the plan is reported only.
+    let enforce = policy.mode == crate::domain::policy::Mode::Enforce;
+    let account = outcome.caller.account.to_string();
+    let keys = outcome
+        .plan
+        .actions
+        .iter()
+        .filter(|a| a.kind == Kind::ApiKeys && enforce)
+        .map(|a| {
+            json!({
+                "key": a.resource,
+                "account": account,
+                // One execution per key and day: Step Functions itself rejects a second
+                // one with the same name.
+                "execution": format!("api-key-{}-{day}", a.resource),
+                "action": a.action.as_str(),
+                "at": now.to_rfc3339(),
+            })
+        })
+        .collect();
+    let due = outcome
+        .plan
+        .actions
+        .iter()
+        .filter(|a| a.kind == Kind::ApiKeys)
+        .count();
+    Ok(PlannedKeys { account, keys, due })
+}
+
+/// One job in a `member` account (`None`: the function's own); keyrotor's tables and
+/// notification channels are the function's own (`ctx.aws`).
 async fn run_in(
     ctx: &Context,
     job: Job,
     input: &input::JobInput,
     now: DateTime<Utc>,
-    work: &Aws,
+    member: Option<&Aws>,
     event: &Value,
 ) -> Result<(Value, Option<Tally>), StepError> {
     let home = &ctx.aws;
-    let aws = work;
+    let aws = member.unwrap_or(home);
     let policy = &ctx.policy;
     let clock = SystemClock::Real;
     // The function's own account: its identity is known since start-up.
-    let identity: Box<dyn Identity> = if std::ptr::eq(work, home) {
-        ctx.identity()
-    } else {
-        Box::new(StsIdentity::new(aws.sts()))
+    let identity: Box<dyn Identity> = match member {
+        None => ctx.identity(),
+        Some(aws) => Box::new(StsIdentity::new(aws.sts())),
     };
     let identity = &*identity;
     let iam = IamClient::of(aws);
@@ -455,58 +512,6 @@ async fn run_in(
     let notifier_box = crate::aws::sns::notifier_for(home, &policy.notifications);
     let notifier: &dyn crate::ports::Notifier = &*notifier_box;
     match job {
-        Job::Plan => {
-            let certs = AcmInventory::new(aws.clone());
-            let discovery = crate::steps::discover::DiscoveryPorts {
-                iam: &iam,
-                api_keys: &gateway,
-                certs: &certs,
-                secrets: &secrets,
-            };
-            let outcome = crate::steps::plan(
-                identity,
-                &discovery,
-                Some(&state),
-                None,
-                policy,
-                &crate::steps::PlanRequest {
-                    kinds: &[Kind::ApiKeys],
-                    now,
-                    region: &ctx.region,
-                },
-                &clock,
-            )
-            .await?;
-            let day = now.format("%Y%m%d");
-            // In mode = "plan" no rotation is started: the plan is reported only.
-            let enforce = policy.mode == crate::domain::policy::Mode::Enforce;
-            let account = outcome.caller.account.to_string();
-            let keys: Vec<Value> = outcome
-                .plan
-                .actions
-                .iter()
-                .filter(|a| a.kind == Kind::ApiKeys && enforce)
-                .map(|a| {
-                    json!({
-                        "key": a.resource,
-                        "account": account,
-                        // One execution per key and day: Step Functions itself rejects a
-                        // second one with the same name.
-                        "execution": format!("api-key-{}-{day}", a.resource),
-                        "action": a.action.as_str(),
-                        "at": now.to_rfc3339(),
-                    })
-                })
-                .collect();
-            Ok((
-                json!({
-                    "account": account,
-                    "api_keys": keys,
-                    "api_keys_due": outcome.plan.actions.iter().filter(|a| a.kind == Kind::ApiKeys).count(),
-                }),
-                None,
-            ))
-        }
         Job::IamKeys => {
             let ports = crate::steps::iam_keys::IamKeyPorts {
                 identity,
@@ -677,6 +682,8 @@ async fn run_in(
         Job::SecretRotation => Err(StepError::InvalidInput(
             "the rotation hook takes Secrets Manager events".into(),
         )),
+        // Routed to plan_job by run_counted, which lists the keys of every account.
+        Job::Plan => plan_job(ctx, now).await,
     }
 }
 

@@ -73,11 +73,8 @@ pub async fn resolve(
     directory: &dyn AccountDirectory,
 ) -> Result<(Vec<Target>, String), StepError> {
     let caller = identity.caller().await?;
-    let partition = caller.arn.split(':').nth(1).unwrap_or("aws").to_owned();
-    Ok((
-        targets(policy, &caller.account, directory).await?,
-        partition,
-    ))
+    let targets = targets(policy, &caller.account, directory).await?;
+    Ok((targets, caller.partition().to_owned()))
 }
 
 /// Runs `work` for every target, at most `concurrency` at once; the runs come back in the
