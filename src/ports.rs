@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use crate::audit::record::{AuditRecord, StoredRecord};
 use crate::domain::credential_report::ReportRow;
 use crate::domain::model::{
-    AccessKey, AccessKeyId, AccountId, ApiKey, Certificate, LastUsed, Secret, Tags,
+    AccessKey, AccessKeyId, AccountId, ApiKey, Certificate, IamUser, LastUsed, Secret, Tags,
 };
 
 /// A failed call to the outside world, classified.
@@ -36,6 +36,11 @@ pub enum PortError {
     Throttled { operation: String },
     #[error("{operation}: {what}")]
     NotFound { operation: String, what: String },
+    /// A quota of the account was reached: a person must free room, retrying cannot help.
+    #[error(
+        "{operation}: an AWS limit was reached ({message}); free up room (for example remove an unused key) or raise the quota, then run again"
+    )]
+    Limit { operation: String, message: String },
     /// Not ready yet (e.g. a new IAM key not yet valid everywhere): worth retrying soon.
     #[error("{operation}: {message}")]
     NotReady { operation: String, message: String },
@@ -59,6 +64,7 @@ impl PortError {
                 "KeyRotor.AccessDenied"
             }
             PortError::NotFound { .. } => "KeyRotor.NotFound",
+            PortError::Limit { .. } => "KeyRotor.Blocked",
             PortError::Conflict { .. } => "KeyRotor.Conflict",
             PortError::InvalidResponse { .. } | PortError::Other { .. } => "KeyRotor.Failed",
         }
@@ -123,6 +129,12 @@ pub trait IamInventory: Send + Sync {
     async fn user_tags(&self, user: &str) -> PortResult<Tags>;
     /// GetAccessKeyLastUsed; `None` when never used.
     async fn key_last_used(&self, key: &AccessKeyId) -> PortResult<Option<LastUsed>>;
+    /// The user owning access key `key` now (GetAccessKeyLastUsed's UserName, whatever
+    /// the user is called today); `None` when no such key exists in the account.
+    async fn key_owner(&self, key: &AccessKeyId) -> PortResult<Option<String>>;
+    /// GetUser and ListUserTags: the user's name, ARN, path, creation and tags as IAM has
+    /// them now (no keys); `None` when no such user exists.
+    async fn user(&self, name: &str) -> PortResult<Option<IamUser>>;
 }
 
 /// Changes to IAM access keys. Only a Secrets Manager rotation creates keys.
@@ -238,6 +250,9 @@ pub trait ApiKeyAdmin: Send + Sync {
     async fn key_value(&self, id: &str) -> PortResult<SecretValue>;
     /// Ids of the keys in a usage plan (every page).
     async fn plan_keys(&self, plan: &str) -> PortResult<Vec<String>>;
+    /// Ids of the usage plans key `id` is attached to now (GetUsagePlans with keyId, every
+    /// page), sorted.
+    async fn key_plans(&self, id: &str) -> PortResult<Vec<String>>;
     /// CreateUsagePlanKey; a key already in the plan is not an error.
     async fn attach(&self, plan: &str, key: &str) -> PortResult<()>;
     /// DeleteUsagePlanKey; a key not in the plan is not an error.

@@ -596,6 +596,7 @@ fn build_users(now: DateTime<Utc>, specs: &[UserSpec]) -> (Vec<IamUser>, Vec<Key
                 let id = AccessKeyId::parse(&id).expect("generated access key ids are valid");
                 if let Some((stage, since_ago)) = k.record {
                     records.push(KeyRecord {
+                        secret: None,
                         key: id.clone(),
                         user: spec.name.clone(),
                         stage,

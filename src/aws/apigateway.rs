@@ -37,9 +37,8 @@ impl ApiGatewayClient {
         Self::new(aws.apigateway(), aws.pacer(super::Service::ApiGateway))
     }
 
-    /// API key id -> ids of the usage plans it is attached to.
-    async fn plan_membership(&self) -> PortResult<BTreeMap<String, Vec<String>>> {
-        let mut membership: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    /// Ids of every usage plan, or with `key` of those the key is attached to (every page).
+    async fn usage_plans(&self, key: Option<&str>) -> PortResult<Vec<String>> {
         let mut plan_ids = Vec::new();
         let mut position: Option<String> = None;
         loop {
@@ -47,6 +46,7 @@ impl ApiGatewayClient {
             let page = self
                 .client
                 .get_usage_plans()
+                .set_key_id(key.map(str::to_owned))
                 .limit(500)
                 .set_position(position.take())
                 .send()
@@ -61,9 +61,15 @@ impl ApiGatewayClient {
                 Some(p) if !p.is_empty() && !page.items().is_empty() => {
                     position = Some(p.to_owned())
                 }
-                _ => break,
+                _ => return Ok(plan_ids),
             }
         }
+    }
+
+    /// API key id -> ids of the usage plans it is attached to.
+    async fn plan_membership(&self) -> PortResult<BTreeMap<String, Vec<String>>> {
+        let mut membership: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let plan_ids = self.usage_plans(None).await?;
         for plan_id in plan_ids {
             for key in self.plan_keys(&plan_id).await? {
                 membership.entry(key).or_default().push(plan_id.clone());
@@ -287,6 +293,12 @@ impl ApiKeyAdmin for ApiGatewayClient {
                 _ => return Ok(ids),
             }
         }
+    }
+
+    async fn key_plans(&self, id: &str) -> PortResult<Vec<String>> {
+        let mut plans = self.usage_plans(Some(id)).await?;
+        plans.sort();
+        Ok(plans)
     }
 
     async fn attach(&self, plan: &str, key: &str) -> PortResult<()> {

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use super::{Pacer, classify, to_utc};
 use crate::domain::credential_report::{self, ReportRow};
 use crate::domain::migration::Permissions;
-use crate::domain::model::{AccessKey, AccessKeyId, KeyStatus, LastUsed, Tags};
+use crate::domain::model::{AccessKey, AccessKeyId, IamUser, KeyStatus, LastUsed, Tags};
 use crate::ports::{
     IamInventory, IamKeyAdmin, IamRoles, PortError, PortResult, RoleInfo, SecretValue,
 };
@@ -184,6 +184,58 @@ impl IamInventory for IamClient {
                 (true, Some(m)) => marker = Some(m.to_owned()),
                 _ => return Ok(tags),
             }
+        }
+    }
+
+    async fn user(&self, name: &str) -> PortResult<Option<IamUser>> {
+        const OP: &str = "iam:GetUser";
+        self.pacer.wait().await;
+        let out = match self.client.get_user().user_name(name).send().await {
+            Ok(out) => out,
+            Err(e) => {
+                return match classify(OP, e) {
+                    PortError::NotFound { .. } => Ok(None),
+                    e => Err(e),
+                };
+            }
+        };
+        let Some(user) = out.user() else {
+            return Err(PortError::InvalidResponse {
+                operation: OP.into(),
+                message: format!("no user in the answer for {name}"),
+            });
+        };
+        let tags = match self.user_tags(name).await {
+            Ok(tags) => tags,
+            Err(PortError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        Ok(Some(IamUser {
+            name: user.user_name().to_owned(),
+            arn: user.arn().to_owned(),
+            path: user.path().to_owned(),
+            created: to_utc(user.create_date()).unwrap_or(DateTime::<Utc>::MIN_UTC),
+            tags,
+            keys: Vec::new(),
+            is_root: false,
+        }))
+    }
+
+    async fn key_owner(&self, key: &AccessKeyId) -> PortResult<Option<String>> {
+        const OP: &str = "iam:GetAccessKeyLastUsed";
+        self.pacer.wait().await;
+        match self
+            .client
+            .get_access_key_last_used()
+            .access_key_id(key.as_str())
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.user_name().filter(|u| !u.is_empty()).map(str::to_owned)),
+            Err(e) => match classify(OP, e) {
+                PortError::NotFound { .. } => Ok(None),
+                e => Err(e),
+            },
         }
     }
 

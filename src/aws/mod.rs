@@ -353,7 +353,13 @@ const THROTTLING: &[&str] = &[
     "RequestLimitExceeded",
     "ProvisionedThroughputExceededException",
     "RequestThrottled",
+];
+/// A quota of the account was reached (IAM's 2 access keys per user, API Gateway's keys
+/// per region, ...): retrying cannot help until a person frees room.
+const LIMIT: &[&str] = &[
+    "LimitExceeded",
     "LimitExceededException",
+    "ServiceQuotaExceededException",
 ];
 const ACCESS_DENIED: &[&str] = &[
     "AccessDenied",
@@ -389,6 +395,8 @@ where
             let message = e.message().unwrap_or("no message").to_owned();
             if THROTTLING.contains(&code) {
                 PortError::Throttled { operation }
+            } else if LIMIT.contains(&code) {
+                PortError::Limit { operation, message }
             } else if ACCESS_DENIED.contains(&code) {
                 PortError::AccessDenied { operation, message }
             } else if BAD_CREDENTIALS.contains(&code) {

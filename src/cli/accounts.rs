@@ -11,6 +11,7 @@ use super::{CliError, OutputFormat, Scope, emit, output, to_json};
 use crate::aws::acm::AcmInventory;
 use crate::aws::iam::IamClient;
 use crate::aws::organizations::{self, OrganizationAccounts};
+use crate::aws::secretsmanager::SecretsManagerInventory;
 use crate::aws::sts::StsIdentity;
 use crate::domain::model::Kind;
 use crate::domain::policy::Policy;
@@ -79,9 +80,11 @@ pub(super) async fn sweep(
             let identity = StsIdentity::new(scope.work.sts());
             let state = scope.state(policy);
             let notifier = scope.notifier(policy);
+            let secrets = SecretsManagerInventory::of(scope.work);
             let ports = steps::iam_keys::IamKeyPorts {
                 identity: &identity,
                 iam: &iam,
+                secrets: &secrets,
                 admin: &iam,
                 state: &state,
                 notifier: &*notifier,

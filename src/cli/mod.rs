@@ -1013,7 +1013,7 @@ async fn execute(
                 with_migration_ports(Scope::home(&aws, &audit_store), &policy, async |ports| {
                     let text = match &command {
                         MigrateCommand::Plan { user } => {
-                            let plan = steps::migration::plan_user(ports, &policy, user).await?;
+                            let plan = steps::migration::plan_user(ports, &policy, user, now).await?;
                             match output_format {
                                 OutputFormat::Json => to_json(&plan)?,
                                 OutputFormat::Table => output::migration_plan_text(&plan),
@@ -1056,9 +1056,11 @@ async fn execute(
                 let iam = IamClient::of(&aws);
                 let identity = StsIdentity::new(aws.sts());
                 let state = DynamoStateStore::new(aws.dynamodb(), policy.audit.state_table.clone());
+                let secrets = SecretsManagerInventory::of(&aws);
                 let ports = steps::iam_keys::IamKeyPorts {
                     identity: &identity,
                     iam: &iam,
+                    secrets: &secrets,
                     admin: &iam,
                     state: &state,
                     notifier: &NoNotifier,

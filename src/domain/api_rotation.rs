@@ -143,7 +143,8 @@ pub struct Rotation {
     pub name: String,
     /// The bound secret (`keyrotor:secret`).
     pub secret: String,
-    /// 32 hex characters: the replacement's tag and the secret version id.
+    /// The replacement's tag and the secret version id: 32 hex digits for a rotation the
+    /// sweep or the CLI started, the ClientRequestToken for one the rotation hook started.
     pub token: String,
     pub trigger: Trigger,
     pub stage: RotationStage,
@@ -292,7 +293,7 @@ impl Rotation {
         let stage_text = get("stage")?;
         let trigger_text = get("trigger")?;
         let token = get("token")?;
-        if token.len() < 8 || !token.chars().all(|c| c.is_ascii_hexdigit()) {
+        if !is_token(&token) {
             return Err(format!(
                 "item {sk}: token {token:?} is not a rotation token"
             ));
@@ -319,6 +320,14 @@ impl Rotation {
             version,
         })
     }
+}
+
+/// Whether `text` can be a rotation token: 8 to 64 ASCII letters, digits or dashes (the
+/// sweep's 32 hex digits, or a Secrets Manager ClientRequestToken such as a UUID). The token
+/// names a secret version and is a tag value and part of a key name, so nothing else is
+/// accepted.
+pub fn is_token(text: &str) -> bool {
+    (8..=64).contains(&text.len()) && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 /// The JSON a bound secret holds: `{"apiKeyId": ..., "value": ...}`.

@@ -77,6 +77,9 @@ pub struct KeyRecord {
     pub since: DateTime<Utc>,
     /// The state-table item version, for compare-and-set writes (0: no item yet).
     pub version: u64,
+    /// The secret whose rotation superseded the key (stage `Superseded`): the sweep reads
+    /// it again before deactivating, in case the owner moved AWSCURRENT back.
+    pub secret: Option<String>,
 }
 
 impl KeyRecord {
@@ -87,11 +90,15 @@ impl KeyRecord {
 
     /// The attributes stored for this record (the key id is the sort key).
     pub fn attrs(&self) -> BTreeMap<String, String> {
-        BTreeMap::from([
+        let mut attrs = BTreeMap::from([
             ("user".to_owned(), self.user.clone()),
             ("stage".to_owned(), self.stage.as_str().to_owned()),
             ("since".to_owned(), self.since.to_rfc3339()),
-        ])
+        ]);
+        if let Some(secret) = &self.secret {
+            attrs.insert("secret".to_owned(), secret.clone());
+        }
+        attrs
     }
 
     /// Decodes a stored item; the error says which attribute is wrong.
@@ -119,6 +126,7 @@ impl KeyRecord {
             stage,
             since,
             version,
+            secret: attrs.get("secret").cloned(),
         })
     }
 }
@@ -390,6 +398,7 @@ mod tests {
             stage,
             since,
             version: 1,
+            secret: None,
         }
     }
 

@@ -329,6 +329,14 @@ pub enum MigrationStage {
 }
 
 impl MigrationStage {
+    /// Whether the migration owns the user's access keys at this stage: from the role's
+    /// provisioning until the keys are deleted or the migration is rolled back, only the
+    /// migration changes them (the IAM key sweep leaves them alone), so `migrate rollback`
+    /// can restore everything that was done to them.
+    pub fn owns_keys(self) -> bool {
+        !matches!(self, MigrationStage::Migrated | MigrationStage::RolledBack)
+    }
+
     pub const ALL: [MigrationStage; 8] = [
         MigrationStage::RoleProvisioned,
         MigrationStage::Adopted,

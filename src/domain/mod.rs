@@ -12,5 +12,6 @@ pub mod model;
 pub mod plan;
 pub mod policy;
 pub mod posture;
+pub mod removal;
 pub mod schedule;
 pub mod scope;

@@ -273,6 +273,9 @@ pub struct Inventory {
     pub api_rotations: Vec<super::api_rotation::Rotation>,
     /// Users whose migration to a role has started (from the state table).
     pub migrating: Vec<String>,
+    /// Users whose access keys a migration in progress owns (the IAM key lifecycle leaves
+    /// them alone; see `MigrationStage::owns_keys`).
+    pub migration_owned: Vec<String>,
     pub problems: Vec<DiscoveryProblem>,
 }
 
@@ -289,6 +292,7 @@ impl Inventory {
             key_records: Vec::new(),
             api_rotations: Vec::new(),
             migrating: Vec::new(),
+            migration_owned: Vec::new(),
             problems: Vec::new(),
         }
     }

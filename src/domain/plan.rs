@@ -99,6 +99,9 @@ pub enum Reason {
     Superseded,
     /// Replaced by a Secrets Manager rotation but still in use.
     SupersededInUse,
+    /// Replaced by a Secrets Manager rotation, then the secret's AWSCURRENT was moved back
+    /// to it.
+    RolledBack,
     /// The user is tagged `keyrotor:migrate-to`.
     MigrateTo,
     /// A certificate reached a step of the escalation ladder.
@@ -124,6 +127,7 @@ impl Reason {
             Reason::RecoveryOver => "recovery-over",
             Reason::Superseded => "superseded",
             Reason::SupersededInUse => "superseded-in-use",
+            Reason::RolledBack => "rolled-back",
             Reason::MigrateTo => "migrate-to",
             Reason::Expiring => "expiring",
             Reason::Expired => "expired",
@@ -337,6 +341,31 @@ impl<'a> Planner<'a> {
                 ));
             }
         }
+        // A migration in progress owns the user's keys: one lifecycle per key, so that
+        // `migrate rollback` restores everything done to them.
+        let want_keys = want_keys
+            && {
+                let owned = self.inv.migration_owned.contains(&user.name);
+                if owned && exclusion.is_none() {
+                    for key in &user.keys {
+                        let record = self.records.get(key.id.as_str()).copied();
+                        if iam_key_decision(key, record, self.now, self.policy).is_some() {
+                            self.skip(
+                            Kind::IamKeys,
+                            key.id.as_str(),
+                            Some(&user.name),
+                            GLOBAL,
+                            "migration-in-progress",
+                            format!(
+                                "the migration of {} to a role owns its keys until it completes or is rolled back (keyrotor migrate status {})",
+                                user.name, user.name
+                            ),
+                        );
+                        }
+                    }
+                }
+                !owned
+            };
         if let Some(e) = exclusion {
             // Report exclusions only where something would otherwise have been done, so
             // the skipped list stays about decisions, not about every user in the account.
@@ -446,6 +475,14 @@ impl<'a> Planner<'a> {
             if due > self.now {
                 return;
             }
+            // Past promotion, stopping is safe: an exemption or a selector change made
+            // since the rotation started keeps the old key (retire and delete wait).
+            if matches!(step, RotationStep::Retire | RotationStep::Delete)
+                && let Some(e) =
+                    scope::api_key_exclusion(&key.name, &key.tags, self.now, self.policy)
+            {
+                return self.exclude(Kind::ApiKeys, &key.id, Some(&key.name), &region, &e);
+            }
             let (action, reason) = match step {
                 RotationStep::Retire => (ActionType::Retire, Reason::GraceOver),
                 RotationStep::Delete => (ActionType::Delete, Reason::RecoveryOver),
@@ -490,22 +527,8 @@ impl<'a> Planner<'a> {
             });
             return;
         }
-        if let Some(e) = scope::exemption(&key.tags, self.now, self.policy) {
+        if let Some(e) = scope::api_key_exclusion(&key.name, &key.tags, self.now, self.policy) {
             return self.exclude(Kind::ApiKeys, &key.id, Some(&key.name), &region, &e);
-        }
-        let prefixes = &self.policy.api_keys.name_prefixes;
-        if !prefixes.is_empty() && !prefixes.iter().any(|p| key.name.starts_with(p.as_str())) {
-            let why = format!(
-                "name {} is outside [api_keys] name_prefixes {prefixes:?}",
-                key.name
-            );
-            return self.exclude(
-                Kind::ApiKeys,
-                &key.id,
-                Some(&key.name),
-                &region,
-                &Exclusion::OutOfScope { why },
-            );
         }
         let age = whole_days(self.now - key.created);
         let Some(secret) = key.bound_secret() else {

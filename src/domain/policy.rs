@@ -55,6 +55,10 @@ pub struct IamKeysPolicy {
     /// After a Secrets Manager rotation, the previous key is deactivated this many days
     /// later (unless it is still in use).
     pub rotation_grace_days: u32,
+    /// How far behind IAM's last-used data may be. A key created more recently than this is
+    /// never treated as never used, and an inactive key last used more recently than this is
+    /// never removed.
+    pub last_used_lag_hours: u32,
 }
 
 /// `[api_keys]`.
@@ -323,6 +327,7 @@ struct RawIamKeys {
     require_tags: Field<Tags>,
     credential_report_max_age_hours: Field<i64>,
     rotation_grace_days: Field<i64>,
+    last_used_lag_hours: Field<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -608,6 +613,13 @@ impl Policy {
             "iam_keys.credential_report_max_age_hours",
             4,
             0..=168,
+            "hours",
+        )?;
+        let last_used_lag_hours = src.number(
+            &r.last_used_lag_hours,
+            "iam_keys.last_used_lag_hours",
+            4,
+            1..=168,
             "hours",
         )?;
         if let Some(field) = &r.unused_days
@@ -925,6 +937,7 @@ impl Policy {
                 require_tags,
                 credential_report_max_age_hours,
                 rotation_grace_days,
+                last_used_lag_hours,
             },
             api_keys: ApiKeysPolicy {
                 max_age_days: api_max_age,

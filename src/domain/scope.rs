@@ -97,36 +97,10 @@ pub fn exemption(tags: &Tags, now: DateTime<Utc>, policy: &Policy) -> Option<Exc
     }
 }
 
-/// Whether `user` is excluded from all work at `now`, and why.
-/// The exclusions that can be decided from a user's name and tags alone (break-glass,
-/// exemption, required tags): for steps that act on one named user without its path.
-pub fn named_user_exclusion(
-    name: &str,
-    tags: &Tags,
-    now: DateTime<Utc>,
-    policy: &Policy,
-) -> Option<Exclusion> {
-    if policy
-        .exemptions
-        .break_glass
-        .iter()
-        .any(|p| p == name || p.ends_with(&format!("/{name}")))
-    {
-        return Some(Exclusion::BreakGlass);
-    }
-    if let Some(e) = exemption(tags, now, policy) {
-        return Some(e);
-    }
-    for (key, value) in &policy.iam_keys.require_tags {
-        if tags.get(key) != Some(value) {
-            return Some(Exclusion::OutOfScope {
-                why: format!("lacks tag {key} = {value:?} required by [iam_keys] require_tags"),
-            });
-        }
-    }
-    None
-}
-
+/// Whether IAM user `user` is excluded from all work at `now`, and why: the one scope check
+/// of IAM users, used by every entry point (planner, IAM key sweep, rotation hook,
+/// migrations). A step acting on a user by name reads the user first (its path and tags
+/// as IAM has them now) and asks this.
 pub fn iam_user_exclusion(
     user: &IamUser,
     now: DateTime<Utc>,
@@ -165,6 +139,27 @@ pub fn iam_user_exclusion(
                 why: format!("lacks tag {key} = {value:?} required by [iam_keys] require_tags"),
             });
         }
+    }
+    None
+}
+
+/// Whether API key `name` (tagged `tags`) is excluded at `now`, and why: the one scope check
+/// of API keys (exemption, `[api_keys] name_prefixes`), used by the planner, every rotation
+/// step that retires or deletes a key, and the rotation hook.
+pub fn api_key_exclusion(
+    name: &str,
+    tags: &Tags,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Option<Exclusion> {
+    if let Some(e) = exemption(tags, now, policy) {
+        return Some(e);
+    }
+    let prefixes = &policy.api_keys.name_prefixes;
+    if !prefixes.is_empty() && !prefixes.iter().any(|p| name.starts_with(p.as_str())) {
+        return Some(Exclusion::OutOfScope {
+            why: format!("name {name} is outside [api_keys] name_prefixes {prefixes:?}"),
+        });
     }
     None
 }

@@ -516,6 +516,7 @@ async fn run_in(
             let ports = crate::steps::iam_keys::IamKeyPorts {
                 identity,
                 iam: &iam,
+                secrets: &secrets,
                 admin: &iam,
                 state: &state,
                 notifier,

@@ -23,6 +23,7 @@ use crate::domain::api_rotation::{
 use crate::domain::model::{AccountId, ApiKey, Inventory, Kind};
 use crate::domain::plan::{self, ActionType, Plan};
 use crate::domain::policy::{Mode, Policy};
+use crate::domain::scope;
 use crate::ports::{
     ApiKeyAdmin, ApiKeyInventory, AuditStore, Caller, Clock, Identity, Notification, Notifier,
     PortError, SecretInventory, SecretValue, SecretVersions, StateStore,
@@ -954,9 +955,11 @@ impl Run<'_> {
                 Ok(None)
             }
             RotationStep::Retire => {
+                self.still_in_scope(r, step).await?;
                 // Never take the old key away unless the key the secret hands out now (the
                 // replacement, or a later one if the key was rotated again since) serves
-                // every plan the old key served.
+                // every plan the old key serves now: those it served when the rotation
+                // started, and any it joined since (read again here).
                 let current = match secrets.value(&r.secret, None, Some("AWSCURRENT")).await? {
                     Some(v) => ApiKeySecret::parse(v.expose()).map_err(|why| {
                         Stop::Blocked(format!(
@@ -977,7 +980,19 @@ impl Run<'_> {
                         r.old_key, r.secret
                     )));
                 }
-                let problems = self.check_replacement(r, &current.api_key_id).await?;
+                let serves = self.plans_served(r).await?;
+                let mut problems =
+                    replacement_problems(admin, &current.api_key_id, &serves).await?;
+                let joined: Vec<&String> = serves.iter().filter(|p| !r.plans.contains(p)).collect();
+                if !problems.is_empty() && !joined.is_empty() {
+                    problems.push(format!(
+                        "{} joined usage plan(s) [{}] after the rotation started; attach {} to them too (aws apigateway create-usage-plan-key) or detach {} from them, and the next run retires it",
+                        r.old_key,
+                        joined.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", "),
+                        current.api_key_id,
+                        r.old_key
+                    ));
+                }
                 if !problems.is_empty() {
                     return Err(Stop::Blocked(format!(
                         "refusing to retire {}: {}",
@@ -985,7 +1000,7 @@ impl Run<'_> {
                         problems.join("; ")
                     )));
                 }
-                for plan in &r.plans {
+                for plan in &serves {
                     if admin.plan_keys(plan).await?.contains(&r.old_key) {
                         admin.detach(plan, &r.old_key).await?;
                     }
@@ -996,17 +1011,16 @@ impl Run<'_> {
                 Ok(None)
             }
             RotationStep::Delete => {
+                self.still_in_scope(r, step).await?;
                 // The recovery window is for putting the old key back: if someone did
-                // (enabled, or in a plan again), it is in use and is not deleted.
+                // (enabled, or in any usage plan again), it is in use and is not deleted.
                 if let Some(old) = admin.key(&r.old_key).await? {
                     let mut back = Vec::new();
                     if old.enabled {
                         back.push("enabled again".to_owned());
                     }
-                    for plan in &r.plans {
-                        if admin.plan_keys(plan).await?.contains(&r.old_key) {
-                            back.push(format!("attached to usage plan {plan} again"));
-                        }
+                    for plan in admin.key_plans(&r.old_key).await? {
+                        back.push(format!("attached to usage plan {plan}"));
                     }
                     if !back.is_empty() {
                         return Err(Stop::Blocked(format!(
@@ -1019,6 +1033,36 @@ impl Run<'_> {
                 admin.delete_key(&r.old_key).await?;
                 Ok(None)
             }
+        }
+    }
+
+    /// The usage plans the old key serves now, with those it served when the rotation
+    /// started (sorted, once each).
+    async fn plans_served(&self, r: &Rotation) -> Result<Vec<String>, Stop> {
+        let mut plans = self.ports.admin.key_plans(&r.old_key).await?;
+        plans.extend(r.plans.iter().cloned());
+        plans.sort();
+        plans.dedup();
+        Ok(plans)
+    }
+
+    /// Before retiring or deleting: the old key as API Gateway has it now must still be in
+    /// scope (an exemption added, or a name outside `name_prefixes`, stops the rotation
+    /// here: past promotion, stopping is safe). A key already gone has nothing to protect.
+    async fn still_in_scope(&self, r: &Rotation, step: RotationStep) -> Result<(), Stop> {
+        let Some(old) = self.ports.admin.key(&r.old_key).await? else {
+            return Ok(());
+        };
+        match scope::api_key_exclusion(&old.name, &old.tags, self.now, self.policy) {
+            Some(e) => Err(Stop::Blocked(format!(
+                "not carrying out {} of {}: it is out of keyrotor's scope now ({}): {}; the rotation stays at {} (both keys work)",
+                step.as_str(),
+                r.old_key,
+                e.code(),
+                e.detail(),
+                r.stage.as_str()
+            ))),
+            None => Ok(()),
         }
     }
 

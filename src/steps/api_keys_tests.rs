@@ -254,6 +254,17 @@ impl ApiKeyAdmin for Fake {
             .call(|aws| aws.plans[plan].iter().cloned().collect())
             .await)
     }
+    async fn key_plans(&self, id: &str) -> PortResult<Vec<String>> {
+        Ok(self
+            .call(|aws| {
+                aws.plans
+                    .iter()
+                    .filter(|(_, keys)| keys.contains(id))
+                    .map(|(plan, _)| plan.clone())
+                    .collect()
+            })
+            .await)
+    }
     async fn attach(&self, plan: &str, key: &str) -> PortResult<()> {
         self.call(|aws| {
             aws.plans.get_mut(plan).unwrap().insert(key.into());

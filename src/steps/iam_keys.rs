@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
+use super::guard::{self, Removal};
 use super::{StepError, discover, new_run_id, with_lease};
 use crate::audit::AuditLog;
 use crate::audit::record::{Entry, Outcome, Phase, ResourceRef};
@@ -22,13 +23,15 @@ use crate::domain::plan::{self, Action, ActionType, GLOBAL, Plan, Reason, key_fa
 use crate::domain::policy::{Mode, Policy};
 use crate::ports::{
     AuditStore, Caller, Clock, IamInventory, IamKeyAdmin, Identity, Notification, Notifier,
-    PortError, StateStore,
+    PortError, SecretVersions, StateStore,
 };
 
 /// The ports the IAM key steps use.
 pub struct IamKeyPorts<'a> {
     pub identity: &'a dyn Identity,
     pub iam: &'a dyn IamInventory,
+    /// Read before a superseded key is deactivated (was AWSCURRENT moved back to it?).
+    pub secrets: &'a dyn SecretVersions,
     pub admin: &'a dyn IamKeyAdmin,
     pub state: &'a dyn StateStore,
     pub notifier: &'a dyn Notifier,
@@ -42,7 +45,8 @@ pub struct Applied {
     pub user: String,
     pub action: ActionType,
     pub reason: Reason,
-    /// `done`, `dry-run` (mode = plan), `conflict` (changed by another run) or `failed`.
+    /// `done`, `dry-run` (mode = plan), `conflict` (changed by another run), `blocked` (a
+    /// guard refused, nothing changed) or `failed`.
     pub status: &'static str,
     /// The lifecycle stage after this run.
     pub stage: Stage,
@@ -62,7 +66,10 @@ pub struct IamSweep {
 
 impl IamSweep {
     pub fn failed(&self) -> usize {
-        self.applied.iter().filter(|a| a.status == "failed").count()
+        self.applied
+            .iter()
+            .filter(|a| matches!(a.status, "failed" | "blocked"))
+            .count()
     }
 }
 
@@ -121,6 +128,9 @@ async fn sweep_locked(
     inventory.iam_users = users;
     inventory.root_active_keys = root_active_keys;
     inventory.key_records = records;
+    inventory.migration_owned = super::migration::owning_keys(
+        &super::migration::records(ports.state, &caller.account).await?,
+    );
     let plan = plan::plan(&inventory, now, policy, &[Kind::IamKeys]);
     let records: HashMap<&str, &KeyRecord> = inventory
         .key_records
@@ -229,47 +239,12 @@ impl Run<'_> {
         let user = action.principal.clone().unwrap_or_default();
         let from = record.map_or(Stage::Active, |r| r.stage);
         let mut action = action.clone();
-        // The credential report can be hours old: look again right before deactivating.
-        if action.action == ActionType::Deactivate
-            && self.policy.mode == Mode::Enforce
-            && let Some(since) = record.map(|r| r.since)
-            && let Some(used) = self.ports.iam.key_last_used(&key).await?
+        // The world may have changed since the plan was made: the guards below read again
+        // what each destructive step depends on, and one that cannot read blocks.
+        if self.policy.mode == Mode::Enforce
+            && let Err(why) = self.recheck(&mut action, &key, &user, record).await
         {
-            let service = used.service.as_deref().unwrap_or("service unknown");
-            if action.reason == Reason::StillUnused && used.at > since {
-                action.action = ActionType::Reset;
-                action.reason = Reason::UsedAfterWarning;
-                action.detail = format!(
-                    "warned on {}, then used on {} ({service}): in use, so back to active; no deactivation",
-                    since.format("%Y-%m-%d"),
-                    used.at.format("%Y-%m-%d"),
-                );
-            } else if action.reason == Reason::Superseded
-                && used.at > action.due_at - Duration::days(1)
-            {
-                action.action = ActionType::Rotate;
-                action.reason = Reason::SupersededInUse;
-                action.detail = format!(
-                    "replaced by a Secrets Manager rotation on {}, but still used on {} ({service}): a client has not picked up the new secret; not deactivated, owner escalated",
-                    since.format("%Y-%m-%d"),
-                    used.at.format("%Y-%m-%d"),
-                );
-            }
-        }
-        // Deleting is final: look at the key once more right before.
-        if action.action == ActionType::Delete && self.policy.mode == Mode::Enforce {
-            let now_status = self
-                .ports
-                .iam
-                .access_keys(&user)
-                .await
-                .ok()
-                .and_then(|keys| keys.into_iter().find(|k| k.id == key).map(|k| k.status));
-            if now_status == Some(KeyStatus::Active) {
-                action.action = ActionType::Reset;
-                action.reason = Reason::ReactivatedOutside;
-                action.detail = "found active again right before deletion (reactivated outside keyrotor); back to active, not deleted".into();
-            }
+            return self.refuse(&action, &key, &user, from, why).await;
         }
         let (to, change) = match (action.action, action.reason) {
             (ActionType::Warn, _) => (Stage::Warned, Change::None),
@@ -395,6 +370,7 @@ impl Run<'_> {
             stage: to,
             since: self.now,
             version: 0,
+            secret: None,
         };
         let expected = record.map_or(0, |r| r.version);
         let pk = KeyRecord::partition(self.account.as_str());
@@ -411,6 +387,172 @@ impl Run<'_> {
             ));
         }
         Ok(done("done", to, None))
+    }
+
+    /// Reads again, right before a destructive step, what it depends on, and turns the
+    /// action into what the facts now call for: a key used since the warning is reset, a
+    /// superseded key still in use or rolled back to is kept, a key found active again is
+    /// not deleted, a key missing from the credential report is confirmed gone with IAM.
+    /// `Err(why)` when the step must not go on (a guard refused, or could not read).
+    async fn recheck(
+        &self,
+        action: &mut Action,
+        key: &AccessKeyId,
+        user: &str,
+        record: Option<&KeyRecord>,
+    ) -> Result<(), String> {
+        let cannot = |what: &str, e: PortError| {
+            format!("cannot {what} right before acting, so nothing was changed: {e}")
+        };
+        match (action.action, action.reason) {
+            (ActionType::Deactivate, _) => {
+                let used = self
+                    .ports
+                    .iam
+                    .key_last_used(key)
+                    .await
+                    .map_err(|e| cannot("read the key's last use", e))?;
+                if let (Some(since), Some(used)) = (record.map(|r| r.since), used) {
+                    let service = used.service.as_deref().unwrap_or("service unknown");
+                    if action.reason == Reason::StillUnused && used.at > since {
+                        action.action = ActionType::Reset;
+                        action.reason = Reason::UsedAfterWarning;
+                        action.detail = format!(
+                            "warned on {}, then used on {} ({service}): in use, so back to active; no deactivation",
+                            since.format("%Y-%m-%d"),
+                            used.at.format("%Y-%m-%d"),
+                        );
+                        return Ok(());
+                    }
+                    if action.reason == Reason::Superseded
+                        && used.at > action.due_at - Duration::days(1)
+                    {
+                        action.action = ActionType::Rotate;
+                        action.reason = Reason::SupersededInUse;
+                        action.detail = format!(
+                            "replaced by a Secrets Manager rotation on {}, but still used on {} ({service}): a client has not picked up the new secret; not deactivated, owner escalated",
+                            since.format("%Y-%m-%d"),
+                            used.at.format("%Y-%m-%d"),
+                        );
+                        return Ok(());
+                    }
+                }
+                if action.reason == Reason::Superseded {
+                    self.recheck_secret(action, key, record).await?;
+                }
+                Ok(())
+            }
+            (ActionType::Delete, _) => {
+                match guard::removable(self.ports.iam, user, key, record, self.now, self.policy)
+                    .await
+                    .map_err(|e| cannot("read the key", e))?
+                {
+                    Removal::Allowed(_) | Removal::Gone => Ok(()),
+                    Removal::Refused(found, _) if found.status == KeyStatus::Active => {
+                        action.action = ActionType::Reset;
+                        action.reason = Reason::ReactivatedOutside;
+                        action.detail = "found active again right before deletion (reactivated outside keyrotor); back to active, not deleted".into();
+                        Ok(())
+                    }
+                    Removal::Refused(_, why) => Err(format!("not deleted: {why}")),
+                }
+            }
+            (ActionType::Reconcile, Reason::KeyGone) => {
+                // Absence from a credential report hours old proves nothing: a user
+                // created or renamed since is not in it. Ask IAM for the key itself.
+                match self
+                    .ports
+                    .iam
+                    .key_owner(key)
+                    .await
+                    .map_err(|e| cannot("confirm the key is gone", e))?
+                {
+                    None => Ok(()),
+                    Some(owner) => Err(format!(
+                        "key {key} still exists (user {owner}{}); it is missing only from the credential report, which can be hours old; its lifecycle goes on once the report shows it",
+                        if owner == user {
+                            String::new()
+                        } else {
+                            format!(", was {user}")
+                        }
+                    )),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A superseded key is deactivated only while its secret still hands out another key:
+    /// an owner who moved AWSCURRENT back to it (the rotation notice tells them how) keeps
+    /// it. No secret on the record, or a secret that cannot be read: blocked.
+    async fn recheck_secret(
+        &self,
+        action: &mut Action,
+        key: &AccessKeyId,
+        record: Option<&KeyRecord>,
+    ) -> Result<(), String> {
+        let Some(secret) = record.and_then(|r| r.secret.as_deref()) else {
+            return Err(format!(
+                "the lifecycle record of {key} does not name the secret that superseded it, so keyrotor cannot check that AWSCURRENT was not moved back to it; deactivate it by hand once no client uses it, or run `keyrotor rotate secret` again"
+            ));
+        };
+        let current = self
+            .ports
+            .secrets
+            .value(secret, None, Some("AWSCURRENT"))
+            .await
+            .map_err(|e| format!("cannot read AWSCURRENT of secret {secret} right before deactivating {key}, so nothing was changed: {e}"))?
+            .ok_or_else(|| format!("secret {secret} has no AWSCURRENT value; not deactivating {key} until it does"))?;
+        let names_key = serde_json::from_str::<serde_json::Value>(current.expose())
+            .ok()
+            .and_then(|v| {
+                v.get("accessKeyId")
+                    .and_then(|k| k.as_str())
+                    .map(str::to_owned)
+            })
+            .is_some_and(|id| id == key.as_str());
+        if names_key {
+            action.action = ActionType::Reset;
+            action.reason = Reason::RolledBack;
+            action.detail = format!(
+                "superseded by a rotation of secret {secret}, but AWSCURRENT names {key} again (moved back): in use, back to active; not deactivated"
+            );
+        }
+        Ok(())
+    }
+
+    /// Records a step a guard refused (blocked, nothing changed) and reports it.
+    async fn refuse(
+        &self,
+        action: &Action,
+        key: &AccessKeyId,
+        user: &str,
+        from: Stage,
+        why: String,
+    ) -> Result<Applied, StepError> {
+        self.log
+            .append(
+                &self.entry(
+                    key.as_str(),
+                    action.action,
+                    action.reason.as_str(),
+                    (Phase::Decision, Some(Outcome::Blocked)),
+                    why.clone(),
+                    (from, from),
+                ),
+                self.wall.now(),
+            )
+            .await?;
+        Ok(Applied {
+            key: key.to_string(),
+            user: user.to_owned(),
+            action: action.action,
+            reason: action.reason,
+            status: "blocked",
+            stage: from,
+            detail: action.detail.clone(),
+            error: Some(why),
+        })
     }
 
     /// The message for the owner, for the transitions people must hear about.
@@ -620,6 +762,7 @@ pub async fn reactivate(
             stage: Stage::Reactivated,
             since: now,
             version: 0,
+            secret: None,
         };
         let pk = KeyRecord::partition(caller.account.as_str());
         if !ports
@@ -762,6 +905,26 @@ mod tests {
         async fn key_last_used(&self, _key: &AccessKeyId) -> PortResult<Option<LastUsed>> {
             Ok(Some(self.used()))
         }
+        async fn key_owner(&self, key: &AccessKeyId) -> PortResult<Option<String>> {
+            Ok(self
+                .key
+                .lock()
+                .unwrap()
+                .as_ref()
+                .filter(|k| &k.id == key)
+                .map(|_| "bob".to_owned()))
+        }
+        async fn user(&self, name: &str) -> PortResult<Option<crate::domain::model::IamUser>> {
+            Ok(Some(crate::domain::model::IamUser {
+                name: name.to_owned(),
+                arn: format!("arn:aws:iam::123456789012:user/{name}"),
+                path: "/".into(),
+                created: t(0),
+                tags: Tags::new(),
+                keys: Vec::new(),
+                is_root: false,
+            }))
+        }
     }
 
     #[async_trait]
@@ -813,6 +976,7 @@ mod tests {
         let ports = IamKeyPorts {
             identity: &Me,
             iam,
+            secrets: &crate::steps::memory::NoSecrets,
             admin: iam,
             state,
             notifier: &Quiet,

@@ -195,3 +195,53 @@ impl AuditStore for MemAudit {
             .collect())
     }
 }
+
+/// Secrets Manager with no secrets: every secret is missing.
+pub struct NoSecrets;
+
+#[async_trait]
+impl crate::ports::SecretVersions for NoSecrets {
+    async fn describe(&self, _s: &str) -> PortResult<Option<crate::ports::SecretDescription>> {
+        Ok(None)
+    }
+    async fn rotate_now(&self, secret: &str) -> PortResult<String> {
+        Err(PortError::NotFound {
+            operation: "secretsmanager:RotateSecret".into(),
+            what: secret.to_owned(),
+        })
+    }
+    async fn stages(&self, _s: &str) -> PortResult<Option<BTreeMap<String, Vec<String>>>> {
+        Ok(None)
+    }
+    async fn value(
+        &self,
+        _s: &str,
+        _v: Option<&str>,
+        _stage: Option<&str>,
+    ) -> PortResult<Option<crate::ports::SecretValue>> {
+        Ok(None)
+    }
+    async fn put_pending(
+        &self,
+        secret: &str,
+        _t: &str,
+        _v: &crate::ports::SecretValue,
+    ) -> PortResult<()> {
+        Err(PortError::NotFound {
+            operation: "secretsmanager:PutSecretValue".into(),
+            what: secret.to_owned(),
+        })
+    }
+    async fn move_stage(
+        &self,
+        secret: &str,
+        _stage: &str,
+        _to: Option<&str>,
+        _from: Option<&str>,
+    ) -> PortResult<()> {
+        Err(PortError::NotFound {
+            operation: "secretsmanager:UpdateSecretVersionStage".into(),
+            what: secret.to_owned(),
+        })
+    }
+}

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::guard::{self, Removal};
 use super::{StepError, discover, new_run_id, with_lease};
 use crate::audit::AuditLog;
 use crate::audit::record::{Entry, Outcome, Phase, ResourceRef};
@@ -14,7 +15,6 @@ use crate::domain::migration::{
 use crate::domain::model::{AccountId, KeyStatus, Kind, TAG_MIGRATE_TO, TAG_OWNER, Tags};
 use crate::domain::plan::GLOBAL;
 use crate::domain::policy::{Mode, Policy};
-use crate::domain::scope;
 use crate::ports::{
     AuditStore, Caller, Clock, IamInventory, IamKeyAdmin, IamRoles, Identity, Notification,
     Notifier, PortError, StateStore,
@@ -96,11 +96,21 @@ pub async fn records(
     }
 }
 
+/// The users whose keys a migration owns now (the IAM key sweep leaves them alone).
+pub fn owning_keys(records: &[MigrationRecord]) -> Vec<String> {
+    records
+        .iter()
+        .filter(|r| r.stage.owns_keys())
+        .map(|r| r.user.clone())
+        .collect()
+}
+
 /// What keyrotor would do for `user`, read-only.
 pub async fn plan_user(
     ports: &MigrationPorts<'_>,
     policy: &Policy,
     user: &str,
+    now: DateTime<Utc>,
 ) -> Result<MigrationPlan, StepError> {
     let caller = ports.identity.caller().await?;
     let tags = ports
@@ -131,6 +141,11 @@ pub async fn plan_user(
     }
     let permissions = ports.roles.user_permissions(user).await?;
     let migrate_to = tags.get(TAG_MIGRATE_TO).cloned();
+    // The one scope check (path, exemption, break-glass, required tags), on the user as
+    // IAM has it now: an out-of-scope user is planned as blocked, and nothing is created.
+    let out_of_scope = guard::user_in_scope(ports.iam, user, now, policy)
+        .await?
+        .err();
     let (identity, mut blocked) = match migrate_to.as_deref().map(WorkloadIdentity::parse) {
         None => (
             None,
@@ -148,6 +163,9 @@ pub async fn plan_user(
         && !r.problems.is_empty()
     {
         blocked = Some(r.problems.join("; "));
+    }
+    if let Some(why) = out_of_scope {
+        blocked = Some(why);
     }
     let client_profile = match (&identity, &role) {
         (Some(i), Some(r)) => {
@@ -208,7 +226,7 @@ pub async fn apply(
     now: DateTime<Utc>,
     wall: &dyn Clock,
 ) -> Result<MigrationPlan, StepError> {
-    let plan = plan_user(ports, policy, user).await?;
+    let plan = plan_user(ports, policy, user, now).await?;
     let caller = ports.identity.caller().await?;
     let run_id = new_run_id(wall.now());
     let log = AuditLog::new(ports.audit, run_id.clone(), caller.arn.clone());
@@ -524,6 +542,33 @@ async fn follow(
             done.push(transition("dry-run", step.detail.clone()));
             break;
         }
+        // Out of scope now (path, exempt, break-glass, required tags; read from IAM now):
+        // nothing is changed for this user, and no intent is written for it.
+        if step.change != MigrationChange::None
+            && step.change != MigrationChange::RemoveGuard
+            && let Err(why) = guard::user_in_scope(ports.iam, &user, now, policy).await?
+        {
+            log.append(
+                &entry(
+                    (account, &user),
+                    step.to.as_str(),
+                    (Phase::Decision, Some(Outcome::Skipped)),
+                    why.clone(),
+                    (Some(from), Some(from)),
+                    false,
+                    now,
+                ),
+                wall.now(),
+            )
+            .await?;
+            done.push(transition("skipped", why));
+            break;
+        }
+        // The keys about to be deactivated are recorded first: a run that stops after the
+        // first of them still leaves `migrate rollback` the whole list.
+        if step.change == MigrationChange::DeactivateKeys {
+            record = note_deactivating(ports, &pk, record).await?;
+        }
         log.append(
             &entry(
                 (account, &user),
@@ -537,31 +582,7 @@ async fn follow(
             wall.now(),
         )
         .await?;
-        // Out of scope now (exempt, break-glass): nothing is changed for this user.
-        if step.change != MigrationChange::None
-            && step.change != MigrationChange::RemoveGuard
-            && let Some(e) = scope::named_user_exclusion(&user, &tags, now, policy)
-        {
-            log.append(
-                &entry(
-                    (account, &user),
-                    step.to.as_str(),
-                    (Phase::Decision, Some(Outcome::Skipped)),
-                    format!("{}: {}", e.code(), e.detail()),
-                    (Some(from), Some(from)),
-                    false,
-                    now,
-                ),
-                wall.now(),
-            )
-            .await?;
-            done.push(transition(
-                "skipped",
-                format!("{}: {}", e.code(), e.detail()),
-            ));
-            break;
-        }
-        let effect = change(ports, &user, step.change).await;
+        let effect = change(ports, &user, step.change, now, policy).await;
         let deactivated = match &effect {
             Ok(keys) => keys.clone(),
             Err(_) => Vec::new(),
@@ -631,8 +652,10 @@ async fn follow(
         if step.to == MigrationStage::Adopted {
             next_record.adopted_at = Some(step.at);
         }
-        if !deactivated.is_empty() {
-            next_record.deactivated = deactivated;
+        for key in deactivated {
+            if !next_record.deactivated.contains(&key) {
+                next_record.deactivated.push(key);
+            }
         }
         if !ports
             .state
@@ -655,11 +678,44 @@ async fn follow(
     Ok(done)
 }
 
+/// Adds the user's active keys to the record's `deactivated` list before they are
+/// deactivated (compare-and-set; same stage), and returns the record as written.
+async fn note_deactivating(
+    ports: &MigrationPorts<'_>,
+    pk: &str,
+    record: MigrationRecord,
+) -> Result<MigrationRecord, StepError> {
+    let mut next = record.clone();
+    for key in ports.iam.access_keys(&record.user).await? {
+        let id = key.id.to_string();
+        if key.status == KeyStatus::Active && !next.deactivated.contains(&id) {
+            next.deactivated.push(id);
+        }
+    }
+    if next.deactivated == record.deactivated {
+        return Ok(record);
+    }
+    if !ports
+        .state
+        .put_versioned(pk, &record.user, record.version, &next.attrs())
+        .await?
+    {
+        return Err(StepError::InProgress(format!(
+            "in progress: another run changed the migration of {}; the next run re-reads it",
+            record.user
+        )));
+    }
+    next.version = record.version + 1;
+    Ok(next)
+}
+
 /// Carries out a change; returns the keys it deactivated.
 async fn change(
     ports: &MigrationPorts<'_>,
     user: &str,
     change: MigrationChange,
+    now: DateTime<Utc>,
+    policy: &Policy,
 ) -> Result<Vec<String>, PortError> {
     match change {
         MigrationChange::None => Ok(Vec::new()),
@@ -694,8 +750,18 @@ async fn change(
                     ),
                 });
             }
+            // The one "may this key be removed" check, read again for every key.
             for key in keys {
-                ports.keys.delete_key(user, &key.id).await?;
+                match guard::removable(ports.iam, user, &key.id, None, now, policy).await? {
+                    Removal::Allowed(_) => ports.keys.delete_key(user, &key.id).await?,
+                    Removal::Gone => {}
+                    Removal::Refused(_, why) => {
+                        return Err(PortError::Conflict {
+                            operation: "migration".into(),
+                            message: format!("not deleting the keys of {user}: {why}"),
+                        });
+                    }
+                }
             }
             ports
                 .roles

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod certs;
 pub mod discover;
+pub(crate) mod guard;
 pub mod iam_keys;
 #[cfg(test)]
 pub(crate) mod memory;
@@ -192,13 +193,14 @@ pub async fn plan(
                 .await
                 .map_err(state_error)?;
         }
-        if kinds.contains(&Kind::Migration) {
-            inventory.migrating = migration::records(state, &caller.account)
+        if kinds.contains(&Kind::Migration) || kinds.contains(&Kind::IamKeys) {
+            let records = migration::records(state, &caller.account)
                 .await
-                .map_err(state_error)?
-                .into_iter()
-                .map(|r| r.user)
-                .collect();
+                .map_err(state_error)?;
+            inventory.migration_owned = migration::owning_keys(&records);
+            if kinds.contains(&Kind::Migration) {
+                inventory.migrating = records.into_iter().map(|r| r.user).collect();
+            }
         }
     }
     let inventory = discover::discover(discovery, inventory, now, policy, kinds).await?;

@@ -16,17 +16,20 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::api_keys::{Stop, ensure_replacement, replacement_problems};
+use super::guard::{self, Removal};
 use super::{StepError, new_run_id};
 use crate::audit::AuditLog;
 use crate::audit::record::{Entry, Outcome, Phase, ResourceRef};
-use crate::domain::api_rotation::{ApiKeySecret, Rotation, RotationStage, RotationStep, Trigger};
+use crate::domain::api_rotation::{
+    ApiKeySecret, Rotation, RotationStage, RotationStep, Trigger, is_token,
+};
 use crate::domain::lifecycle::{KeyRecord, Stage};
-use crate::domain::model::{AccessKeyId, AccountId, KeyStatus, Kind, TAG_TYPE};
+use crate::domain::model::{AccessKeyId, AccountId, Kind, TAG_TYPE};
 use crate::domain::policy::{Mode, Policy};
 use crate::domain::scope;
 use crate::ports::{
-    ApiKeyAdmin, ApiKeyInventory, AuditStore, Clock, IamInventory, IamKeyAdmin, Identity,
-    KeyTester, PortError, SecretDescription, SecretValue, SecretVersions, StateStore,
+    ApiKeyAdmin, ApiKeyInfo, ApiKeyInventory, AuditStore, Clock, IamInventory, IamKeyAdmin,
+    Identity, KeyTester, PortError, SecretDescription, SecretValue, SecretVersions, StateStore,
 };
 
 /// `keyrotor:type` of a secret holding an IAM access key.
@@ -197,6 +200,8 @@ struct Hook<'a> {
     request: &'a Request,
     secret: SecretDescription,
     kind: SecretType,
+    /// Changes this step made to AWS besides its main one (named in a failed outcome).
+    effects: std::sync::Mutex<Vec<String>>,
 }
 
 /// Runs one protocol step.
@@ -232,6 +237,12 @@ pub async fn run_step(
             )));
         }
     };
+    if kind == SecretType::ApiKey && !is_token(&request.token) {
+        return Err(invalid(format!(
+            "ClientRequestToken {:?} of secret {} is not 8 to 64 letters, digits or dashes; keyrotor uses it as the replacement API key's tag, so rotate with such a token (Secrets Manager's own are UUIDs)",
+            request.token, secret.name
+        )));
+    }
     let name = secret.name.clone();
     let result = |status, detail: String| StepResult {
         step: request.step,
@@ -292,24 +303,41 @@ pub async fn run_step(
         request,
         secret,
         kind,
+        effects: Default::default(),
     };
-    // An API key's replacement is made under the key's lease, like the API key rotation's
+    // Every step on an API key runs under the key's lease, like the API key rotation's
     // (schedule, CLI): while one of those is under way, this step answers "in progress"
-    // and Secrets Manager retries it, instead of making a second replacement.
-    let lease = match (kind, request.step) {
-        (SecretType::ApiKey, ProtocolStep::CreateSecret) => {
+    // and Secrets Manager retries it. The key is the one being replaced: AWSCURRENT's, or
+    // AWSPREVIOUS's once this token is current.
+    let lease = match kind {
+        SecretType::ApiKey => {
+            let promoted = hook
+                .secret
+                .versions
+                .get(&request.token)
+                .is_some_and(|s| s.iter().any(|x| x == "AWSCURRENT"));
+            let stage = if promoted {
+                "AWSPREVIOUS"
+            } else {
+                "AWSCURRENT"
+            };
             // A missing or malformed value is the step's to report.
-            let current = hook.current().await.ok();
-            current
+            let value = ports
+                .secrets
+                .value(&hook.secret.name, None, Some(stage))
+                .await
+                .ok()
+                .flatten();
+            value
                 .and_then(|v| ApiKeySecret::parse(v.expose()).ok())
-                .map(|current| {
+                .map(|old| {
                     (
-                        super::api_keys::lease_name(&who.account, region, &current.api_key_id),
-                        format!("API key {}", current.api_key_id),
+                        super::api_keys::lease_name(&who.account, region, &old.api_key_id),
+                        format!("API key {}", old.api_key_id),
                     )
                 })
         }
-        _ => None,
+        SecretType::Iam => None,
     };
     let detail = match lease {
         Some((lease, what)) => {
@@ -380,6 +408,10 @@ impl Hook<'_> {
             Ok(detail) => (Outcome::Succeeded, detail.clone()),
             Err(Stop::Blocked(m)) => (Outcome::Blocked, m.clone()),
             Err(Stop::Port(e)) => (Outcome::Failed, e.to_string()),
+        };
+        let detail = match (&work, self.effects.lock().map(|e| e.join("; "))) {
+            (Err(_), Ok(done)) if !done.is_empty() => format!("{detail}; already done: {done}"),
+            _ => detail,
         };
         self.log
             .append(
@@ -458,10 +490,20 @@ impl Hook<'_> {
     }
 
     async fn create(&self) -> Result<String, Stop> {
-        let stale = self.clear_stale_pending().await?;
         let current = self.current().await?;
-        let (value, what) = match self.kind {
-            SecretType::Iam => {
+        // An API key has one rotation at a time, whoever started it: claim it before
+        // anything is touched, so a rotation under way elsewhere keeps its pending version.
+        let claimed = match self.kind {
+            SecretType::ApiKey => {
+                let current = self.shape("AWSCURRENT", ApiKeySecret::parse(current.expose()))?;
+                Some(self.claim_rotation(&current.api_key_id).await?)
+            }
+            SecretType::Iam => None,
+        };
+        let stale = self.clear_stale_pending().await?;
+        let mut created = None;
+        let (value, what) = match claimed {
+            None => {
                 let current = self.shape("AWSCURRENT", IamKeySecret::parse(current.expose()))?;
                 let (id, secret, removed) = self.new_iam_key(&current).await?;
                 let body = IamKeySecret {
@@ -484,21 +526,21 @@ impl Hook<'_> {
                     format!("created access key {id} for {}{removed}", current.user_name),
                 )
             }
-            SecretType::ApiKey => {
-                let current = self.shape("AWSCURRENT", ApiKeySecret::parse(current.expose()))?;
-                let (old_name, plans) = self.plans_of(&current.api_key_id).await?;
-                let name = self
-                    .rotation(&current.api_key_id, &old_name, &plans)
-                    .replacement_name();
+            Some(rotation) => {
                 let admin = self.ports.api_admin;
+                let name = rotation.replacement_name();
                 let new = ensure_replacement(
                     admin,
-                    &current.api_key_id,
+                    &rotation.old_key,
                     &name,
-                    &self.request.token,
-                    &plans,
+                    &rotation.token,
+                    &rotation.plans,
                 )
                 .await?;
+                created = Some(
+                    self.record_rotation(&rotation, RotationStep::CreateReplacement, Some(&new))
+                        .await?,
+                );
                 let value = admin.key_value(&new).await?;
                 let body = ApiKeySecret {
                     api_key_id: new.clone(),
@@ -508,7 +550,7 @@ impl Hook<'_> {
                     SecretValue::new(body.to_json()),
                     format!(
                         "created API key {new} ({name}) in usage plans [{}]",
-                        plans.join(", ")
+                        rotation.plans.join(", ")
                     ),
                 )
             }
@@ -517,6 +559,10 @@ impl Hook<'_> {
             .secrets
             .put_pending(&self.secret.name, &self.request.token, &value)
             .await?;
+        if let Some(rotation) = &created {
+            self.record_rotation(rotation, RotationStep::Publish, None)
+                .await?;
+        }
         let stale = if stale.is_empty() {
             String::new()
         } else {
@@ -532,27 +578,16 @@ impl Hook<'_> {
     }
 
     /// A new key for the user, making room under the 2-key limit only by removing a key
-    /// that is inactive or never used and that no version of the secret references.
+    /// that no version of the secret references and that the removal guard allows
+    /// ([`guard::removable`]: inactive and not in a recovery window, or never used and older
+    /// than IAM's last-used lag). The removal is audited on the key's own record.
     async fn new_iam_key(
         &self,
         current: &IamKeySecret,
     ) -> Result<(AccessKeyId, SecretValue, Option<AccessKeyId>), Stop> {
         let user = &current.user_name;
-        let tags = match self.ports.iam.user_tags(user).await {
-            Ok(t) => t,
-            Err(PortError::NotFound { .. }) => {
-                return Err(Stop::Blocked(format!(
-                    "IAM user {user} (userName in the secret) does not exist"
-                )));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if let Some(e) = scope::named_user_exclusion(user, &tags, self.now, self.policy) {
-            return Err(Stop::Blocked(format!(
-                "IAM user {user} is out of keyrotor's scope ({}): {}",
-                e.code(),
-                e.detail()
-            )));
+        if let Err(why) = guard::user_in_scope(self.ports.iam, user, self.now, self.policy).await? {
+            return Err(Stop::Blocked(format!("{why} (userName in the secret)")));
         }
         let keys = match self.ports.iam.access_keys(user).await {
             Ok(keys) => keys,
@@ -566,29 +601,100 @@ impl Hook<'_> {
         let mut removed = None;
         if keys.len() >= 2 {
             let referenced = self.referenced_keys().await?;
+            let records = match super::iam_keys::key_records(self.ports.state, &self.account).await
+            {
+                Ok(r) => r,
+                Err(StepError::Port(PortError::NotFound { .. })) => Vec::new(),
+                Err(e) => {
+                    return Err(Stop::Blocked(format!(
+                        "cannot read the key lifecycles: {e}"
+                    )));
+                }
+            };
+            let mut refused = Vec::new();
             let mut candidate = None;
             for key in keys
                 .iter()
                 .filter(|k| !referenced.contains(&k.id.to_string()))
             {
-                let unused = key.status == KeyStatus::Inactive
-                    || self.ports.iam.key_last_used(&key.id).await?.is_none();
-                if unused {
-                    candidate = Some(key.id.clone());
-                    break;
+                let record = records.iter().find(|r| r.key == key.id);
+                match guard::removable(self.ports.iam, user, &key.id, record, self.now, self.policy)
+                    .await?
+                {
+                    Removal::Allowed(_) | Removal::Gone => {
+                        candidate = Some(key.id.clone());
+                        break;
+                    }
+                    Removal::Refused(_, why) => refused.push(why),
                 }
             }
             let Some(victim) = candidate else {
                 return Err(Stop::Blocked(format!(
-                    "two-key limit: user {user} already has 2 access keys, each active and used or referenced by a version of secret {}; remove one by hand, then retry",
-                    self.secret.name
+                    "two-key limit: user {user} already has 2 access keys and neither may be removed to make room ({}); remove one by hand, then retry",
+                    if refused.is_empty() {
+                        format!(
+                            "both are referenced by versions of secret {}",
+                            self.secret.name
+                        )
+                    } else {
+                        refused.join("; ")
+                    }
                 )));
             };
-            self.ports.iam_admin.delete_key(user, &victim).await?;
+            self.remove_to_make_room(user, &victim).await?;
             removed = Some(victim);
         }
         let (id, secret) = self.ports.iam_admin.create_key(user).await?;
         Ok((id, secret, removed))
+    }
+
+    /// Deletes `key` of `user` to make room, audited on the key's own resource (intent,
+    /// outcome); the deletion is also noted for the step's outcome, so a later failure in
+    /// the same step says the key is gone.
+    async fn remove_to_make_room(&self, user: &str, key: &AccessKeyId) -> Result<(), Stop> {
+        let entry = |phase, outcome, detail: String| Entry {
+            resource: ResourceRef {
+                kind: Kind::IamKeys,
+                account: self.account.to_string(),
+                region: crate::domain::plan::GLOBAL.to_owned(),
+                id: key.to_string(),
+            },
+            action: "delete".into(),
+            phase,
+            outcome,
+            reason: "make-room-for-rotation".into(),
+            detail,
+            before: None,
+            after: Some(self.secret.arn.clone()),
+            dry_run: false,
+            policy_time: self.now,
+        };
+        let detail = format!(
+            "delete access key {key} of {user} to make room under the 2-key limit for the rotation of secret {} (version {})",
+            self.secret.name, self.request.token
+        );
+        self.log
+            .append(&entry(Phase::Intent, None, detail.clone()), self.wall.now())
+            .await?;
+        let result = match self.ports.iam_admin.delete_key(user, key).await {
+            Err(PortError::NotFound { .. }) => Ok(()),
+            other => other,
+        };
+        let (outcome, text) = match &result {
+            Ok(()) => (Outcome::Succeeded, detail),
+            Err(e) => (Outcome::Failed, e.to_string()),
+        };
+        self.log
+            .append(&entry(Phase::Outcome, Some(outcome), text), self.wall.now())
+            .await?;
+        result?;
+        self.effects
+            .lock()
+            .map_err(|_| Stop::Blocked("internal: effects lock poisoned".into()))?
+            .push(format!(
+                "access key {key} of {user} was deleted to make room"
+            ));
+        Ok(())
     }
 
     /// Access key ids named by any staged version of the secret.
@@ -611,35 +717,136 @@ impl Hook<'_> {
         Ok(ids)
     }
 
-    /// The name and usage plans of API key `key`.
-    async fn plans_of(&self, key: &str) -> Result<(String, Vec<String>), Stop> {
-        let keys = self.ports.api_keys.api_keys().await?;
-        let Some(found) = keys.iter().find(|k| k.id == key) else {
+    /// API key `key` as API Gateway has it now, checked against scope, with the usage
+    /// plans it is in now.
+    async fn api_key_in_scope(&self, key: &str) -> Result<(ApiKeyInfo, Vec<String>), Stop> {
+        let Some(found) = self.ports.api_admin.key(key).await? else {
             return Err(Stop::Blocked(format!(
                 "API key {key} (apiKeyId in secret {}) does not exist",
                 self.secret.name
             )));
         };
-        if found.usage_plans.is_empty() {
+        if let Some(e) = scope::api_key_exclusion(&found.name, &found.tags, self.now, self.policy) {
+            return Err(Stop::Blocked(format!(
+                "API key {key} ({}) is out of keyrotor's scope ({}): {}",
+                found.name,
+                e.code(),
+                e.detail()
+            )));
+        }
+        let plans = self.ports.api_admin.key_plans(key).await?;
+        Ok((found, plans))
+    }
+
+    /// The rotation record of API key `key` (the state table's one rotation per key), if
+    /// any: an unreadable record blocks rather than being taken for none.
+    async fn rotation_of(&self, key: &str) -> Result<Option<Rotation>, Stop> {
+        let pk = Rotation::partition(self.account.as_str(), &self.region);
+        let Some(item) = self
+            .ports
+            .state
+            .list(&pk)
+            .await?
+            .into_iter()
+            .find(|i| i.sk == key)
+        else {
+            return Ok(None);
+        };
+        Rotation::from_item(&item.sk, item.version, &item.attrs)
+            .map(Some)
+            .map_err(|why| {
+                Stop::Blocked(format!(
+                    "the rotation record of API key {key} cannot be read ({why}); fix or delete the state-table item"
+                ))
+            })
+    }
+
+    /// Claims the rotation of API key `key` for this token: the record of this token (a
+    /// repeated createSecret), or a new record in the state table. A rotation of the key
+    /// under way with another token (the sweep's, the CLI's, another hook run's) owns the
+    /// key: this step stops as in progress and changes nothing.
+    async fn claim_rotation(&self, key: &str) -> Result<Rotation, Stop> {
+        let found = self.rotation_of(key).await?;
+        let version = found.as_ref().map_or(0, |r| r.version);
+        if let Some(r) = found.filter(|r| r.stage != RotationStage::Deleted) {
+            if r.token == self.request.token {
+                return Ok(r);
+            }
+            return Err(Stop::Port(PortError::Conflict {
+                operation: "createSecret".into(),
+                message: format!(
+                    "API key {key} is being rotated by another keyrotor rotation (token {}, stage {}); it owns the key until it is promoted — Secrets Manager retries this step, or let that rotation finish",
+                    r.token,
+                    r.stage.as_str()
+                ),
+            }));
+        }
+        let (info, plans) = self.api_key_in_scope(key).await?;
+        if plans.is_empty() {
             return Err(Stop::Blocked(format!(
                 "API key {key} is in no usage plan, so its replacement would serve nothing; attach it first"
             )));
         }
-        Ok((found.name.clone(), found.usage_plans.clone()))
-    }
-
-    /// The rotation record of an API key replaced through the hook (the token without
-    /// dashes is the record's token).
-    fn rotation(&self, old_key: &str, name: &str, plans: &[String]) -> Rotation {
-        Rotation::start(
-            old_key,
-            name,
+        let rotation = Rotation::start(
+            key,
+            &info.name,
             &self.secret.name,
-            plans,
-            self.request.token.replace('-', ""),
+            &plans,
+            self.request.token.clone(),
             Trigger::OnDemand,
             self.now,
-        )
+        );
+        let pk = Rotation::partition(self.account.as_str(), &self.region);
+        if !self
+            .ports
+            .state
+            .put_versioned(&pk, key, version, &rotation.attrs())
+            .await?
+        {
+            return Err(Stop::Port(PortError::Conflict {
+                operation: "createSecret".into(),
+                message: format!(
+                    "another run started a rotation of API key {key} first; Secrets Manager retries this step"
+                ),
+            }));
+        }
+        Ok(Rotation {
+            version: version + 1,
+            ..rotation
+        })
+    }
+
+    /// Moves `rotation`'s record on by `step` (compare-and-set), naming the replacement.
+    async fn record_rotation(
+        &self,
+        rotation: &Rotation,
+        step: RotationStep,
+        new_key: Option<&str>,
+    ) -> Result<Rotation, Stop> {
+        if rotation.stage >= step.to() {
+            return Ok(rotation.clone());
+        }
+        let mut next = rotation.advanced(step, self.now);
+        if let Some(k) = new_key {
+            next.new_key = Some(k.to_owned());
+        }
+        let pk = Rotation::partition(self.account.as_str(), &self.region);
+        if !self
+            .ports
+            .state
+            .put_versioned(&pk, &rotation.old_key, rotation.version, &next.attrs())
+            .await?
+        {
+            return Err(Stop::Port(PortError::NotReady {
+                operation: self.request.step.as_str().into(),
+                message: format!(
+                    "the rotation record of {} changed meanwhile; Secrets Manager retries the step",
+                    rotation.old_key
+                ),
+            }));
+        }
+        next.version = rotation.version + 1;
+        Ok(next)
     }
 
     async fn test(&self) -> Result<String, Stop> {
@@ -680,10 +887,24 @@ impl Hook<'_> {
                     "AWSCURRENT",
                     ApiKeySecret::parse(self.current().await?.expose()),
                 )?;
-                let (_, plans) = self.plans_of(&current.api_key_id).await?;
+                let rotation = self
+                    .rotation_of(&current.api_key_id)
+                    .await?
+                    .filter(|r| r.token == self.request.token);
+                let mut plans = self.ports.api_admin.key_plans(&current.api_key_id).await?;
+                if let Some(r) = &rotation {
+                    plans.extend(r.plans.iter().cloned());
+                    plans.sort();
+                    plans.dedup();
+                }
                 let problems =
                     replacement_problems(self.ports.api_admin, &body.api_key_id, &plans).await?;
                 if problems.is_empty() {
+                    if let Some(r) = &rotation
+                        && r.stage == RotationStage::Published
+                    {
+                        self.record_rotation(r, RotationStep::Verify, None).await?;
+                    }
                     Ok(format!(
                         "API key {} is enabled and in usage plans [{}]",
                         body.api_key_id,
@@ -825,6 +1046,7 @@ impl Hook<'_> {
                     stage: Stage::Superseded,
                     since: self.now,
                     version,
+                    secret: Some(self.secret.arn.clone()),
                 };
                 if !self
                     .ports
@@ -850,47 +1072,65 @@ impl Hook<'_> {
                     "AWSCURRENT",
                     ApiKeySecret::parse(self.current().await?.expose()),
                 )?;
-                let pk = Rotation::partition(self.account.as_str(), &self.region);
-                let existing = self
-                    .ports
-                    .state
-                    .list(&pk)
-                    .await?
-                    .into_iter()
-                    .find(|i| i.sk == old.api_key_id);
-                if existing.as_ref().is_some_and(|i| {
-                    i.attrs
-                        .get("stage")
-                        .and_then(|s| RotationStage::parse(s))
-                        .is_some_and(|s| s >= RotationStage::Promoted)
-                }) {
+                let existing = self.rotation_of(&old.api_key_id).await?;
+                if existing
+                    .as_ref()
+                    .is_some_and(|r| r.stage >= RotationStage::Promoted)
+                {
                     return Ok(format!(
                         "previous API key {} is already scheduled",
                         old.api_key_id
                     ));
                 }
-                let (name, plans) = self.plans_of(&old.api_key_id).await?;
-                let mut record = self
-                    .rotation(&old.api_key_id, &name, &plans)
-                    .advanced(RotationStep::Promote, self.now);
-                record.new_key = Some(current.api_key_id.clone());
-                let version = existing.map_or(0, |i| i.version);
-                if !self
-                    .ports
-                    .state
-                    .put_versioned(&pk, &old.api_key_id, version, &record.attrs())
-                    .await?
-                {
-                    return Err(Stop::Port(PortError::NotReady {
-                        operation: "finishSecret".into(),
-                        message: format!(
-                            "the rotation record of {} changed while it was scheduled; Secrets Manager retries the step",
-                            old.api_key_id
-                        ),
-                    }));
-                }
+                let record = match existing {
+                    // The rotation this hook claimed in createSecret (or one it met).
+                    Some(r) => r,
+                    None => {
+                        // No record: a rotation from before records were kept. Scope is
+                        // checked before one is made.
+                        let (info, plans) = match self.api_key_in_scope(&old.api_key_id).await {
+                            Ok(found) => found,
+                            Err(Stop::Blocked(why)) => {
+                                return Ok(format!(
+                                    "previous API key {} is not scheduled for retirement: {why}",
+                                    old.api_key_id
+                                ));
+                            }
+                            Err(e) => return Err(e),
+                        };
+                        let mut r = Rotation::start(
+                            &old.api_key_id,
+                            &info.name,
+                            &self.secret.name,
+                            &plans,
+                            self.request.token.clone(),
+                            Trigger::OnDemand,
+                            self.now,
+                        )
+                        .advanced(RotationStep::Verify, self.now);
+                        let pk = Rotation::partition(self.account.as_str(), &self.region);
+                        if !self
+                            .ports
+                            .state
+                            .put_versioned(&pk, &old.api_key_id, 0, &r.attrs())
+                            .await?
+                        {
+                            return Err(Stop::Port(PortError::NotReady {
+                                operation: "finishSecret".into(),
+                                message: format!(
+                                    "the rotation record of {} changed while it was scheduled; Secrets Manager retries the step",
+                                    old.api_key_id
+                                ),
+                            }));
+                        }
+                        r.version = 1;
+                        r
+                    }
+                };
+                self.record_rotation(&record, RotationStep::Promote, Some(&current.api_key_id))
+                    .await?;
                 Ok(format!(
-                    "previous API key {} will be retired by the sweep after {} days",
+                    "previous API key {} will be retired by the sweep after {} days, once it is in scope",
                     old.api_key_id, self.policy.api_keys.grace_days
                 ))
             }
@@ -1042,6 +1282,12 @@ mod tests {
         async fn key_last_used(&self, _k: &AccessKeyId) -> PortResult<Option<LastUsed>> {
             unreachable!()
         }
+        async fn key_owner(&self, _k: &AccessKeyId) -> PortResult<Option<String>> {
+            unreachable!()
+        }
+        async fn user(&self, _u: &str) -> PortResult<Option<crate::domain::model::IamUser>> {
+            unreachable!()
+        }
     }
     #[async_trait]
     impl IamKeyAdmin for Unused {
@@ -1076,6 +1322,9 @@ mod tests {
             unreachable!()
         }
         async fn plan_keys(&self, _p: &str) -> PortResult<Vec<String>> {
+            unreachable!()
+        }
+        async fn key_plans(&self, _id: &str) -> PortResult<Vec<String>> {
             unreachable!()
         }
         async fn attach(&self, _p: &str, _k: &str) -> PortResult<()> {
