@@ -433,3 +433,131 @@ async fn bad_input_is_refused_with_exit_2_and_changes_nothing() {
     let keys = s.gateway.get_api_keys().send().await.unwrap();
     assert_eq!(keys.items().len(), 1, "no replacement was created");
 }
+
+/// Promotes the rotation of `s.key` (day 100) and returns the replacement's id.
+fn promote(world: &World, enforce: &tempfile::NamedTempFile) -> String {
+    let done = sweep(world, enforce, 100);
+    assert!(steps(&done).contains(&"promote".to_owned()), "{done}");
+    done["rotations"][0]["new_key"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn an_old_key_that_joined_another_usage_plan_during_grace_is_not_retired_from_under_it() {
+    let world = World::new();
+    let s = setup(&world, None, 1).await;
+    let enforce = policy("enforce");
+    ok(&run(keyrotor(&world, &enforce, 0).arg("init")));
+    let new_key = promote(&world, &enforce);
+    // During the grace period a person attaches the old key to a second usage plan.
+    let late = s
+        .gateway
+        .create_usage_plan()
+        .name("late-plan")
+        .send()
+        .await
+        .unwrap()
+        .id()
+        .unwrap()
+        .to_owned();
+    s.gateway
+        .create_usage_plan_key()
+        .usage_plan_id(&late)
+        .key_id(&s.key)
+        .key_type("API_KEY")
+        .send()
+        .await
+        .unwrap();
+    // Grace over: retire must see the new plan and refuse, since the replacement is not in it.
+    let out =
+        run(keyrotor(&world, &enforce, 110)
+            .args(["sweep", "--kind", "api-keys", "--output", "json"]));
+    let done: Value = serde_json::from_str(&support::stdout(&out)).unwrap();
+    assert_eq!(done["rotations"][0]["status"], "blocked", "{done}");
+    assert!(
+        done["rotations"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("joined usage plan"),
+        "{done}"
+    );
+    assert!(
+        s.in_plan(&late, &s.key).await,
+        "old key still serves the late plan"
+    );
+    assert_eq!(
+        s.key(&s.key).await.map(|k| k.0),
+        Some(true),
+        "old key enabled"
+    );
+    // Once the replacement serves that plan too, the next sweep retires the old key there.
+    s.gateway
+        .create_usage_plan_key()
+        .usage_plan_id(&late)
+        .key_id(&new_key)
+        .key_type("API_KEY")
+        .send()
+        .await
+        .unwrap();
+    let done = sweep(&world, &enforce, 111);
+    assert!(steps(&done).contains(&"retire".to_owned()), "{done}");
+    assert!(
+        !s.in_plan(&late, &s.key).await,
+        "detached from the late plan too"
+    );
+    // And the delete re-reads the plans: attached again during recovery, it is kept.
+    s.gateway
+        .create_usage_plan_key()
+        .usage_plan_id(&late)
+        .key_id(&s.key)
+        .key_type("API_KEY")
+        .send()
+        .await
+        .unwrap();
+    let out =
+        run(keyrotor(&world, &enforce, 150)
+            .args(["sweep", "--kind", "api-keys", "--output", "json"]));
+    let done: Value = serde_json::from_str(&support::stdout(&out)).unwrap();
+    assert_eq!(done["rotations"][0]["status"], "blocked", "{done}");
+    assert!(
+        s.key(&s.key).await.is_some(),
+        "not deleted while in a usage plan"
+    );
+}
+
+#[tokio::test]
+async fn an_exemption_added_after_promotion_stops_retire_and_delete() {
+    let world = World::new();
+    let s = setup(&world, None, 1).await;
+    let enforce = policy("enforce");
+    ok(&run(keyrotor(&world, &enforce, 0).arg("init")));
+    promote(&world, &enforce);
+    // After promotion the owner exempts the old key until day 130.
+    let until = (t0() + Duration::days(130)).format("%Y-%m-%d").to_string();
+    let arn = format!("arn:aws:apigateway:{}::/apikeys/{}", support::REGION, s.key);
+    s.gateway
+        .tag_resource()
+        .resource_arn(&arn)
+        .tags("keyrotor:exempt", &until)
+        .send()
+        .await
+        .unwrap();
+    let done = sweep(&world, &enforce, 110);
+    assert!(
+        steps(&done).is_empty(),
+        "nothing retired while exempt: {done}"
+    );
+    assert_eq!(
+        s.key(&s.key).await.map(|k| k.0),
+        Some(true),
+        "old key enabled"
+    );
+    assert!(s.in_plan(&s.plans[0], &s.key).await);
+    // `rotate api-key` on the key refuses too (the step re-checks scope itself).
+    let out = run(keyrotor(&world, &enforce, 110).args(["rotate", "api-key", &s.key]));
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("exempt"), "{}", stderr(&out));
+    assert_eq!(s.key(&s.key).await.map(|k| k.0), Some(true));
+    // Once the exemption has expired, the rotation goes on.
+    let done = sweep(&world, &enforce, 140);
+    assert!(steps(&done).contains(&"retire".to_owned()), "{done}");
+}

@@ -432,3 +432,31 @@ async fn a_tag_that_names_no_valid_identity_blocks_and_creates_nothing() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("no IAM user"), "{}", stderr(&out));
 }
+
+#[tokio::test]
+async fn a_user_outside_path_prefixes_is_not_migrated_and_nothing_is_created() {
+    // Scenario: [iam_keys] path_prefixes = ["/apps/"], the user lives under "/" — `migrate
+    // apply` must refuse (one scope check for every entry point) and create no role.
+    let world = World::new();
+    let runner = format!("arn:aws:iam::{}:role/app-runner", world.account);
+    let app = app(&world, &runner).await;
+    let mut scoped = tempfile::NamedTempFile::new().unwrap();
+    writeln!(
+        scoped,
+        "mode = \"enforce\"\n[migration]\nenabled = true\n[iam_keys]\npath_prefixes = [\"/apps/\"]"
+    )
+    .unwrap();
+    ok(&run(keyrotor(&world, &scoped, 0).arg("init")));
+    let out = run(keyrotor(&world, &scoped, 1).args(["migrate", "apply", "app"]));
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("path_prefixes"), "{}", stderr(&out));
+    assert!(
+        app.iam
+            .get_role()
+            .role_name("keyrotor-app")
+            .send()
+            .await
+            .is_err(),
+        "no role created for an out-of-scope user"
+    );
+}

@@ -560,3 +560,68 @@ async fn a_rotation_that_fails_between_any_two_steps_completes_when_retried() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_hook_never_deletes_an_active_key_created_minutes_ago_to_make_room() {
+    // Key B was created by hand 10 minutes before the rotation: IAM has no last-used date
+    // for it yet, but it may already be in use. The rotation is blocked; B stays.
+    let world = World::new();
+    let w = iam_world(&world).await;
+    let policy = policy();
+    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+    world.set_clock(&day(1));
+    let fresh = w
+        .iam
+        .create_access_key()
+        .user_name("svc")
+        .send()
+        .await
+        .unwrap();
+    let fresh = fresh.access_key().unwrap().access_key_id().to_owned();
+    let later = (t0() + Duration::days(1) + Duration::minutes(10)).to_rfc3339();
+    world.set_clock(&later);
+    let mut cmd = world.keyrotor();
+    cmd.env("KEYROTOR_NOW", &later)
+        .arg("--config")
+        .arg(policy.path())
+        .args(["rotate", "secret", "svc/iam"]);
+    let out = run(&mut cmd);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("two-key limit"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("last-used data lags"),
+        "{}",
+        stderr(&out)
+    );
+    let keys: Vec<String> = w.keys().await.into_iter().map(|(k, _)| k).collect();
+    assert!(keys.contains(&fresh) && keys.contains(&w.key), "{keys:?}");
+    // A day later the same never-used key may go: the lag is over.
+    let out =
+        run(keyrotor(&world, &policy, 3).args(["rotate", "secret", "svc/iam", "--output", "json"]));
+    let steps: Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert!(
+        steps[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("removed unused key {fresh}")),
+        "{steps}"
+    );
+    // The removal is audited on the key's own chain.
+    let out = run(keyrotor(&world, &policy, 3).args([
+        "audit",
+        "list",
+        "--resource",
+        &fresh,
+        "--output",
+        "json",
+    ]));
+    let records: Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert!(
+        records
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["reason"] == "make-room-for-rotation" && r["outcome"] == "succeeded"),
+        "{records}"
+    );
+}

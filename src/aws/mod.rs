@@ -522,6 +522,15 @@ mod tests {
         assert!(e.to_string().contains("SomethingNew"), "{e}");
     }
 
+    #[test]
+    fn the_two_key_limit_is_a_quota_to_escalate_not_throttling_to_retry() {
+        for code in ["LimitExceeded", "LimitExceededException"] {
+            let e = classify("iam:CreateAccessKey", service_error(code, 409));
+            assert!(matches!(e, PortError::Limit { .. }), "{code}: {e:?}");
+            assert_eq!(e.name(), "KeyRotor.Blocked", "{code}");
+        }
+    }
+
     // Virtual time: the test measures the pacer's schedule, not the machine.
     #[tokio::test(start_paused = true)]
     async fn pacer_allows_a_burst_then_spaces_calls() {

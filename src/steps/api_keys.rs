@@ -20,7 +20,7 @@ use crate::audit::record::{Entry, Outcome, Phase, ResourceRef};
 use crate::domain::api_rotation::{
     ApiKeySecret, Rotation, RotationStage, RotationStep, TAG_REPLACES, TAG_ROTATION, Trigger,
 };
-use crate::domain::model::{AccountId, ApiKey, Inventory, Kind};
+use crate::domain::model::{AccountId, ApiKey, DiscoveryProblem, Inventory, Kind};
 use crate::domain::plan::{self, ActionType, Plan};
 use crate::domain::policy::{Mode, Policy};
 use crate::domain::scope;
@@ -112,19 +112,35 @@ pub fn lease_name(account: &AccountId, region: &str, key: &str) -> String {
     format!("api-key#{account}#{region}#{key}")
 }
 
-/// Reads the rotation records of one account and region.
+/// Reads the rotation records of one account and region. An item that cannot be decoded
+/// is reported (a discovery problem naming it) and skipped: one bad item never stops the
+/// rotations of the other keys. Its own key gets no new rotation meanwhile, because a
+/// rotation starts only by creating the item (compare-and-set on an absent item).
 pub async fn rotations(
     state: &dyn StateStore,
     account: &AccountId,
     region: &str,
-) -> Result<Vec<Rotation>, StepError> {
-    super::read_records(
-        state,
-        &Rotation::partition(account.as_str(), region),
-        Rotation::from_item,
-        "fix the item (the rotation cannot go on without it)",
-    )
-    .await
+) -> Result<(Vec<Rotation>, Vec<DiscoveryProblem>), StepError> {
+    let pk = Rotation::partition(account.as_str(), region);
+    let mut found = Vec::new();
+    let mut problems = Vec::new();
+    for item in state.list(&pk).await? {
+        match Rotation::from_item(&item.sk, item.version, &item.attrs) {
+            Ok(r) => found.push(r),
+            Err(why) => {
+                tracing::warn!(item = %item.sk, partition = %pk, "unreadable rotation record skipped: {why}");
+                problems.push(DiscoveryProblem {
+                    kind: Kind::ApiKeys,
+                    region: region.to_owned(),
+                    message: format!(
+                        "state table {pk}: {why}; API key {} is left alone until the item is fixed or deleted",
+                        item.sk
+                    ),
+                });
+            }
+        }
+    }
+    Ok((found, problems))
 }
 
 /// The inventory of API keys, secrets and rotations of one region.
@@ -134,7 +150,9 @@ async fn inventory(
     region: &str,
 ) -> Result<Inventory, StepError> {
     let mut inv = Inventory::empty(caller.account.clone(), region);
-    inv.api_rotations = rotations(ports.state, &caller.account, region).await?;
+    let (found, problems) = rotations(ports.state, &caller.account, region).await?;
+    inv.api_rotations = found;
+    inv.problems.extend(problems);
     inv.secrets = ports.secret_list.secrets().await?;
     inv.api_keys = ports.keys.api_keys().await?;
     Ok(inv)
@@ -1142,9 +1160,9 @@ pub async fn load_rotations(
     state: &dyn StateStore,
     account: &AccountId,
     region: &str,
-) -> Result<Vec<Rotation>, StepError> {
+) -> Result<(Vec<Rotation>, Vec<DiscoveryProblem>), StepError> {
     match rotations(state, account, region).await {
-        Err(StepError::Port(PortError::NotFound { .. })) => Ok(Vec::new()),
+        Err(StepError::Port(PortError::NotFound { .. })) => Ok((Vec::new(), Vec::new())),
         other => other,
     }
 }

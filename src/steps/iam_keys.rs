@@ -832,6 +832,8 @@ mod tests {
         /// Fail the IAM change with this error (after recording the call).
         fail_change: Option<PortError>,
         malformed_report: bool,
+        /// ListAccessKeys fails (throttled) when set.
+        fail_list: bool,
     }
 
     impl FakeIam {
@@ -846,6 +848,7 @@ mod tests {
                 calls: Mutex::new(Vec::new()),
                 fail_change: None,
                 malformed_report: false,
+                fail_list: false,
             }
         }
 
@@ -897,6 +900,11 @@ mod tests {
             }])
         }
         async fn access_keys(&self, _user: &str) -> PortResult<Vec<AccessKey>> {
+            if self.fail_list {
+                return Err(PortError::Throttled {
+                    operation: "iam:ListAccessKeys".into(),
+                });
+            }
             Ok(self.key.lock().unwrap().iter().cloned().collect())
         }
         async fn user_tags(&self, _user: &str) -> PortResult<Tags> {
@@ -1110,5 +1118,29 @@ mod tests {
         assert!(err.to_string().contains("missing column"), "{err}");
         assert!(audit.records.lock().unwrap().is_empty());
         assert_eq!(stage(&state), None);
+    }
+
+    #[tokio::test]
+    async fn a_delete_whose_last_guard_cannot_read_the_key_is_blocked_not_done() {
+        // Deactivated on day 63; the delete is due on day 100, but ListAccessKeys is
+        // throttled right before it: the guard cannot see whether the key was reactivated,
+        // so nothing is deleted.
+        let mut iam = FakeIam::new();
+        let state = MemState::default();
+        let audit = MemAudit::default();
+        sweep_at(&iam, &state, &audit, 56).await.unwrap();
+        sweep_at(&iam, &state, &audit, 63).await.unwrap();
+        assert_eq!(iam.status(), Some(KeyStatus::Inactive));
+        iam.fail_list = true;
+        iam.calls.lock().unwrap().clear();
+        let done = sweep_at(&iam, &state, &audit, 100).await.unwrap();
+        assert_eq!(actions(&done), vec![(ActionType::Delete, "blocked")]);
+        assert_eq!(done.failed(), 1);
+        assert!(iam.calls.lock().unwrap().is_empty(), "nothing deleted");
+        assert_eq!(iam.status(), Some(KeyStatus::Inactive));
+        assert_eq!(stage(&state).as_deref(), Some("deactivated"));
+        iam.fail_list = false;
+        let done = sweep_at(&iam, &state, &audit, 101).await.unwrap();
+        assert_eq!(actions(&done), vec![(ActionType::Delete, "done")]);
     }
 }

@@ -189,9 +189,11 @@ pub async fn plan(
             };
         }
         if kinds.contains(&Kind::ApiKeys) {
-            inventory.api_rotations = api_keys::load_rotations(state, &caller.account, region)
+            let (found, problems) = api_keys::load_rotations(state, &caller.account, region)
                 .await
                 .map_err(state_error)?;
+            inventory.api_rotations = found;
+            inventory.problems.extend(problems);
         }
         if kinds.contains(&Kind::Migration) || kinds.contains(&Kind::IamKeys) {
             let records = migration::records(state, &caller.account)
