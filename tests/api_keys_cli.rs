@@ -561,3 +561,50 @@ async fn an_exemption_added_after_promotion_stops_retire_and_delete() {
     let done = sweep(&world, &enforce, 140);
     assert!(steps(&done).contains(&"retire".to_owned()), "{done}");
 }
+
+#[tokio::test]
+async fn one_unreadable_rotation_record_does_not_stop_the_other_keys() {
+    // A rotation record whose token is not a token (written by hand, or by an older hook
+    // run with an arbitrary ClientRequestToken): reported and skipped, the due key beside it
+    // is rotated as usual.
+    let world = World::new();
+    let s = setup(&world, None, 1).await;
+    let enforce = policy("enforce");
+    ok(&run(keyrotor(&world, &enforce, 0).arg("init")));
+    let dynamo = aws_sdk_dynamodb::Client::new(&world.sdk().await);
+    let text = aws_sdk_dynamodb::types::AttributeValue::S;
+    dynamo
+        .put_item()
+        .table_name("keyrotor-state")
+        .item(
+            "pk",
+            text(format!("api-key#{}#{}", world.account, support::REGION)),
+        )
+        .item("sk", text("bogus0key".into()))
+        .item("name", text("other-client".into()))
+        .item("secret", text("other/api-key".into()))
+        .item("token", text("not a token!".into()))
+        .item("trigger", text("on-demand".into()))
+        .item("stage", text("started".into()))
+        .item("since", text(day(1)))
+        .item("started_at", text(day(1)))
+        .item("plans", text(String::new()))
+        .item(
+            "version",
+            aws_sdk_dynamodb::types::AttributeValue::N("1".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let done = sweep(&world, &enforce, 100);
+    assert!(steps(&done).contains(&"promote".to_owned()), "{done}");
+    s.assert_current_works("after the sweep").await;
+    let out =
+        run(keyrotor(&world, &enforce, 100)
+            .args(["plan", "--kind", "api-keys", "--output", "json"]));
+    let plan = ok(&out);
+    assert!(
+        plan.contains("bogus0key") && plan.contains("not a rotation token"),
+        "{plan}"
+    );
+}

@@ -1471,3 +1471,222 @@ async fn one_failed_attempt_of_any_write_is_absorbed_by_the_retry_layer() {
     );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// The migration job (the Lambda's) on `day`, over `faults`, without retries.
+async fn migration_sweep(world: &World, faults: &Faults, day: i64) -> Result<Value, StepError> {
+    let now = t0() + Duration::days(day);
+    support::faults::set_clock(world, &now.to_rfc3339());
+    let ctx = context_with(
+        world,
+        faults,
+        now,
+        RetryConfig::disabled(),
+        migration_policy(),
+    )
+    .await;
+    keyrotor::lambda::run_job(&ctx, Job::Migration, json!({})).await
+}
+
+/// The migration world with a second (never used) key, walked to `guarded` (day 34).
+async fn two_keys_guarded() -> (MigrationWorld, String) {
+    let w = migration_world().await;
+    let second = w
+        .iam
+        .create_access_key()
+        .user_name(MIGRATING)
+        .send()
+        .await
+        .unwrap();
+    let second = second.access_key().unwrap().access_key_id().to_owned();
+    apply(&w.world, &Faults::none(), t0() + Duration::days(1))
+        .await
+        .unwrap();
+    support::faults::set_clock(&w.world, &(t0() + Duration::days(3)).to_rfc3339());
+    assert!(w.use_role().await);
+    for day in [4, 34] {
+        migration_sweep(&w.world, &Faults::none(), day)
+            .await
+            .unwrap();
+    }
+    assert!(w.guarded().await);
+    (w, second)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deactivation_stopped_after_the_first_key_is_still_rolled_back_whole() {
+    // Where the deactivation's second UpdateAccessKey comes in the call order, from an
+    // undisturbed run in a world of its own.
+    let (probe, _) = two_keys_guarded().await;
+    let faults = Faults::none();
+    migration_sweep(&probe.world, &faults, 41).await.unwrap();
+    let second_update = faults
+        .calls()
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.op == "iam:UpdateAccessKey")
+        .map(|(i, _)| i)
+        .nth(1)
+        .expect("two keys deactivated");
+
+    // The same run, failing on the second key: the first is already inactive.
+    let (w, second) = two_keys_guarded().await;
+    let faults = Faults::at(second_update, Kind::AccessDenied, Attempts::Every);
+    let out = migration_sweep(&w.world, &faults, 41).await.unwrap();
+    assert!(
+        faults
+            .faulted()
+            .is_some_and(|c| c.op == "iam:UpdateAccessKey"),
+        "{out}"
+    );
+    // The next run finishes the deactivation (the first key is already inactive).
+    migration_sweep(&w.world, &Faults::none(), 42)
+        .await
+        .unwrap();
+    let statuses = |w: MigrationWorld| async move {
+        w.iam
+            .list_access_keys()
+            .user_name(MIGRATING)
+            .send()
+            .await
+            .unwrap()
+            .access_key_metadata()
+            .iter()
+            .map(|k| k.status().unwrap().as_str().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(statuses(w.clone()).await, ["Inactive", "Inactive"]);
+    // Rollback reactivates both keys, not only the one the last run saw active.
+    let ctx = context_with(
+        &w.world,
+        &Faults::none(),
+        t0() + Duration::days(43),
+        RetryConfig::disabled(),
+        migration_policy(),
+    )
+    .await;
+    let iam = keyrotor::aws::iam::IamClient::of(&ctx.aws);
+    let identity = keyrotor::aws::sts::StsIdentity::new(ctx.aws.sts());
+    let state = keyrotor::aws::dynamodb::DynamoStateStore::new(
+        ctx.aws.dynamodb(),
+        ctx.policy.audit.state_table.clone(),
+    );
+    let audit = DynamoAuditStore::new(ctx.aws.dynamodb(), ctx.policy.audit.table.clone());
+    let ports = keyrotor::steps::migration::MigrationPorts {
+        identity: &identity,
+        iam: &iam,
+        keys: &iam,
+        roles: &iam,
+        state: &state,
+        notifier: &keyrotor::aws::sns::NoNotifier,
+        audit: &audit,
+    };
+    let record = keyrotor::steps::migration::rollback(
+        &ports,
+        MIGRATING,
+        t0() + Duration::days(43),
+        &keyrotor::ports::SystemClock::Real,
+    )
+    .await
+    .unwrap();
+    assert!(
+        record.deactivated.contains(&second),
+        "{:?}",
+        record.deactivated
+    );
+    assert!(
+        record.deactivated.contains(&w.key.0),
+        "{:?}",
+        record.deactivated
+    );
+    assert_eq!(statuses(w.clone()).await, ["Active", "Active"]);
+}
+
+/// The hook world with a second key, never used, created a day before `now`.
+async fn hook_world_two_keys(now: DateTime<Utc>) -> (HookWorld, String) {
+    let w = hook_world().await;
+    support::faults::set_clock(&w.world, &(now - Duration::days(1)).to_rfc3339());
+    let spare = w
+        .iam
+        .create_access_key()
+        .user_name("svc")
+        .send()
+        .await
+        .unwrap();
+    let spare = spare.access_key().unwrap().access_key_id().to_owned();
+    support::faults::set_clock(&w.world, &now.to_rfc3339());
+    (w, spare)
+}
+
+async fn create_secret(
+    world: &World,
+    faults: &Faults,
+    now: DateTime<Utc>,
+    token: &str,
+) -> Result<Value, String> {
+    let ctx = context(world, faults, now, RetryConfig::disabled()).await;
+    let event = lambda_runtime::LambdaEvent::new(
+        json!({"Step": "createSecret", "SecretId": "svc/iam", "ClientRequestToken": token}),
+        lambda_runtime::Context::default(),
+    );
+    keyrotor::lambda::secret_rotation(&ctx, event)
+        .await
+        .map_err(|d| format!("{}: {}", d.error_type, d.error_message))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_removed_to_make_room_is_audited_on_its_own_chain_and_named_when_the_step_fails() {
+    let now = Utc::now();
+    // Where CreateAccessKey comes in the call order, from an undisturbed run.
+    let (probe, _) = hook_world_two_keys(now).await;
+    let token = uuid::Uuid::new_v4().to_string();
+    support::faults::start_rotation(&probe.world, "svc/iam", &token);
+    let faults = Faults::none();
+    create_secret(&probe.world, &faults, now, &token)
+        .await
+        .unwrap();
+    let create = faults
+        .calls()
+        .iter()
+        .position(|c| c.op == "iam:CreateAccessKey")
+        .expect("a key was created");
+
+    // The same step, with CreateAccessKey refused after the spare key was deleted.
+    let (w, spare) = hook_world_two_keys(now).await;
+    support::faults::start_rotation(&w.world, "svc/iam", &token);
+    let faults = Faults::at(create, Kind::AccessDenied, Attempts::Every);
+    let err = create_secret(&w.world, &faults, now, &token)
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("AccessDenied") || err.contains("access denied"),
+        "{err}"
+    );
+    let records = audit_records(&w.world).await;
+    let mut own: Vec<&AuditRecord> = records
+        .iter()
+        .filter(|r| r.resource.ends_with(&spare))
+        .collect();
+    own.sort_by_key(|r| r.seq);
+    assert_eq!(
+        own.len(),
+        2,
+        "intent and outcome on the removed key's own chain: {own:?}"
+    );
+    assert_eq!(
+        own[1].outcome,
+        Some(keyrotor::audit::record::Outcome::Succeeded)
+    );
+    assert_eq!(own[0].reason, "make-room-for-rotation");
+    let failed = records
+        .iter()
+        .find(|r| {
+            r.resource.contains("svc/iam")
+                && r.outcome == Some(keyrotor::audit::record::Outcome::Failed)
+        })
+        .expect("the step's failed outcome");
+    assert!(
+        failed.detail.contains(&spare) && failed.detail.contains("deleted to make room"),
+        "{}",
+        failed.detail
+    );
+}

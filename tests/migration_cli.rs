@@ -460,3 +460,46 @@ async fn a_user_outside_path_prefixes_is_not_migrated_and_nothing_is_created() {
         "no role created for an out-of-scope user"
     );
 }
+
+#[tokio::test]
+async fn the_iam_key_sweep_leaves_the_keys_of_a_user_being_migrated_to_the_migration() {
+    // Two lifecycles on one key: the IAM key sweep could deactivate a key the migration
+    // then cannot restore with `migrate rollback`. The migration owns the keys instead.
+    let world = World::new();
+    let runner = format!("arn:aws:iam::{}:role/app-runner", world.account);
+    let app = app(&world, &runner).await;
+    let policy = policy();
+    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+    plan_and_apply(&world, &app, &policy).await;
+    // Day 60: the key, unused since day 0, would be warned (then deactivated) by the IAM
+    // key lifecycle; the migration in progress owns it.
+    let out = run(
+        keyrotor(&world, &policy, 60).args(["sweep", "--kind", "iam-keys", "--output", "json"])
+    );
+    let done: Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(done["applied"], json!([]), "{done}");
+    assert!(
+        done["plan"]["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["resource"] == app.key.0.as_str() && s["reason"] == "migration-in-progress"),
+        "{done}"
+    );
+    // Rolled back, the key is the IAM key lifecycle's again.
+    ok(&run(
+        keyrotor(&world, &policy, 61).args(["migrate", "rollback", "app"])
+    ));
+    let out = run(
+        keyrotor(&world, &policy, 62).args(["sweep", "--kind", "iam-keys", "--output", "json"])
+    );
+    let done: Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert!(
+        done["applied"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["key"] == app.key.0.as_str() && a["action"] == "warn"),
+        "{done}"
+    );
+}

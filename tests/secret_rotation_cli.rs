@@ -625,3 +625,213 @@ async fn the_hook_never_deletes_an_active_key_created_minutes_ago_to_make_room()
         "{records}"
     );
 }
+
+/// API key `billing-client` in usage plan `gold`, bound both ways to secret
+/// `billing/api-key` (typed for the hook), created on day 0. Returns (gateway, secrets,
+/// key id, plan id).
+async fn bound_api_key(
+    world: &World,
+) -> (
+    aws_sdk_apigateway::Client,
+    aws_sdk_secretsmanager::Client,
+    String,
+    String,
+) {
+    world.set_clock(&day(0));
+    let sdk = world.sdk().await;
+    let gateway = aws_sdk_apigateway::Client::new(&sdk);
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let key = gateway
+        .create_api_key()
+        .name("billing-client")
+        .enabled(true)
+        .tags("keyrotor:secret", "billing/api-key")
+        .send()
+        .await
+        .unwrap();
+    let (old, value) = (
+        key.id().unwrap().to_owned(),
+        key.value().unwrap().to_owned(),
+    );
+    let plan = gateway
+        .create_usage_plan()
+        .name("gold")
+        .send()
+        .await
+        .unwrap()
+        .id()
+        .unwrap()
+        .to_owned();
+    gateway
+        .create_usage_plan_key()
+        .usage_plan_id(&plan)
+        .key_id(&old)
+        .key_type("API_KEY")
+        .send()
+        .await
+        .unwrap();
+    secrets
+        .create_secret()
+        .name("billing/api-key")
+        .secret_string(json!({"apiKeyId": old, "value": value}).to_string())
+        .tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key("keyrotor:type")
+                .value("apigw-api-key")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    (gateway, secrets, old, plan)
+}
+
+#[tokio::test]
+async fn a_hook_rotation_and_the_sweep_share_one_rotation_of_an_api_key() {
+    let world = World::new();
+    let (gateway, secrets, old, plan) = bound_api_key(&world).await;
+    let policy = policy();
+    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+    // Day 100: the key is due for the sweep's age rotation, and Secrets Manager starts a
+    // rotation of the secret at the same time. The hook's createSecret runs first.
+    let host = LambdaHost::start(&world, &policy, &[("KEYROTOR_NOW", &day(100))]);
+    world.set_clock(&day(100));
+    let token = uuid::Uuid::new_v4().to_string();
+    world.start_rotation("billing/api-key", &token);
+    let (status, body) = host.invoke(&event("createSecret", "billing/api-key", &token));
+    assert_eq!(status, 200, "{body}");
+
+    // `rotate secret` meanwhile (another token) must not strip the hook's AWSPENDING nor
+    // make a second replacement: one rotation per key, whoever started it.
+    let out = run(keyrotor(&world, &policy, 100).args(["rotate", "secret", "billing/api-key"]));
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("being rotated"), "{}", stderr(&out));
+    let stages = secrets
+        .describe_secret()
+        .secret_id("billing/api-key")
+        .send()
+        .await
+        .unwrap();
+    let pending: Vec<String> = stages
+        .version_ids_to_stages()
+        .unwrap()
+        .iter()
+        .filter(|(_, s)| s.iter().any(|x| x == "AWSPENDING"))
+        .map(|(v, _)| v.clone())
+        .collect();
+    assert_eq!(
+        pending,
+        [token.clone()],
+        "the hook's version keeps AWSPENDING"
+    );
+
+    // The sweep continues the hook's rotation instead of starting its own.
+    let out =
+        run(keyrotor(&world, &policy, 100)
+            .args(["sweep", "--kind", "api-keys", "--output", "json"]));
+    let done: Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(done["rotations"][0]["key"], old.as_str(), "{done}");
+    assert_eq!(
+        done["rotations"][0]["steps"],
+        json!(["verify", "promote"]),
+        "{done}"
+    );
+    // Secrets Manager's remaining steps find the work done.
+    for step in ["testSecret", "finishSecret"] {
+        let (status, body) = host.invoke(&event(step, "billing/api-key", &token));
+        assert_eq!(status, 200, "{step}: {body}");
+    }
+    let current = secrets
+        .get_secret_value()
+        .secret_id("billing/api-key")
+        .version_stage("AWSCURRENT")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(current.version_id(), Some(token.as_str()));
+    let current: Value = serde_json::from_str(current.secret_string().unwrap()).unwrap();
+    let new = current["apiKeyId"].as_str().unwrap().to_owned();
+    // Exactly one replacement exists, and it serves the plan.
+    let keys = gateway.get_api_keys().send().await.unwrap();
+    let replacements: Vec<&str> = keys
+        .items()
+        .iter()
+        .filter(|k| k.id() != Some(old.as_str()))
+        .filter_map(|k| k.id())
+        .collect();
+    assert_eq!(replacements, [new.as_str()], "one replacement, no orphan");
+    let in_plan = gateway
+        .get_usage_plan_keys()
+        .usage_plan_id(&plan)
+        .send()
+        .await
+        .unwrap();
+    assert!(in_plan.items().iter().any(|k| k.id() == Some(new.as_str())));
+}
+
+#[tokio::test]
+async fn a_superseded_key_is_kept_when_the_owner_moved_awscurrent_back_to_it() {
+    let world = World::new();
+    let w = iam_world(&world).await;
+    let policy = policy();
+    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+    ok(&run(
+        keyrotor(&world, &policy, 1).args(["rotate", "secret", "svc/iam"])
+    ));
+    assert_eq!(
+        w.stage("AWSPREVIOUS").await.unwrap()["accessKeyId"],
+        w.key.as_str()
+    );
+    // The new key does not work for some client: the owner moves AWSCURRENT back to the
+    // previous version, as the rotation notice says.
+    let described = w
+        .secrets
+        .describe_secret()
+        .secret_id("svc/iam")
+        .send()
+        .await
+        .unwrap();
+    let holder = |stage: &str| {
+        described
+            .version_ids_to_stages()
+            .unwrap()
+            .iter()
+            .find(|(_, s)| s.iter().any(|x| x == stage))
+            .map(|(v, _)| v.clone())
+            .unwrap()
+    };
+    let (previous, current) = (holder("AWSPREVIOUS"), holder("AWSCURRENT"));
+    w.secrets
+        .update_secret_version_stage()
+        .secret_id("svc/iam")
+        .version_stage("AWSCURRENT")
+        .move_to_version_id(&previous)
+        .remove_from_version_id(&current)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        w.stage("AWSCURRENT").await.unwrap()["accessKeyId"],
+        w.key.as_str()
+    );
+
+    // Grace over: the sweep reads the secret again and keeps the key the secret hands out.
+    let out =
+        run(keyrotor(&world, &policy, 9).args(["sweep", "--kind", "iam-keys", "--output", "json"]));
+    let done: Value = serde_json::from_str(&ok(&out)).unwrap();
+    let applied = done["applied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["key"] == w.key.as_str())
+        .cloned()
+        .unwrap_or_else(|| panic!("{done}"));
+    assert_eq!(applied["reason"], "rolled-back", "{applied}");
+    assert_eq!(applied["stage"], "active", "{applied}");
+    let keys = w.keys().await;
+    assert!(
+        keys.iter()
+            .any(|(k, s)| k == &w.key && *s == StatusType::Active),
+        "{keys:?}"
+    );
+}

@@ -240,7 +240,7 @@ pub async fn rotate(
             }
             Some(r) => r.clone(),
             None => {
-                if let Err(why) = preflight(ports, key, &inv, policy).await? {
+                if let Err(why) = preflight(ports, key, &inv, policy, now).await? {
                     return Err(StepError::InvalidInput(format!(
                         "API key {} ({}) cannot be rotated: {why}",
                         key.id, key.name
@@ -301,7 +301,15 @@ async fn preflight(
     key: &ApiKey,
     inv: &Inventory,
     policy: &Policy,
+    now: DateTime<Utc>,
 ) -> Result<Result<(), String>, PortError> {
+    if let Some(e) = scope::api_key_exclusion(&key.name, &key.tags, now, policy) {
+        return Ok(Err(format!(
+            "it is out of keyrotor's scope ({}): {}",
+            e.code(),
+            e.detail()
+        )));
+    }
     let Some(secret) = key.bound_secret() else {
         return Ok(Err(
             "it is not managed: tag it keyrotor:secret = <name of the secret its consumers read>"
@@ -403,7 +411,7 @@ pub async fn sweep(
         let work = async {
             let rotation = match existing {
                 Some(r) => r,
-                None => match preflight(ports, key, &inv, policy).await? {
+                None => match preflight(ports, key, &inv, policy, now).await? {
                     Ok(()) => run.start(key, Trigger::Age).await?,
                     Err(why) => return run.blocked_start(key, why).await,
                 },

@@ -832,8 +832,12 @@ mod tests {
         /// Fail the IAM change with this error (after recording the call).
         fail_change: Option<PortError>,
         malformed_report: bool,
-        /// ListAccessKeys fails (throttled) when set.
-        fail_list: bool,
+        /// ListAccessKeys fails (throttled) from this call on (counting from 1).
+        fail_list_from: Option<usize>,
+        list_calls: Mutex<usize>,
+        /// The user was renamed to this after the credential report was made: the report
+        /// still says `bob`, IAM knows only the new name.
+        renamed_to: Option<&'static str>,
     }
 
     impl FakeIam {
@@ -848,7 +852,9 @@ mod tests {
                 calls: Mutex::new(Vec::new()),
                 fail_change: None,
                 malformed_report: false,
-                fail_list: false,
+                fail_list_from: None,
+                list_calls: Mutex::new(0),
+                renamed_to: None,
             }
         }
 
@@ -899,8 +905,16 @@ mod tests {
                 keys,
             }])
         }
-        async fn access_keys(&self, _user: &str) -> PortResult<Vec<AccessKey>> {
-            if self.fail_list {
+        async fn access_keys(&self, user: &str) -> PortResult<Vec<AccessKey>> {
+            if self.renamed_to.is_some_and(|new| new != user) {
+                return Err(PortError::NotFound {
+                    operation: "iam:ListAccessKeys".into(),
+                    what: format!("NoSuchEntity: user {user}"),
+                });
+            }
+            let mut calls = self.list_calls.lock().unwrap();
+            *calls += 1;
+            if self.fail_list_from.is_some_and(|n| *calls >= n) {
                 return Err(PortError::Throttled {
                     operation: "iam:ListAccessKeys".into(),
                 });
@@ -920,7 +934,7 @@ mod tests {
                 .unwrap()
                 .as_ref()
                 .filter(|k| &k.id == key)
-                .map(|_| "bob".to_owned()))
+                .map(|_| self.renamed_to.unwrap_or("bob").to_owned()))
         }
         async fn user(&self, name: &str) -> PortResult<Option<crate::domain::model::IamUser>> {
             Ok(Some(crate::domain::model::IamUser {
@@ -1131,7 +1145,9 @@ mod tests {
         sweep_at(&iam, &state, &audit, 56).await.unwrap();
         sweep_at(&iam, &state, &audit, 63).await.unwrap();
         assert_eq!(iam.status(), Some(KeyStatus::Inactive));
-        iam.fail_list = true;
+        // Discovery lists the keys (call 1); the guard's own read (call 2) is throttled.
+        *iam.list_calls.lock().unwrap() = 0;
+        iam.fail_list_from = Some(2);
         iam.calls.lock().unwrap().clear();
         let done = sweep_at(&iam, &state, &audit, 100).await.unwrap();
         assert_eq!(actions(&done), vec![(ActionType::Delete, "blocked")]);
@@ -1139,8 +1155,31 @@ mod tests {
         assert!(iam.calls.lock().unwrap().is_empty(), "nothing deleted");
         assert_eq!(iam.status(), Some(KeyStatus::Inactive));
         assert_eq!(stage(&state).as_deref(), Some("deactivated"));
-        iam.fail_list = false;
+        iam.fail_list_from = None;
         let done = sweep_at(&iam, &state, &audit, 101).await.unwrap();
         assert_eq!(actions(&done), vec![(ActionType::Delete, "done")]);
+    }
+
+    #[tokio::test]
+    async fn a_key_missing_from_an_old_credential_report_is_not_marked_deleted() {
+        // The user was renamed after the credential report was generated (AWS reuses a
+        // report for up to 4 hours; moto makes a new one on every read, so this is shown
+        // here): the report names a user IAM no longer knows, so the key looks gone.
+        let mut iam = FakeIam::new();
+        let state = MemState::default();
+        let audit = MemAudit::default();
+        sweep_at(&iam, &state, &audit, 56).await.unwrap();
+        assert_eq!(stage(&state).as_deref(), Some("warned"));
+        iam.renamed_to = Some("bob-svc");
+        let done = sweep_at(&iam, &state, &audit, 57).await.unwrap();
+        assert_eq!(actions(&done), vec![(ActionType::Reconcile, "blocked")]);
+        let why = done.applied[0].error.clone().unwrap_or_default();
+        assert!(
+            why.contains("still exists") && why.contains("bob-svc"),
+            "{why}"
+        );
+        assert_eq!(stage(&state).as_deref(), Some("warned"), "lifecycle kept");
+        let last = audit.records.lock().unwrap().last().cloned().unwrap();
+        assert_eq!(last.outcome, Some(Outcome::Blocked));
     }
 }

@@ -188,6 +188,62 @@ impl IamKeySecret {
     }
 }
 
+/// The attempts of one createSecret (one secret, one token) at creating an IAM key, noted
+/// right before each CreateAccessKey.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Attempt {
+    /// The user's keys before the first attempt.
+    before: Vec<String>,
+    /// When each attempt called CreateAccessKey (the latest few).
+    times: Vec<DateTime<Utc>>,
+}
+
+impl Attempt {
+    /// Attempt times kept.
+    const KEPT: usize = 20;
+
+    fn attrs(&self) -> std::collections::BTreeMap<String, String> {
+        let times: Vec<String> = self.times.iter().map(|t| t.to_rfc3339()).collect();
+        std::collections::BTreeMap::from([
+            ("before".to_owned(), self.before.join(",")),
+            ("times".to_owned(), times.join(",")),
+        ])
+    }
+
+    fn from_attrs(attrs: &std::collections::BTreeMap<String, String>) -> Option<Attempt> {
+        let list = |name: &str| {
+            attrs.get(name).map(|v| {
+                v.split(',')
+                    .filter(|x| !x.is_empty())
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+        };
+        let times = list("times")?
+            .iter()
+            .map(|t| {
+                DateTime::parse_from_rfc3339(t)
+                    .ok()
+                    .map(|t| t.with_timezone(&Utc))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Attempt {
+            before: list("before")?,
+            times,
+        })
+    }
+
+    /// Whether `key` was created by one of these attempts: not among the keys before, and
+    /// created by AWS within moments of an attempt's CreateAccessKey.
+    fn created(&self, key: &crate::domain::model::AccessKey) -> bool {
+        !self.before.contains(&key.id.to_string())
+            && self.times.iter().any(|t| {
+                key.created >= *t - chrono::Duration::seconds(30)
+                    && key.created <= *t + chrono::Duration::seconds(90)
+            })
+    }
+}
+
 /// One invocation's context.
 struct Hook<'a> {
     ports: &'a HookPorts<'a>,
@@ -611,12 +667,31 @@ impl Hook<'_> {
                     )));
                 }
             };
+            let earlier = self.earlier_attempt().await?;
             let mut refused = Vec::new();
             let mut candidate = None;
             for key in keys
                 .iter()
                 .filter(|k| !referenced.contains(&k.id.to_string()))
             {
+                if let Some(attempt) = &earlier
+                    && attempt.created(key)
+                {
+                    // Made by an earlier attempt of this very step, never handed out: the
+                    // lag of IAM's last-used data is no reason to keep it, a use is.
+                    match self.ports.iam.key_last_used(&key.id).await? {
+                        None => {
+                            candidate = Some(key.id.clone());
+                            break;
+                        }
+                        Some(used) => refused.push(format!(
+                            "key {} was created by an earlier attempt of this rotation but used on {}",
+                            key.id,
+                            used.at.format("%Y-%m-%d %H:%M UTC")
+                        )),
+                    }
+                    continue;
+                }
                 let record = records.iter().find(|r| r.key == key.id);
                 match guard::removable(self.ports.iam, user, &key.id, record, self.now, self.policy)
                     .await?
@@ -644,8 +719,80 @@ impl Hook<'_> {
             self.remove_to_make_room(user, &victim).await?;
             removed = Some(victim);
         }
+        let before: Vec<String> = keys
+            .iter()
+            .map(|k| k.id.to_string())
+            .filter(|k| removed.as_ref().is_none_or(|r| r.as_str() != k))
+            .collect();
+        self.note_attempt(&before).await?;
         let (id, secret) = self.ports.iam_admin.create_key(user).await?;
+        self.effects
+            .lock()
+            .map_err(|_| Stop::Blocked("internal: effects lock poisoned".into()))?
+            .push(format!("access key {id} was created for {user}"));
         Ok((id, secret, removed))
+    }
+
+    /// Where this step's attempts at creating a key are noted (state table).
+    fn attempt_item(&self) -> (String, String) {
+        (
+            format!("hook-attempt#{}", self.account),
+            format!("{}#{}", self.secret.arn, self.request.token),
+        )
+    }
+
+    /// What an earlier attempt of this very createSecret (same secret, same token) noted
+    /// before it created a key: it may have stopped after CreateAccessKey (its answer lost,
+    /// or a later call failed), leaving a key nobody was given.
+    async fn earlier_attempt(&self) -> Result<Option<Attempt>, Stop> {
+        let (pk, sk) = self.attempt_item();
+        let Some(attrs) = self.ports.state.get(&pk, &sk).await? else {
+            return Ok(None);
+        };
+        Ok(Attempt::from_attrs(&attrs))
+    }
+
+    /// Notes, right before CreateAccessKey, which keys the user had (the first attempt's
+    /// list is kept) and when this attempt ran.
+    async fn note_attempt(&self, before: &[String]) -> Result<(), Stop> {
+        let (pk, sk) = self.attempt_item();
+        let stored = self.ports.state.get(&pk, &sk).await?;
+        let count: u64 = stored
+            .as_ref()
+            .and_then(|a| a.get("count"))
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let earlier = stored.as_ref().and_then(Attempt::from_attrs);
+        let attempt = match earlier {
+            Some(mut a) => {
+                a.times.push(self.now);
+                let over = a.times.len().saturating_sub(Attempt::KEPT);
+                a.times.drain(..over);
+                a
+            }
+            None => Attempt {
+                before: before.to_vec(),
+                times: vec![self.now],
+            },
+        };
+        // The count only grows: of two attempts racing, one notes and the other stops.
+        let mut attrs = attempt.attrs();
+        attrs.insert("count".to_owned(), (count + 1).to_string());
+        if !self
+            .ports
+            .state
+            .advance(&pk, &sk, count + 1, &attrs)
+            .await?
+        {
+            return Err(Stop::Port(PortError::Conflict {
+                operation: "createSecret".into(),
+                message: format!(
+                    "another attempt of the rotation of secret {} is creating a key; Secrets Manager retries this step",
+                    self.secret.name
+                ),
+            }));
+        }
+        Ok(())
     }
 
     /// Deletes `key` of `user` to make room, audited on the key's own resource (intent,

@@ -226,6 +226,39 @@ def _refused_assume_role(environ, start_response):
     return [payload]
 
 
+_API_KEY_TAGS = re.compile(r"^/tags/arn:[^:]+:apigateway:([^:]+)::/apikeys/([^/]+)$")
+
+
+def _api_key_tags(environ, start_response):
+    """API Gateway TagResource / UntagResource on an API key (moto tags only stages):
+    `PUT /tags/{arn}` with {"tags": {...}}, `DELETE /tags/{arn}?tagKeys=k`. None when the
+    request is something else."""
+    match = _API_KEY_TAGS.match(environ.get("PATH_INFO", ""))
+    method = environ.get("REQUEST_METHOD")
+    if not match or method not in ("PUT", "DELETE"):
+        return None
+    from urllib.parse import parse_qs
+
+    from moto.apigateway.models import apigateway_backends
+
+    region, key_id = match.group(1), match.group(2)
+    account = environ.get("HTTP_X_MOTO_ACCOUNT_ID", DEFAULT_ACCOUNT)
+    key = apigateway_backends[account][region].keys.get(key_id)
+    if key is None:
+        return _json_response(start_response, "404 Not Found", {"message": f"Invalid API Key identifier specified {key_id}"})
+    if key.tags is None:
+        key.tags = {}
+    if method == "PUT":
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        key.tags.update({str(k): str(v) for k, v in (body.get("tags") or {}).items()})
+    else:
+        for name in parse_qs(environ.get("QUERY_STRING", "")).get("tagKeys", []):
+            key.tags.pop(name, None)
+    start_response("204 No Content", [("Content-Length", "0")])
+    return [b""]
+
+
 def make_app():
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
@@ -249,6 +282,9 @@ def make_app():
             if refused is not None:
                 return refused
         _local.account = environ.get("HTTP_X_MOTO_ACCOUNT_ID", DEFAULT_ACCOUNT)
+        tagged = _api_key_tags(environ, start_response)
+        if tagged is not None:
+            return tagged
         return inner(environ, start_response)
 
     return app
