@@ -721,7 +721,7 @@ async fn a_hook_rotation_and_the_sweep_share_one_rotation_of_an_api_key() {
         .collect();
     assert_eq!(
         pending,
-        [token.clone()],
+        std::slice::from_ref(&token),
         "the hook's version keeps AWSPENDING"
     );
 
