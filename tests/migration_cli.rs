@@ -503,3 +503,70 @@ async fn the_iam_key_sweep_leaves_the_keys_of_a_user_being_migrated_to_the_migra
         "{done}"
     );
 }
+
+#[tokio::test]
+async fn an_exemption_added_mid_migration_stops_it_with_a_decision_and_no_open_intent() {
+    let world = World::new();
+    let runner = format!("arn:aws:iam::{}:role/app-runner", world.account);
+    let app = app(&world, &runner).await;
+    let policy = policy();
+    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+    let role_arn = plan_and_apply(&world, &app, &policy).await;
+    app.use_role(&world, &role_arn, 3).await;
+    assert_eq!(sweep(&world, &policy, 4), ["adopted"]);
+    // Before the keys are guarded, the owner exempts the user until 2026-07-01 (day 61).
+    app.iam
+        .tag_user()
+        .user_name("app")
+        .tags(
+            Tag::builder()
+                .key("keyrotor:exempt")
+                .value("2026-07-01")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let out = run(keyrotor(&world, &policy, 34).args([
+        "sweep",
+        "--kind",
+        "migration",
+        "--output",
+        "json",
+    ]));
+    let done: Value = serde_json::from_str(&ok(&out)).unwrap();
+    let statuses: Vec<&str> = done["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["status"].as_str().unwrap())
+        .collect();
+    assert!(statuses.contains(&"skipped"), "{done}");
+    assert!(!app.guarded().await, "no guard on an exempt user");
+    assert_eq!(app.key_status().await, Some(StatusType::Active));
+    // Every intent the run wrote has its outcome: the scope check comes before the intent.
+    let out = run(keyrotor(&world, &policy, 34).args([
+        "audit",
+        "list",
+        "--resource",
+        "app",
+        "--output",
+        "json",
+    ]));
+    let records: Value = serde_json::from_str(&ok(&out)).unwrap();
+    let run_id = done["run_id"].as_str().unwrap();
+    let in_run: Vec<&Value> = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["run_id"] == run_id)
+        .collect();
+    let intents = in_run.iter().filter(|r| r["phase"] == "intent").count();
+    let outcomes = in_run.iter().filter(|r| r["phase"] == "outcome").count();
+    assert_eq!(intents, outcomes, "{in_run:?}");
+    assert!(
+        in_run.iter().any(|r| r["outcome"] == "skipped"),
+        "{in_run:?}"
+    );
+}

@@ -835,3 +835,33 @@ async fn a_superseded_key_is_kept_when_the_owner_moved_awscurrent_back_to_it() {
         "{keys:?}"
     );
 }
+
+#[tokio::test]
+async fn the_hook_does_not_rotate_an_exempt_api_key() {
+    let world = World::new();
+    let (gateway, secrets, old, _) = bound_api_key(&world).await;
+    let policy = policy();
+    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+    let arn = format!("arn:aws:apigateway:{REGION}::/apikeys/{old}");
+    gateway
+        .tag_resource()
+        .resource_arn(&arn)
+        .tags("keyrotor:exempt", "2026-12-31")
+        .send()
+        .await
+        .unwrap();
+    let out = run(keyrotor(&world, &policy, 1).args(["rotate", "secret", "billing/api-key"]));
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("exempt"), "{}", stderr(&out));
+    let keys = gateway.get_api_keys().send().await.unwrap();
+    assert_eq!(keys.items().len(), 1, "no replacement created");
+    let current = secrets
+        .get_secret_value()
+        .secret_id("billing/api-key")
+        .version_stage("AWSCURRENT")
+        .send()
+        .await
+        .unwrap();
+    let current: Value = serde_json::from_str(current.secret_string().unwrap()).unwrap();
+    assert_eq!(current["apiKeyId"], old.as_str());
+}

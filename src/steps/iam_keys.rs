@@ -838,6 +838,8 @@ mod tests {
         /// The user was renamed to this after the credential report was made: the report
         /// still says `bob`, IAM knows only the new name.
         renamed_to: Option<&'static str>,
+        /// GetAccessKeyLastUsed fails (throttled) when set.
+        fail_last_used: bool,
     }
 
     impl FakeIam {
@@ -855,6 +857,7 @@ mod tests {
                 fail_list_from: None,
                 list_calls: Mutex::new(0),
                 renamed_to: None,
+                fail_last_used: false,
             }
         }
 
@@ -925,6 +928,11 @@ mod tests {
             Ok(Tags::new())
         }
         async fn key_last_used(&self, _key: &AccessKeyId) -> PortResult<Option<LastUsed>> {
+            if self.fail_last_used {
+                return Err(PortError::Throttled {
+                    operation: "iam:GetAccessKeyLastUsed".into(),
+                });
+            }
             Ok(Some(self.used()))
         }
         async fn key_owner(&self, key: &AccessKeyId) -> PortResult<Option<String>> {
@@ -1181,5 +1189,18 @@ mod tests {
         assert_eq!(stage(&state).as_deref(), Some("warned"), "lifecycle kept");
         let last = audit.records.lock().unwrap().last().cloned().unwrap();
         assert_eq!(last.outcome, Some(Outcome::Blocked));
+    }
+
+    #[tokio::test]
+    async fn a_last_use_that_cannot_be_read_again_blocks_that_key_not_the_sweep() {
+        let mut iam = FakeIam::new();
+        let state = MemState::default();
+        let audit = MemAudit::default();
+        sweep_at(&iam, &state, &audit, 56).await.unwrap();
+        iam.fail_last_used = true;
+        let done = sweep_at(&iam, &state, &audit, 63).await.unwrap();
+        assert_eq!(actions(&done), vec![(ActionType::Deactivate, "blocked")]);
+        assert!(iam.calls.lock().unwrap().is_empty(), "not deactivated");
+        assert_eq!(stage(&state).as_deref(), Some("warned"));
     }
 }
