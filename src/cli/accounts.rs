@@ -121,17 +121,13 @@ pub(super) async fn sweep(
         Kind::Migration => {
             super::with_migration_ports(scope, policy, async |ports| {
                 let done = steps::migration::sweep(ports, policy, now, &clock).await?;
-                let failed = done
-                    .transitions
-                    .iter()
-                    .filter(|t| t.status != "done" && t.status != "dry-run")
-                    .count();
+                let failed = done.failed();
                 Ok(Swept {
                     json: to_json(&done)?,
                     table: output::migration_sweep_table(&done),
                     failed,
                     failure: format!(
-                        "{failed} migration step(s) failed or are blocked (see the table and the audit trail); they are retried by the next sweep"
+                        "{failed} migration step(s) failed or met another run (see the table and the audit trail); they are retried by the next sweep"
                     ),
                     metrics: Vec::new(),
                 })

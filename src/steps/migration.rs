@@ -406,6 +406,18 @@ pub struct MigrationSweep {
     pub transitions: Vec<Transition>,
 }
 
+impl MigrationSweep {
+    /// Transitions that did not happen and are work left: `failed`, or `conflict` (another
+    /// run held the user). A `skipped` one (the user is out of scope) is a decision, not a
+    /// failure.
+    pub fn failed(&self) -> usize {
+        self.transitions
+            .iter()
+            .filter(|t| matches!(t.status, "failed" | "conflict"))
+            .count()
+    }
+}
+
 async fn facts(
     ports: &MigrationPorts<'_>,
     r: &MigrationRecord,
