@@ -33,7 +33,18 @@ async fn audit_items(world: &World) -> Vec<std::collections::HashMap<String, Att
 }
 
 fn s(item: &std::collections::HashMap<String, AttributeValue>, name: &str) -> String {
-    item[name].as_s().unwrap().clone()
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The records of the run's anchors, and the rest.
+type Items = Vec<std::collections::HashMap<String, AttributeValue>>;
+fn split_anchors(items: Items) -> (Items, Items) {
+    items
+        .into_iter()
+        .partition(|i| s(i, "resource_id") == "keyrotor:anchor")
 }
 
 #[tokio::test]
@@ -79,9 +90,12 @@ async fn plan_record_writes_one_dry_run_decision_per_action_and_skip() {
     let expected =
         plan["actions"].as_array().unwrap().len() + plan["skipped"].as_array().unwrap().len();
 
-    // THEN each decision is one chained, dry-run record of the caller, in one run
-    let items = audit_items(&world).await;
+    // THEN each decision is one chained, dry-run record of the caller, in one run, and the
+    // run is anchored once per kind it recorded
+    let (anchors, items) = split_anchors(audit_items(&world).await);
     assert_eq!(items.len(), expected);
+    let kinds: std::collections::BTreeSet<String> = items.iter().map(|i| s(i, "kind")).collect();
+    assert_eq!(anchors.len(), kinds.len(), "one anchor per kind");
     let runs: std::collections::BTreeSet<String> = items.iter().map(|i| s(i, "run_id")).collect();
     assert_eq!(runs.len(), 1, "{runs:?}");
     for item in &items {
@@ -99,10 +113,8 @@ async fn plan_record_writes_one_dry_run_decision_per_action_and_skip() {
     // AND `audit verify` passes on it
     let out = run(world.keyrotor().args(["audit", "verify"]));
     let text = ok(&out);
-    assert!(
-        text.contains(&format!("OK — {expected} record(s)")),
-        "{text}"
-    );
+    let total = expected + anchors.len();
+    assert!(text.contains(&format!("OK — {total} record(s)")), "{text}");
 }
 
 #[tokio::test]
@@ -111,7 +123,7 @@ async fn recording_the_plan_twice_extends_each_chain() {
     world.seed_demo(NOW);
     let plan = record_plan(&world);
     record_plan(&world);
-    let items = audit_items(&world).await;
+    let (anchors, items) = split_anchors(audit_items(&world).await);
     let per_run =
         plan["actions"].as_array().unwrap().len() + plan["skipped"].as_array().unwrap().len();
     assert_eq!(items.len(), 2 * per_run);
@@ -121,7 +133,10 @@ async fn recording_the_plan_twice_extends_each_chain() {
         .args(["audit", "verify", "--output", "json"]))))
     .unwrap();
     assert_eq!(verify["findings"].as_array().unwrap().len(), 0);
-    assert_eq!(verify["records"].as_u64().unwrap() as usize, 2 * per_run);
+    assert_eq!(
+        verify["records"].as_u64().unwrap() as usize,
+        2 * per_run + anchors.len()
+    );
 }
 
 #[tokio::test]
@@ -194,6 +209,61 @@ async fn verify_reports_a_removed_record() {
             && f["from_seq"] == 1),
         "{findings:?}"
     );
+}
+
+#[tokio::test]
+async fn verify_detects_a_removed_chain_tail_and_a_removed_whole_chain() {
+    // GIVEN a plan recorded twice (chains of two records, each run anchored)
+    let world = World::new();
+    world.seed_demo(NOW);
+    record_plan(&world);
+    record_plan(&world);
+    let (_, items) = split_anchors(audit_items(&world).await);
+    let mut resources: Vec<String> = items.iter().map(|i| s(i, "resource")).collect();
+    resources.sort();
+    resources.dedup();
+    let (tail, whole) = (resources[0].clone(), resources[1].clone());
+    let ddb = aws_sdk_dynamodb::Client::new(&world.sdk().await);
+    let delete = |resource: String, seq: &'static str| {
+        let ddb = ddb.clone();
+        async move {
+            ddb.delete_item()
+                .table_name(AUDIT)
+                .key("resource", AttributeValue::S(resource))
+                .key("seq", AttributeValue::N(seq.into()))
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    // WHEN the newest record of one chain, and every record of another, are deleted —
+    // removals the chains alone cannot show
+    delete(tail.clone(), "2").await;
+    delete(whole.clone(), "1").await;
+    delete(whole.clone(), "2").await;
+
+    // THEN verify names both through the runs' anchors
+    let out = run(world
+        .keyrotor()
+        .args(["audit", "verify", "--output", "json"]));
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    assert!(
+        findings.iter().any(|f| f["problem"] == "truncated"
+            && f["resource"] == tail.as_str()
+            && f["anchored_seq"] == 2
+            && f["found_seq"] == 1),
+        "{findings:?}"
+    );
+    assert!(
+        findings.iter().any(|f| f["problem"] == "truncated"
+            && f["resource"] == whole.as_str()
+            && f["found_seq"].is_null()),
+        "{findings:?}"
+    );
+    let text = stdout(&run(world.keyrotor().args(["audit", "verify"])));
+    assert!(text.contains("the chain is gone"), "{text}");
 }
 
 #[tokio::test]

@@ -4,10 +4,21 @@
 //! seals the next one (`seq + 1`, `prev_hash` = last hash) and puts it only if that sequence
 //! number is free. A lost race re-reads and retries; no item is ever updated. The verifier
 //! walks every chain and reports each gap, alteration or broken link.
+//!
+//! A chain alone cannot show that its newest records, or the whole chain, were removed. So
+//! each run ends by anchoring what it wrote: one record per account and kind, on the chain
+//! `kind#account#global#keyrotor:anchor`, listing every resource the run appended to with
+//! its last sequence number and hash ([`AuditLog::anchor`]). The anchors are chained like
+//! any record, and the verifier checks every resource an anchor names: a chain shorter than
+//! anchored, or missing, is reported ([`Finding::Truncated`]). What stays undetectable:
+//! records appended after the newest anchor of their account and kind (a run that died
+//! before anchoring), removing the newest anchors together with what they anchor, and
+//! records appended by anyone able to write the table (the hash is not keyed).
 
 pub mod record;
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -19,11 +30,28 @@ use record::{Entry, GENESIS, StoredRecord};
 /// Attempts at appending one record when other writers keep winning the race.
 const APPEND_ATTEMPTS: usize = 16;
 
+/// Id of the anchor chain's resource (per account and kind).
+pub const ANCHOR_ID: &str = "keyrotor:anchor";
+
 /// Appends records for one run.
 pub struct AuditLog<'a> {
     store: &'a dyn AuditStore,
     run_id: String,
     actor: String,
+    /// The newest record this run appended to each resource: (kind, account) -> resource
+    /// key -> (seq, hash).
+    written: Mutex<BTreeMap<(crate::domain::model::Kind, String), Heads>>,
+}
+
+/// Resource key -> (last seq, its hash).
+type Heads = BTreeMap<String, (u64, String)>;
+
+/// One anchored chain head, as an anchor record lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Anchored {
+    pub resource: String,
+    pub seq: u64,
+    pub hash: String,
 }
 
 impl<'a> AuditLog<'a> {
@@ -36,7 +64,78 @@ impl<'a> AuditLog<'a> {
             store,
             run_id: run_id.into(),
             actor: actor.into(),
+            written: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    fn remember(&self, record: &AuditRecord) {
+        if record.resource_id == ANCHOR_ID {
+            return;
+        }
+        if let Ok(mut written) = self.written.lock() {
+            written
+                .entry((record.kind, record.account.clone()))
+                .or_default()
+                .insert(record.resource.clone(), (record.seq, record.hash.clone()));
+        }
+    }
+
+    /// Anchors what this run appended: one record per account and kind on the anchor
+    /// chain, listing each resource's last sequence number and hash. Nothing appended,
+    /// nothing written. Safe to call more than once (each call anchors what came since).
+    pub async fn anchor(&self, recorded_at: DateTime<Utc>) -> Result<usize, PortError> {
+        let written = match self.written.lock() {
+            Ok(mut w) => std::mem::take(&mut *w),
+            Err(_) => return Ok(0),
+        };
+        let mut anchored = 0;
+        for ((kind, account), heads) in written {
+            let list: Vec<Anchored> = heads
+                .into_iter()
+                .map(|(resource, (seq, hash))| Anchored {
+                    resource,
+                    seq,
+                    hash,
+                })
+                .collect();
+            let detail = serde_json::to_string(&list).map_err(|e| PortError::Other {
+                operation: "audit anchor".into(),
+                message: e.to_string(),
+            })?;
+            let entry = Entry {
+                resource: record::ResourceRef {
+                    kind,
+                    account,
+                    region: "global".into(),
+                    id: ANCHOR_ID.into(),
+                },
+                action: "anchor".into(),
+                phase: record::Phase::Decision,
+                outcome: None,
+                reason: "anchor".into(),
+                detail,
+                before: None,
+                after: None,
+                dry_run: false,
+                policy_time: recorded_at,
+            };
+            self.append(&entry, recorded_at).await?;
+            anchored += 1;
+        }
+        Ok(anchored)
+    }
+
+    /// Anchors this run's records whatever `result` is, then returns `result`; a failed
+    /// anchor turns a success into that error, and never hides the run's own error.
+    pub async fn finish<T, E: From<PortError>>(
+        &self,
+        result: Result<T, E>,
+        recorded_at: DateTime<Utc>,
+    ) -> Result<T, E> {
+        let anchored = self.anchor(recorded_at).await;
+        let value = result?;
+        anchored?;
+        Ok(value)
     }
 
     pub fn run_id(&self) -> &str {
@@ -58,12 +157,16 @@ impl<'a> AuditLog<'a> {
             if let (Some(mine), Some(last)) = (&tried, &last)
                 && mine.hash == last.hash
             {
+                self.remember(mine);
                 return Ok(mine.clone());
             }
             let record =
                 AuditRecord::seal(entry, last.as_ref(), &self.run_id, &self.actor, recorded_at);
             match self.store.append(&record).await {
-                Ok(()) => return Ok(record),
+                Ok(()) => {
+                    self.remember(&record);
+                    return Ok(record);
+                }
                 Err(AppendError::SeqTaken) => {
                     tried = Some(record);
                     continue;
@@ -95,6 +198,14 @@ pub enum Finding {
     /// `prev_hash` does not match the hash of the record before it: a record before it was
     /// replaced, removed or moved.
     BrokenLink { resource: String, seq: u64 },
+    /// An anchor names this resource's record `anchored_seq`, and the chain ends before it
+    /// (`found_seq`: its last record; none: the whole chain is gone): records were removed
+    /// from the end of the chain.
+    Truncated {
+        resource: String,
+        anchored_seq: u64,
+        found_seq: Option<u64>,
+    },
     /// The item is not a readable audit record.
     Unreadable {
         resource: String,
@@ -132,6 +243,22 @@ impl std::fmt::Display for Finding {
             Finding::BrokenLink { resource, seq } => write!(
                 f,
                 "{resource} seq {seq}: prev_hash does not match the record before it (a record was replaced, removed or reordered)"
+            ),
+            Finding::Truncated {
+                resource,
+                anchored_seq,
+                found_seq: Some(found),
+            } => write!(
+                f,
+                "{resource}: an anchor names seq {anchored_seq}, the chain ends at seq {found} (records removed from its end)"
+            ),
+            Finding::Truncated {
+                resource,
+                anchored_seq,
+                found_seq: None,
+            } => write!(
+                f,
+                "{resource}: an anchor names seq {anchored_seq}, the chain is gone (every record removed)"
             ),
             Finding::Unreadable {
                 resource,
@@ -175,14 +302,12 @@ pub fn verify(items: Vec<StoredRecord>) -> VerifyReport {
             }),
         }
     }
-    for (resource, mut chain) in chains
-        .iter_mut()
-        .map(|(k, v)| (k.clone(), std::mem::take(v)))
-    {
+    for (resource, chain) in chains.iter_mut() {
+        let resource = resource.clone();
         chain.sort_by_key(|r| r.seq);
         let mut expected_seq = 1;
         let mut prev_hash: Option<String> = None;
-        for r in &chain {
+        for r in chain.iter() {
             if r.seq < expected_seq {
                 // Two records with one sequence number: one of them was inserted.
                 findings.push(Finding::BrokenLink {
@@ -223,10 +348,60 @@ pub fn verify(items: Vec<StoredRecord>) -> VerifyReport {
             prev_hash = Some(r.hash.clone());
         }
     }
+    check_anchors(&chains, &mut findings);
     VerifyReport {
         chains: chains.len(),
         records,
         findings,
+    }
+}
+
+/// Every chain head an anchor names must still be there, with the anchored hash.
+fn check_anchors(chains: &BTreeMap<String, Vec<AuditRecord>>, findings: &mut Vec<Finding>) {
+    let mut truncated: BTreeMap<String, (u64, Option<u64>)> = BTreeMap::new();
+    for anchor in chains
+        .values()
+        .flatten()
+        .filter(|r| r.resource_id == ANCHOR_ID)
+    {
+        let Ok(list) = serde_json::from_str::<Vec<Anchored>>(&anchor.detail) else {
+            findings.push(Finding::Unreadable {
+                resource: anchor.resource.clone(),
+                seq: Some(anchor.seq),
+                message: "the anchor's list of chain heads is not readable".into(),
+            });
+            continue;
+        };
+        for head in list {
+            let chain = chains.get(&head.resource);
+            match chain.and_then(|c| c.iter().find(|r| r.seq == head.seq)) {
+                Some(r) if r.hash == head.hash => {}
+                // Already reported by the chain walk when altered; a replaced record
+                // with a valid hash of its own is reported here.
+                Some(r) => {
+                    if r.compute_hash() == r.hash {
+                        findings.push(Finding::Altered {
+                            resource: head.resource.clone(),
+                            seq: head.seq,
+                        });
+                    }
+                }
+                None => {
+                    let found = chain.and_then(|c| c.iter().map(|r| r.seq).max());
+                    if found.is_none_or(|f| f < head.seq) {
+                        let e = truncated.entry(head.resource.clone()).or_insert((0, found));
+                        e.0 = e.0.max(head.seq);
+                    }
+                }
+            }
+        }
+    }
+    for (resource, (anchored_seq, found_seq)) in truncated {
+        findings.push(Finding::Truncated {
+            resource,
+            anchored_seq,
+            found_seq,
+        });
     }
 }
 
@@ -442,5 +617,106 @@ mod tests {
                 prop_assert!(!report.ok(), "op {} on record {} went unnoticed", op, i);
             }
         }
+    }
+
+    /// A run that appended 3 records to "a" and 2 to "b", then anchored.
+    async fn anchored_run() -> crate::steps::memory::MemAudit {
+        let store = crate::steps::memory::MemAudit::default();
+        let log = AuditLog::new(&store, "run-1", "actor");
+        let t = Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).unwrap();
+        for id in ["a", "a", "a", "b", "b"] {
+            log.append(&entry(id), t).await.unwrap();
+        }
+        assert_eq!(log.anchor(t).await.unwrap(), 1);
+        store
+    }
+
+    fn stored(store: &crate::steps::memory::MemAudit) -> Vec<AuditRecord> {
+        store.records.lock().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn an_anchored_run_verifies_and_its_anchor_lists_each_chain_head() {
+        let store = anchored_run().await;
+        let all = stored(&store);
+        assert_eq!(all.len(), 6);
+        let anchor = all.last().unwrap();
+        assert_eq!(
+            anchor.resource,
+            "api-keys#123456789012#global#keyrotor:anchor"
+        );
+        let heads: Vec<Anchored> = serde_json::from_str(&anchor.detail).unwrap();
+        let seqs: Vec<(String, u64)> = heads.iter().map(|h| (h.resource.clone(), h.seq)).collect();
+        assert_eq!(
+            seqs,
+            [
+                ("api-keys#123456789012#us-east-1#a".to_owned(), 3),
+                ("api-keys#123456789012#us-east-1#b".to_owned(), 2)
+            ]
+        );
+        let report = verify(ok(all));
+        assert!(report.ok(), "{:?}", report.findings);
+    }
+
+    #[tokio::test]
+    async fn a_removed_chain_tail_is_detected_through_the_anchor() {
+        let store = anchored_run().await;
+        let mut all = stored(&store);
+        all.retain(|r| !(r.resource_id == "a" && r.seq == 3));
+        let report = verify(ok(all));
+        assert_eq!(
+            report.findings,
+            vec![Finding::Truncated {
+                resource: "api-keys#123456789012#us-east-1#a".into(),
+                anchored_seq: 3,
+                found_seq: Some(2),
+            }]
+        );
+        assert!(
+            report.findings[0]
+                .to_string()
+                .contains("removed from its end")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_removed_whole_chain_is_detected_through_the_anchor() {
+        let store = anchored_run().await;
+        let mut all = stored(&store);
+        all.retain(|r| r.resource_id != "b");
+        let report = verify(ok(all));
+        assert_eq!(
+            report.findings,
+            vec![Finding::Truncated {
+                resource: "api-keys#123456789012#us-east-1#b".into(),
+                anchored_seq: 2,
+                found_seq: None,
+            }]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_run_that_appended_nothing_writes_no_anchor() {
+        let store = crate::steps::memory::MemAudit::default();
+        let log = AuditLog::new(&store, "run-1", "actor");
+        let t = Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).unwrap();
+        assert_eq!(log.anchor(t).await.unwrap(), 0);
+        assert!(stored(&store).is_empty());
+    }
+
+    #[tokio::test]
+    async fn concurrent_appends_of_one_run_are_all_anchored() {
+        let store = crate::steps::memory::MemAudit::default();
+        let log = AuditLog::new(&store, "run-1", "actor");
+        let t = Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).unwrap();
+        let ids: Vec<String> = (0..8).map(|n| format!("k{n}")).collect();
+        let entries: Vec<Entry> = ids.iter().map(|id| entry(id)).collect();
+        futures::future::try_join_all(entries.iter().map(|e| log.append(e, t)))
+            .await
+            .unwrap();
+        log.anchor(t).await.unwrap();
+        let anchor = stored(&store).last().cloned().unwrap();
+        let heads: Vec<Anchored> = serde_json::from_str(&anchor.detail).unwrap();
+        assert_eq!(heads.len(), 8);
     }
 }

@@ -745,6 +745,7 @@ async fn record_failure(
         clock.now(),
     )
     .await?;
+    log.anchor(clock.now()).await?;
     let sent = notifier
         .notify(&Notification {
             event: if blocked {

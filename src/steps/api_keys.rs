@@ -260,7 +260,7 @@ pub async fn rotate(
             _ => Ok(done),
         }
     };
-    with_lease(
+    let done = with_lease(
         ports.state,
         &lease_name(&caller.account, region, &key.id),
         &format!("API key {} ({})", key.id, key.name),
@@ -268,7 +268,8 @@ pub async fn rotate(
         wall,
         work,
     )
-    .await
+    .await;
+    run.log.finish(done, wall.now()).await
 }
 
 /// Finds a key by id, or by exact name when the name is unique.
@@ -434,9 +435,10 @@ pub async fn sweep(
                 error: Some(why),
                 ..Advanced::none(key)
             }),
-            Err(e) => return Err(e),
+            Err(e) => return run.log.finish(Err(e), wall.now()).await,
         }
     }
+    run.log.anchor(wall.now()).await?;
     Ok(ApiKeySweep {
         run_id,
         mode: policy.mode,

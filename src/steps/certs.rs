@@ -172,46 +172,48 @@ pub async fn sweep(
         discover::certificates(ports.certs, &regions, now, i64::from(farthest)).await?;
     let run_id = super::new_run_id(wall.now());
     let log = AuditLog::new(ports.audit, run_id.clone(), caller.arn.clone());
-
-    let mut assessments: Vec<CertAssessment> = Vec::new();
-    let mut notifications = Vec::new();
-    let mut metrics = Vec::new();
-    let progress = crate::progress::Phase::start("certificates", found.len());
-    for c in &found {
-        progress.step();
-        let a = cert::assess(c, now, policy);
-        if let Some(days) = a.days_left {
-            metrics.push(crate::metrics::certificate_days(&a, days, now));
-        }
-        let (Some(step), Some(not_after)) = (a.step, a.not_after) else {
-            assessments.push(a);
-            continue;
-        };
-        if scope::exemption(&c.tags, now, policy).is_some() {
-            assessments.push(a);
-            continue;
-        }
-        let (pk, sk) = state_key(&a.arn, not_after);
-        let last = ports
-            .state
-            .get(&pk, &sk)
-            .await?
-            .and_then(|attrs| attrs.get("step").and_then(|s| LadderStep::parse(s)));
-        if !cert::notification_due(Some(step), last) {
-            notifications.push(Notified {
-                arn: a.arn.clone(),
-                domain: a.domain.clone(),
-                step,
-                status: "already-notified",
-                message_id: None,
-                error: None,
-            });
-            assessments.push(a);
-            continue;
-        }
-        let n = notification(&a, step, policy);
-        let entry =
-            |phase: Phase, outcome: Option<Outcome>, after: Option<String>, detail: String| Entry {
+    let result = async {
+        let mut assessments: Vec<CertAssessment> = Vec::new();
+        let mut notifications = Vec::new();
+        let mut metrics = Vec::new();
+        let progress = crate::progress::Phase::start("certificates", found.len());
+        for c in &found {
+            progress.step();
+            let a = cert::assess(c, now, policy);
+            if let Some(days) = a.days_left {
+                metrics.push(crate::metrics::certificate_days(&a, days, now));
+            }
+            let (Some(step), Some(not_after)) = (a.step, a.not_after) else {
+                assessments.push(a);
+                continue;
+            };
+            if scope::exemption(&c.tags, now, policy).is_some() {
+                assessments.push(a);
+                continue;
+            }
+            let (pk, sk) = state_key(&a.arn, not_after);
+            let last = ports
+                .state
+                .get(&pk, &sk)
+                .await?
+                .and_then(|attrs| attrs.get("step").and_then(|s| LadderStep::parse(s)));
+            if !cert::notification_due(Some(step), last) {
+                notifications.push(Notified {
+                    arn: a.arn.clone(),
+                    domain: a.domain.clone(),
+                    step,
+                    status: "already-notified",
+                    message_id: None,
+                    error: None,
+                });
+                assessments.push(a);
+                continue;
+            }
+            let n = notification(&a, step, policy);
+            let entry = |phase: Phase,
+                         outcome: Option<Outcome>,
+                         after: Option<String>,
+                         detail: String| Entry {
                 resource: ResourceRef {
                     kind: Kind::Certs,
                     account: caller.account.to_string(),
@@ -232,86 +234,91 @@ pub async fn sweep(
                 dry_run: false,
                 policy_time: now,
             };
-        // Audit first: without an intent record, no notification is sent.
-        log.append(
-            &entry(
-                Phase::Intent,
-                None,
-                None,
-                format!("ladder step {step}: {}", n.subject),
-            ),
-            wall.now(),
-        )
-        .await?;
-        match ports.notifier.notify(&n).await {
-            Ok(message_id) => {
-                let detail = match &message_id {
-                    Some(_) => format!("ladder step {step}: sent to the SNS topic"),
-                    None => {
-                        format!("ladder step {step}: no sns_topic_arn configured, reported only")
-                    }
-                };
-                log.append(
-                    &entry(
-                        Phase::Outcome,
-                        Some(Outcome::Succeeded),
-                        message_id.clone(),
-                        detail,
-                    ),
-                    wall.now(),
-                )
-                .await?;
-                let attrs = BTreeMap::from([
-                    ("step".to_owned(), step.label()),
-                    ("notified_at".to_owned(), wall.now().to_rfc3339()),
-                    ("run_id".to_owned(), run_id.clone()),
-                ]);
-                ports
-                    .state
-                    .advance(&pk, &sk, u64::from(step.urgency()), &attrs)
+            // Audit first: without an intent record, no notification is sent.
+            log.append(
+                &entry(
+                    Phase::Intent,
+                    None,
+                    None,
+                    format!("ladder step {step}: {}", n.subject),
+                ),
+                wall.now(),
+            )
+            .await?;
+            match ports.notifier.notify(&n).await {
+                Ok(message_id) => {
+                    let detail = match &message_id {
+                        Some(_) => format!("ladder step {step}: sent to the SNS topic"),
+                        None => {
+                            format!(
+                                "ladder step {step}: no sns_topic_arn configured, reported only"
+                            )
+                        }
+                    };
+                    log.append(
+                        &entry(
+                            Phase::Outcome,
+                            Some(Outcome::Succeeded),
+                            message_id.clone(),
+                            detail,
+                        ),
+                        wall.now(),
+                    )
                     .await?;
-                notifications.push(Notified {
-                    arn: a.arn.clone(),
-                    domain: a.domain.clone(),
-                    step,
-                    status: "sent",
-                    message_id,
-                    error: None,
-                });
-            }
-            Err(e) => {
-                log.append(
-                    &entry(Phase::Outcome, Some(Outcome::Failed), None, e.to_string()),
-                    wall.now(),
-                )
-                .await?;
-                if let PortError::NoCredentials { .. } = e {
-                    return Err(e);
+                    let attrs = BTreeMap::from([
+                        ("step".to_owned(), step.label()),
+                        ("notified_at".to_owned(), wall.now().to_rfc3339()),
+                        ("run_id".to_owned(), run_id.clone()),
+                    ]);
+                    ports
+                        .state
+                        .advance(&pk, &sk, u64::from(step.urgency()), &attrs)
+                        .await?;
+                    notifications.push(Notified {
+                        arn: a.arn.clone(),
+                        domain: a.domain.clone(),
+                        step,
+                        status: "sent",
+                        message_id,
+                        error: None,
+                    });
                 }
-                notifications.push(Notified {
-                    arn: a.arn.clone(),
-                    domain: a.domain.clone(),
-                    step,
-                    status: "failed",
-                    message_id: None,
-                    error: Some(e.to_string()),
-                });
+                Err(e) => {
+                    log.append(
+                        &entry(Phase::Outcome, Some(Outcome::Failed), None, e.to_string()),
+                        wall.now(),
+                    )
+                    .await?;
+                    if let PortError::NoCredentials { .. } = e {
+                        return Err(e);
+                    }
+                    notifications.push(Notified {
+                        arn: a.arn.clone(),
+                        domain: a.domain.clone(),
+                        step,
+                        status: "failed",
+                        message_id: None,
+                        error: Some(e.to_string()),
+                    });
+                }
             }
+            assessments.push(a);
         }
-        assessments.push(a);
+        assessments.sort_by(|a, b| a.urgency_key().cmp(&b.urgency_key()));
+        Ok(CertSweep {
+            run_id,
+            report: CertReport {
+                generated_at: now,
+                account: caller.account,
+                certificates: assessments,
+                problems,
+            },
+            notifications,
+            metrics,
+        })
     }
-    assessments.sort_by(|a, b| a.urgency_key().cmp(&b.urgency_key()));
-    Ok(CertSweep {
-        run_id,
-        report: CertReport {
-            generated_at: now,
-            account: caller.account,
-            certificates: assessments,
-            problems,
-        },
-        notifications,
-        metrics,
-    })
+    .await;
+    log.finish(result, wall.now()).await
 }
 
 #[cfg(test)]
@@ -429,7 +436,13 @@ mod tests {
             vec![1],
             "exactly the intent was written before sending"
         );
-        let records = audit.records.lock().unwrap().clone();
+        let (anchors, records): (Vec<_>, Vec<_>) = audit
+            .records
+            .lock()
+            .unwrap()
+            .clone()
+            .into_iter()
+            .partition(|r| r.resource_id == crate::audit::ANCHOR_ID);
         let phases: Vec<_> = records
             .iter()
             .map(|r| (r.seq, r.phase, r.outcome))
@@ -441,12 +454,17 @@ mod tests {
                 (2, Phase::Outcome, Some(Outcome::Succeeded))
             ]
         );
+        assert_eq!(anchors.len(), 1, "the run anchored its records");
         assert_eq!(records[1].after.as_deref(), Some("msg-1"));
 
         // The same sweep again: already notified, nothing sent, nothing audited.
         let again = run(&audit, &state, &spy).await.unwrap();
         assert_eq!(again.notifications[0].status, "already-notified");
         assert_eq!(spy.sent_after.lock().unwrap().len(), 1);
-        assert_eq!(audit.records.lock().unwrap().len(), 2);
+        assert_eq!(
+            audit.records.lock().unwrap().len(),
+            3,
+            "no new record, no new anchor"
+        );
     }
 }

@@ -148,6 +148,7 @@ async fn sweep_locked(
     let mut applied = Vec::with_capacity(plan.actions.len());
     let lease = lease_name(&caller.account);
     let progress = crate::progress::Phase::start("IAM keys", plan.actions.len());
+    let acted = async {
     for action in &plan.actions {
         progress.step();
         // Renew the lease before every action: a long run never acts once another run
@@ -170,6 +171,10 @@ async fn sweep_locked(
         let record = records.get(action.resource.as_str()).copied();
         applied.push(run.apply(action, record).await?);
     }
+    Ok(())
+    }
+    .await;
+    run.log.finish(acted, wall.now()).await?;
     Ok(IamSweep {
         run_id: run_id.to_owned(),
         mode: policy.mode,
@@ -711,6 +716,7 @@ pub async fn reactivate(
             log: AuditLog::new(ports.audit, run_id.clone(), caller.arn.clone()),
             account: caller.account.clone(),
         };
+        let done = async {
         let stages = (Stage::Deactivated, Stage::Reactivated);
         let detail = format!(
             "reactivated on request by {}; reconsidered after a fresh {}-day unused window",
@@ -783,6 +789,9 @@ pub async fn reactivate(
             user: record.user.clone(),
             reconsidered_at,
         })
+        }
+        .await;
+        run.log.finish(done, wall.now()).await
     };
     with_lease(
         ports.state,
@@ -1093,7 +1102,7 @@ mod tests {
         let done = sweep_at(&iam, &state, &audit, 63).await.unwrap();
         assert_eq!(done.failed(), 1);
         assert_eq!(stage(&state).as_deref(), Some("warned"));
-        let last = audit.records.lock().unwrap().last().cloned().unwrap();
+        let last = audit.resource_records().last().cloned().unwrap();
         assert_eq!(
             (last.phase, last.outcome),
             (Phase::Outcome, Some(Outcome::Failed))
@@ -1187,7 +1196,7 @@ mod tests {
             "{why}"
         );
         assert_eq!(stage(&state).as_deref(), Some("warned"), "lifecycle kept");
-        let last = audit.records.lock().unwrap().last().cloned().unwrap();
+        let last = audit.resource_records().last().cloned().unwrap();
         assert_eq!(last.outcome, Some(Outcome::Blocked));
     }
 

@@ -156,6 +156,19 @@ pub struct MemAudit {
     pub failing: bool,
 }
 
+impl MemAudit {
+    /// The records of resources, without the runs' anchors, in the order written.
+    pub fn resource_records(&self) -> Vec<AuditRecord> {
+        self.records
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.resource_id != crate::audit::ANCHOR_ID)
+            .cloned()
+            .collect()
+    }
+}
+
 #[async_trait]
 impl AuditStore for MemAudit {
     async fn last(&self, resource: &str) -> PortResult<Option<AuditRecord>> {

@@ -245,7 +245,8 @@ pub async fn apply(
             wall.now(),
         )
         .await?;
-        return Err(StepError::Blocked(format!("migration of {user}: {why}")));
+        let blocked = Err(StepError::Blocked(format!("migration of {user}: {why}")));
+        return log.finish(blocked, wall.now()).await;
     }
     if let Some(r) = &plan.record
         && r.stage != MigrationStage::RolledBack
@@ -329,7 +330,7 @@ pub async fn apply(
             ..plan.clone()
         })
     };
-    with_lease(
+    let done = with_lease(
         ports.state,
         &format!("migration#{account}#{user}"),
         &format!("the migration of {user}"),
@@ -337,7 +338,8 @@ pub async fn apply(
         wall,
         work,
     )
-    .await
+    .await;
+    log.finish(done, wall.now()).await
 }
 
 async fn provision(
@@ -489,9 +491,10 @@ pub async fn sweep(
                 status: "conflict",
                 detail: why,
             }),
-            Err(e) => return Err(e),
+            Err(e) => return log.finish(Err(e), wall.now()).await,
         }
     }
+    log.anchor(wall.now()).await?;
     Ok(MigrationSweep {
         run_id,
         mode: policy.mode,
@@ -955,7 +958,7 @@ pub async fn rollback(
         }
         Ok(next)
     };
-    with_lease(
+    let done = with_lease(
         ports.state,
         &format!("migration#{account}#{user}"),
         &format!("the migration of {user}"),
@@ -963,5 +966,6 @@ pub async fn rollback(
         wall,
         work,
     )
-    .await
+    .await;
+    log.finish(done, wall.now()).await
 }

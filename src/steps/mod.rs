@@ -218,7 +218,9 @@ pub async fn plan(
     };
     let run_id = new_run_id(wall_clock.now());
     let log = AuditLog::new(store, run_id.clone(), caller.arn.clone());
-    let recorded = record_plan(&log, &plan, wall_clock).await?;
+    let recorded = log
+        .finish(record_plan(&log, &plan, wall_clock).await, wall_clock.now())
+        .await?;
     Ok(PlanOutcome {
         plan,
         inventory,

@@ -397,10 +397,11 @@ pub async fn run_step(
     };
     let detail = match lease {
         Some((lease, what)) => {
-            super::with_lease(ports.state, &lease, &what, &run_id, wall, hook.step()).await?
+            super::with_lease(ports.state, &lease, &what, &run_id, wall, hook.step()).await
         }
-        None => hook.step().await?,
+        None => hook.step().await,
     };
+    let detail = hook.log.finish(detail, wall.now()).await?;
     Ok(result(
         if detail.starts_with("no-op") {
             "no-op"
@@ -1554,7 +1555,7 @@ mod tests {
         assert_eq!(err.name(), "KeyRotor.Retryable", "{err}");
         assert!(err.to_string().contains("eventual consistency"), "{err}");
         assert_eq!(*world.tries.lock().unwrap(), IAM_TEST_BACKOFF.len());
-        let records = audit.records.lock().unwrap();
+        let records = audit.resource_records();
         assert_eq!(records.len(), 2, "intent and failed outcome");
         assert_eq!(records[1].outcome, Some(Outcome::Failed));
         assert!(records.iter().all(|r| !r.detail.contains("s3cr3t")));
