@@ -194,8 +194,11 @@ impl IamKeySecret {
 struct Attempt {
     /// The user's keys before the first attempt.
     before: Vec<String>,
-    /// When each attempt called CreateAccessKey (the latest few).
+    /// When each attempt whose CreateAccessKey answer never came back called it (the
+    /// latest few): the key it may have created is known only by its creation time.
     times: Vec<DateTime<Utc>>,
+    /// Keys these attempts created, as CreateAccessKey answered.
+    created: Vec<String>,
 }
 
 impl Attempt {
@@ -207,6 +210,7 @@ impl Attempt {
         std::collections::BTreeMap::from([
             ("before".to_owned(), self.before.join(",")),
             ("times".to_owned(), times.join(",")),
+            ("created".to_owned(), self.created.join(",")),
         ])
     }
 
@@ -230,13 +234,19 @@ impl Attempt {
         Some(Attempt {
             before: list("before")?,
             times,
+            created: list("created").unwrap_or_default(),
         })
     }
 
-    /// Whether `key` was created by one of these attempts: not among the keys before, and
-    /// created by AWS within moments of an attempt's CreateAccessKey.
+    /// Whether `key` was created by one of these attempts: CreateAccessKey named it, or —
+    /// for an attempt whose answer was lost — it was not among the keys before and AWS
+    /// created it within moments of that attempt's call.
     fn created(&self, key: &crate::domain::model::AccessKey) -> bool {
-        !self.before.contains(&key.id.to_string())
+        let id = key.id.to_string();
+        if self.created.contains(&id) {
+            return true;
+        }
+        !self.before.contains(&id)
             && self.times.iter().any(|t| {
                 key.created >= *t - chrono::Duration::seconds(30)
                     && key.created <= *t + chrono::Duration::seconds(90)
@@ -731,6 +741,7 @@ impl Hook<'_> {
             .lock()
             .map_err(|_| Stop::Blocked("internal: effects lock poisoned".into()))?
             .push(format!("access key {id} was created for {user}"));
+        self.note_created(&id).await?;
         Ok((id, secret, removed))
     }
 
@@ -756,15 +767,7 @@ impl Hook<'_> {
     /// Notes, right before CreateAccessKey, which keys the user had (the first attempt's
     /// list is kept) and when this attempt ran.
     async fn note_attempt(&self, before: &[String]) -> Result<(), Stop> {
-        let (pk, sk) = self.attempt_item();
-        let stored = self.ports.state.get(&pk, &sk).await?;
-        let count: u64 = stored
-            .as_ref()
-            .and_then(|a| a.get("count"))
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let earlier = stored.as_ref().and_then(Attempt::from_attrs);
-        let attempt = match earlier {
+        self.update_attempt(|earlier| match earlier {
             Some(mut a) => {
                 a.times.push(self.now);
                 let over = a.times.len().saturating_sub(Attempt::KEPT);
@@ -774,9 +777,42 @@ impl Hook<'_> {
             None => Attempt {
                 before: before.to_vec(),
                 times: vec![self.now],
+                created: Vec::new(),
             },
-        };
-        // The count only grows: of two attempts racing, one notes and the other stops.
+        })
+        .await
+    }
+
+    /// Notes the key CreateAccessKey answered with: this attempt's outcome is known, so it
+    /// no longer needs the creation-time match.
+    async fn note_created(&self, key: &AccessKeyId) -> Result<(), Stop> {
+        self.update_attempt(|earlier| {
+            let mut a = earlier.unwrap_or(Attempt {
+                before: Vec::new(),
+                times: Vec::new(),
+                created: Vec::new(),
+            });
+            a.times.retain(|t| *t != self.now);
+            a.created.push(key.to_string());
+            a
+        })
+        .await
+    }
+
+    /// Rewrites this step's attempt item with `update` of what is stored (compare-and-set
+    /// on a count that only grows: of two attempts racing, one writes, the other stops).
+    async fn update_attempt(
+        &self,
+        update: impl FnOnce(Option<Attempt>) -> Attempt,
+    ) -> Result<(), Stop> {
+        let (pk, sk) = self.attempt_item();
+        let stored = self.ports.state.get(&pk, &sk).await?;
+        let count: u64 = stored
+            .as_ref()
+            .and_then(|a| a.get("count"))
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let attempt = update(stored.as_ref().and_then(Attempt::from_attrs));
         let mut attrs = attempt.attrs();
         attrs.insert("count".to_owned(), (count + 1).to_string());
         if !self
@@ -1576,6 +1612,38 @@ mod tests {
             assert!(err.to_string().contains("mode"), "{err}");
         }
         assert!(audit.records.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn only_keys_an_attempt_made_count_as_its_leftovers() {
+        let t = now();
+        let key = |id: &str, created| AccessKey {
+            id: AccessKeyId::parse(id).unwrap(),
+            status: crate::domain::model::KeyStatus::Active,
+            created,
+            last_used: None,
+        };
+        let mut attempt = Attempt {
+            before: vec!["AKIAAAAAAAAAAAAAOLD1".into()],
+            times: vec![t],
+            created: Vec::new(),
+        };
+        // The answer of the attempt at `t` was lost: a new key created at `t` is its own,
+        // one created an hour later (by a person) is not, and a key from before never is.
+        assert!(attempt.created(&key(
+            "AKIAAAAAAAAAAAAANEW1",
+            t + chrono::Duration::seconds(2)
+        )));
+        assert!(!attempt.created(&key("AKIAAAAAAAAAAAAAPER1", t + chrono::Duration::hours(1))));
+        assert!(!attempt.created(&key("AKIAAAAAAAAAAAAAOLD1", t)));
+        // Once CreateAccessKey's answer is noted, only the key it named is the attempt's:
+        // a person's key made in the same second is not.
+        attempt.times.clear();
+        attempt.created.push("AKIAAAAAAAAAAAAANEW1".into());
+        assert!(attempt.created(&key("AKIAAAAAAAAAAAAANEW1", t)));
+        assert!(!attempt.created(&key("AKIAAAAAAAAAAAAAPER1", t)));
+        let back = Attempt::from_attrs(&attempt.attrs()).unwrap();
+        assert_eq!(back, attempt);
     }
 
     #[test]
