@@ -380,49 +380,13 @@ async fn a_stale_pending_version_is_cleared_instead_of_blocking_rotation() {
 #[tokio::test]
 async fn an_api_key_secret_rotates_in_process_and_the_sweep_retires_the_old_key() {
     let world = World::new();
-    world.set_clock(&day(0));
-    let sdk = world.sdk().await;
-    let gateway = aws_sdk_apigateway::Client::new(&sdk);
-    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
-    let key = gateway
-        .create_api_key()
-        .name("billing-client")
-        .enabled(true)
-        .send()
-        .await
-        .unwrap();
-    let (old, value) = (
-        key.id().unwrap().to_owned(),
-        key.value().unwrap().to_owned(),
-    );
-    let plan = gateway
-        .create_usage_plan()
-        .name("gold")
-        .send()
-        .await
-        .unwrap();
-    let plan = plan.id().unwrap().to_owned();
-    gateway
-        .create_usage_plan_key()
-        .usage_plan_id(&plan)
-        .key_id(&old)
-        .key_type("API_KEY")
-        .send()
-        .await
-        .unwrap();
-    secrets
-        .create_secret()
-        .name("billing/api-key")
-        .secret_string(json!({"apiKeyId": old, "value": value}).to_string())
-        .tags(
-            aws_sdk_secretsmanager::types::Tag::builder()
-                .key("keyrotor:type")
-                .value("apigw-api-key")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let BoundKey {
+        gateway,
+        secrets,
+        old,
+        value,
+        plan,
+    } = bound_api_key(&world).await;
     let policy = policy();
     ok(&run(keyrotor(&world, &policy, 0).arg("init")));
 
@@ -626,17 +590,18 @@ async fn the_hook_never_deletes_an_active_key_created_minutes_ago_to_make_room()
     );
 }
 
-/// API key `billing-client` in usage plan `gold`, bound both ways to secret
-/// `billing/api-key` (typed for the hook), created on day 0. Returns (gateway, secrets,
-/// key id, plan id).
-async fn bound_api_key(
-    world: &World,
-) -> (
-    aws_sdk_apigateway::Client,
-    aws_sdk_secretsmanager::Client,
-    String,
-    String,
-) {
+/// API key `billing-client` in usage plan `gold`, tagged `keyrotor:secret = billing/api-key`,
+/// with that secret typed for the hook, created on day 0.
+
+struct BoundKey {
+    gateway: aws_sdk_apigateway::Client,
+    secrets: aws_sdk_secretsmanager::Client,
+    old: String,
+    value: String,
+    plan: String,
+}
+
+async fn bound_api_key(world: &World) -> BoundKey {
     world.set_clock(&day(0));
     let sdk = world.sdk().await;
     let gateway = aws_sdk_apigateway::Client::new(&sdk);
@@ -683,13 +648,25 @@ async fn bound_api_key(
         .send()
         .await
         .unwrap();
-    (gateway, secrets, old, plan)
+    BoundKey {
+        gateway,
+        secrets,
+        old,
+        value,
+        plan,
+    }
 }
 
 #[tokio::test]
 async fn a_hook_rotation_and_the_sweep_share_one_rotation_of_an_api_key() {
     let world = World::new();
-    let (gateway, secrets, old, plan) = bound_api_key(&world).await;
+    let BoundKey {
+        gateway,
+        secrets,
+        old,
+        plan,
+        ..
+    } = bound_api_key(&world).await;
     let policy = policy();
     ok(&run(keyrotor(&world, &policy, 0).arg("init")));
     // Day 100: the key is due for the sweep's age rotation, and Secrets Manager starts a
@@ -839,7 +816,12 @@ async fn a_superseded_key_is_kept_when_the_owner_moved_awscurrent_back_to_it() {
 #[tokio::test]
 async fn the_hook_does_not_rotate_an_exempt_api_key() {
     let world = World::new();
-    let (gateway, secrets, old, _) = bound_api_key(&world).await;
+    let BoundKey {
+        gateway,
+        secrets,
+        old,
+        ..
+    } = bound_api_key(&world).await;
     let policy = policy();
     ok(&run(keyrotor(&world, &policy, 0).arg("init")));
     let arn = format!("arn:aws:apigateway:{REGION}::/apikeys/{old}");
