@@ -592,7 +592,6 @@ async fn the_hook_never_deletes_an_active_key_created_minutes_ago_to_make_room()
 
 /// API key `billing-client` in usage plan `gold`, tagged `keyrotor:secret = billing/api-key`,
 /// with that secret typed for the hook, created on day 0.
-
 struct BoundKey {
     gateway: aws_sdk_apigateway::Client,
     secrets: aws_sdk_secretsmanager::Client,
