@@ -452,13 +452,17 @@ impl Run<'_> {
                     .await
                     .map_err(|e| cannot("read the key", e))?
                 {
-                    Removal::Allowed(_) | Removal::Gone => Ok(()),
-                    Removal::Refused(found, _) if found.status == KeyStatus::Active => {
+                    // An active key is never deleted by the lifecycle, even one the removal
+                    // guard would allow (never used, older than the lag): it was reactivated.
+                    Removal::Allowed(found) | Removal::Refused(found, _)
+                        if found.status == KeyStatus::Active =>
+                    {
                         action.action = ActionType::Reset;
                         action.reason = Reason::ReactivatedOutside;
                         action.detail = "found active again right before deletion (reactivated outside keyrotor); back to active, not deleted".into();
                         Ok(())
                     }
+                    Removal::Allowed(_) | Removal::Gone => Ok(()),
                     Removal::Refused(_, why) => Err(format!("not deleted: {why}")),
                 }
             }
