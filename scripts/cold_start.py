@@ -162,6 +162,7 @@ class Emulator:
             "Name": secret_name,
             "SecretString": json.dumps({"apiKeyId": key["id"], "value": value}),
             "Tags": [{"Key": "keyrotor:type", "Value": "apigw-api-key"},
+                     {"Key": "keyrotor:api-key", "Value": "cold-start-partner"},
                      {"Key": "owner", "Value": "cold-start@example.com"}],
         })
         self.clock(now)

@@ -80,6 +80,12 @@ async fn setup(world: &World, secret_body: Option<&str>, plans: usize) -> Setup 
         .create_secret()
         .name("orders/api-key")
         .secret_string(body)
+        .tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key("keyrotor:api-key")
+                .value("orders-client")
+                .build(),
+        )
         .send()
         .await
         .unwrap();

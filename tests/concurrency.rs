@@ -119,6 +119,12 @@ async fn api_world() -> ApiWorld {
                 .value("apigw-api-key")
                 .build(),
         )
+        .tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key("keyrotor:api-key")
+                .value("billing-client")
+                .build(),
+        )
         .send()
         .await
         .unwrap();

@@ -363,6 +363,12 @@ async fn api_world() -> ApiWorld {
         .create_secret()
         .name("billing/api-key")
         .secret_string(json!({"apiKeyId": old, "value": value}).to_string())
+        .tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key("keyrotor:api-key")
+                .value("billing-client")
+                .build(),
+        )
         .send()
         .await
         .unwrap();
@@ -721,7 +727,7 @@ async fn hook_world() -> HookWorld {
         .await
         .unwrap();
     let key = key.access_key().unwrap();
-    secrets
+    let created = secrets
         .create_secret()
         .name("svc/iam")
         .secret_string(
@@ -733,6 +739,19 @@ async fn hook_world() -> HookWorld {
                 .key("keyrotor:type")
                 .value("iam-access-key")
                 .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // The user names the secret that may hold its keys (the binding's other half).
+    iam.tag_user()
+        .user_name("svc")
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("keyrotor:secret")
+                .value(created.arn().unwrap())
+                .build()
+                .unwrap(),
         )
         .send()
         .await

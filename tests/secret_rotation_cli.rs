@@ -54,7 +54,7 @@ async fn iam_world(world: &World) -> IamWorld {
         .await
         .unwrap();
     let key = key.access_key().unwrap();
-    secrets
+    let created = secrets
         .create_secret()
         .name("svc/iam")
         .secret_string(
@@ -66,6 +66,19 @@ async fn iam_world(world: &World) -> IamWorld {
                 .key("keyrotor:type")
                 .value("iam-access-key")
                 .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // The user names the secret that may hold its keys (the binding's other half).
+    iam.tag_user()
+        .user_name("svc")
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("keyrotor:secret")
+                .value(created.arn().unwrap())
+                .build()
+                .unwrap(),
         )
         .send()
         .await
@@ -642,6 +655,12 @@ async fn bound_api_key(world: &World) -> BoundKey {
             aws_sdk_secretsmanager::types::Tag::builder()
                 .key("keyrotor:type")
                 .value("apigw-api-key")
+                .build(),
+        )
+        .tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key("keyrotor:api-key")
+                .value("billing-client")
                 .build(),
         )
         .send()

@@ -196,14 +196,7 @@ impl Rotation {
     /// The name of the replacement: the old name (without an earlier rotation suffix) and
     /// this rotation's suffix, so names do not grow with every rotation.
     pub fn replacement_name(&self) -> String {
-        let base = match self.name.rsplit_once("-kr-") {
-            Some((base, suffix))
-                if suffix.len() == 8 && suffix.chars().all(|c| c.is_ascii_hexdigit()) =>
-            {
-                base
-            }
-            _ => self.name.as_str(),
-        };
+        let base = super::binding::lineage_name(&self.name);
         format!("{base}-kr-{}", &self.token[..8.min(self.token.len())])
     }
 

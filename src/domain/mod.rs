@@ -4,6 +4,7 @@
 //! keyrotor makes can be unit- and property-tested without an AWS account.
 
 pub mod api_rotation;
+pub mod binding;
 pub mod cert;
 pub mod credential_report;
 pub mod lifecycle;

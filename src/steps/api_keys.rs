@@ -359,7 +359,15 @@ async fn preflight(
             current.api_key_id, key.id
         )));
     }
-    Ok(Ok(()))
+    // The tag on the key is the key owner's word; the secret must agree to hold the key.
+    super::guard::api_key_bound(
+        ports.admin,
+        ports.secrets,
+        &key.id,
+        secret,
+        inv.account.as_str(),
+    )
+    .await
 }
 
 /// Plans the API keys of `region` and carries out every rotation step that is due: new
@@ -899,6 +907,9 @@ impl Run<'_> {
                     .map(Some)
             }
             RotationStep::Publish => {
+                // The value goes only into a secret the old key and the secret bind both
+                // ways now (tags may have changed since the rotation started).
+                self.bound(r, step).await?;
                 let new = new_key()?;
                 let value = admin.key_value(&new).await?;
                 let body = ApiKeySecret {
@@ -951,6 +962,10 @@ impl Run<'_> {
                 }
             }
             RotationStep::Promote => {
+                // Moving AWSCURRENT changes what every consumer reads: the record alone
+                // (state table) is not enough, AWS must show this rotation made the version.
+                self.bound(r, step).await?;
+                self.proven_replacement(r, &new_key()?).await?;
                 let stages = secrets.stages(&r.secret).await?.ok_or_else(|| {
                     Stop::Blocked(format!("secret {} no longer exists", r.secret))
                 })?;
@@ -1081,16 +1096,77 @@ impl Run<'_> {
         let Some(old) = self.ports.admin.key(&r.old_key).await? else {
             return Ok(());
         };
-        match scope::api_key_exclusion(&old.name, &old.tags, self.now, self.policy) {
-            Some(e) => Err(Stop::Blocked(format!(
+        if let Some(e) = scope::api_key_exclusion(&old.name, &old.tags, self.now, self.policy) {
+            return Err(Stop::Blocked(format!(
                 "not carrying out {} of {}: it is out of keyrotor's scope now ({}): {}; the rotation stays at {} (both keys work)",
                 step.as_str(),
                 r.old_key,
                 e.code(),
                 e.detail(),
                 r.stage.as_str()
+            )));
+        }
+        self.bound(r, step).await
+    }
+
+    /// The old key and the record's secret name each other now (both ways): a rotation
+    /// record is state-table content, so it alone never decides which key is retired or
+    /// which secret is written.
+    async fn bound(&self, r: &Rotation, step: RotationStep) -> Result<(), Stop> {
+        match super::guard::api_key_bound(
+            self.ports.admin,
+            self.ports.secrets,
+            &r.old_key,
+            &r.secret,
+            self.account.as_str(),
+        )
+        .await?
+        {
+            Ok(()) => Ok(()),
+            Err(why) => Err(Stop::Blocked(format!(
+                "not carrying out {} of {}: {why}; the rotation stays at {}",
+                step.as_str(),
+                r.old_key,
+                r.stage.as_str()
             ))),
-            None => Ok(()),
+        }
+    }
+
+    /// Before promoting: the replacement named by the record is a key keyrotor made for
+    /// this rotation (its rotation tag is the record's token and it replaces the old key),
+    /// and the secret's version of that token holds it.
+    async fn proven_replacement(&self, r: &Rotation, new: &str) -> Result<(), Stop> {
+        let refuse = |why: String| {
+            Err(Stop::Blocked(format!(
+                "not promoting version {} of secret {}: {why}; the rotation record does not match AWS, so nothing was changed",
+                r.token, r.secret
+            )))
+        };
+        let Some(found) = self.ports.admin.key(new).await? else {
+            return refuse(format!("the replacement {new} does not exist"));
+        };
+        let tag = |k: &str| found.tags.get(k).map(String::as_str);
+        if tag(TAG_ROTATION) != Some(r.token.as_str()) || tag(TAG_REPLACES) != Some(&r.old_key) {
+            return refuse(format!(
+                "API key {new} was not made by this rotation (tags {TAG_ROTATION} = {:?}, {TAG_REPLACES} = {:?})",
+                tag(TAG_ROTATION),
+                tag(TAG_REPLACES)
+            ));
+        }
+        match self
+            .ports
+            .secrets
+            .value(&r.secret, Some(&r.token), None)
+            .await?
+            .map(|v| ApiKeySecret::parse(v.expose()))
+        {
+            Some(Ok(v)) if v.api_key_id == new => Ok(()),
+            Some(Ok(v)) => refuse(format!(
+                "that version holds API key {}, not {new}",
+                v.api_key_id
+            )),
+            Some(Err(why)) => refuse(format!("that version {why}")),
+            None => refuse("that version has no value".into()),
         }
     }
 

@@ -300,7 +300,25 @@ impl ApiKeyAdmin for Fake {
 #[async_trait]
 impl SecretVersions for Fake {
     async fn describe(&self, _secret: &str) -> PortResult<Option<crate::ports::SecretDescription>> {
-        unreachable!("API key rotation reads stages, not the description")
+        // The binding check: the secret agrees to hold the key (keyrotor:api-key).
+        let versions = self
+            .call(|aws| {
+                aws.versions
+                    .iter()
+                    .map(|(v, (_, s))| (v.clone(), s.clone()))
+                    .collect()
+            })
+            .await;
+        Ok(Some(crate::ports::SecretDescription {
+            arn: format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{SECRET}-AbCdEf"),
+            name: SECRET.into(),
+            rotation_enabled: false,
+            tags: Tags::from([(
+                crate::domain::binding::TAG_API_KEY.to_owned(),
+                "orders-client".to_owned(),
+            )]),
+            versions,
+        }))
     }
     async fn rotate_now(&self, _secret: &str) -> PortResult<String> {
         unreachable!("API key rotation does not call RotateSecret")

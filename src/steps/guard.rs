@@ -5,12 +5,13 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::binding::{self, SecretSide};
 use crate::domain::lifecycle::KeyRecord;
 use crate::domain::model::{AccessKey, AccessKeyId, IamUser};
 use crate::domain::policy::Policy;
 use crate::domain::removal::{self, RemovalFacts};
 use crate::domain::scope;
-use crate::ports::{IamInventory, PortResult};
+use crate::ports::{ApiKeyAdmin, IamInventory, PortResult, SecretVersions};
 
 /// What the removal guard found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,4 +70,49 @@ pub(crate) async fn user_in_scope(
         )),
         None => Ok(user),
     })
+}
+
+/// The binding of IAM user `user` to secret `secret_arn`, read from IAM now
+/// ([`binding::iam_user_secret`]). `Err(why)` when the user does not exist or does not
+/// name the secret.
+pub(crate) async fn user_bound(
+    iam: &dyn IamInventory,
+    user: &str,
+    secret_arn: &str,
+) -> PortResult<Result<IamUser, String>> {
+    let Some(found) = iam.user(user).await? else {
+        return Ok(Err(format!("IAM user {user} does not exist")));
+    };
+    Ok(binding::iam_user_secret(user, &found.tags, secret_arn).map(|()| found))
+}
+
+/// The binding of API key `key` to secret `secret` (name or ARN), both read now
+/// ([`binding::api_key_secret`]). `Err(why)` when either is missing or they do not name
+/// each other.
+pub(crate) async fn api_key_bound(
+    admin: &dyn ApiKeyAdmin,
+    secrets: &dyn SecretVersions,
+    key: &str,
+    secret: &str,
+    account: &str,
+) -> PortResult<Result<(), String>> {
+    let Some(found) = admin.key(key).await? else {
+        return Ok(Err(format!("API key {key} does not exist")));
+    };
+    let Some(described) = secrets.describe(secret).await? else {
+        return Ok(Err(format!(
+            "secret {secret:?} (named by API key {key}) does not exist"
+        )));
+    };
+    Ok(binding::api_key_secret(
+        key,
+        &found.name,
+        &found.tags,
+        account,
+        SecretSide {
+            arn: &described.arn,
+            name: &described.name,
+            tags: &described.tags,
+        },
+    ))
 }

@@ -512,15 +512,35 @@ impl Run<'_> {
             .await
             .map_err(|e| format!("cannot read AWSCURRENT of secret {secret} right before deactivating {key}, so nothing was changed: {e}"))?
             .ok_or_else(|| format!("secret {secret} has no AWSCURRENT value; not deactivating {key} until it does"))?;
-        let names_key = serde_json::from_str::<serde_json::Value>(current.expose())
+        // The record is state-table content: the secret it names must hold this user's key
+        // and the user must name that secret (both ways, read now), or nothing is done.
+        let user = record.map(|r| r.user.as_str()).unwrap_or_default();
+        let held = serde_json::from_str::<serde_json::Value>(current.expose())
             .ok()
             .and_then(|v| {
-                v.get("accessKeyId")
-                    .and_then(|k| k.as_str())
-                    .map(str::to_owned)
-            })
-            .is_some_and(|id| id == key.as_str());
-        if names_key {
+                let field = |f: &str| v.get(f).and_then(|k| k.as_str()).map(str::to_owned);
+                Some((field("userName")?, field("accessKeyId")?))
+            });
+        let Some((holder, held_key)) = held else {
+            return Err(format!(
+                "the AWSCURRENT value of secret {secret} is not {{\"userName\", \"accessKeyId\", ...}}, so keyrotor cannot tell whether it was moved back to {key}; not deactivating it until the secret is fixed"
+            ));
+        };
+        if holder != user {
+            return Err(format!(
+                "secret {secret} holds a key of {holder}, but {key} belongs to {user}; the lifecycle record does not match the secret, so nothing was changed"
+            ));
+        }
+        match super::guard::user_bound(self.ports.iam, user, secret).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(why)) => return Err(format!("{why}; not deactivating {key}")),
+            Err(e) => {
+                return Err(format!(
+                    "cannot read IAM user {user} right before deactivating {key}, so nothing was changed: {e}"
+                ));
+            }
+        }
+        if held_key == key.as_str() {
             action.action = ActionType::Reset;
             action.reason = Reason::RolledBack;
             action.detail = format!(

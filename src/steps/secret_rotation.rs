@@ -238,6 +238,14 @@ impl Attempt {
         })
     }
 
+    /// These attempts with only the keys CreateAccessKey named (no creation-time match).
+    fn without_times(self) -> Attempt {
+        Attempt {
+            times: Vec::new(),
+            ..self
+        }
+    }
+
     /// Whether `key` was created by one of these attempts: CreateAccessKey named it, or —
     /// for an attempt whose answer was lost — it was not among the keys before and AWS
     /// created it within moments of that attempt's call.
@@ -387,13 +395,21 @@ pub async fn run_step(
             } else {
                 "AWSCURRENT"
             };
-            // A missing or malformed value is the step's to report.
+            // A missing or malformed value is the step's to report; a value that cannot be
+            // read leaves the key unknown, so the step does not run without its lease.
             let value = ports
                 .secrets
                 .value(&hook.secret.name, None, Some(stage))
                 .await
-                .ok()
-                .flatten();
+                .map_err(|e| {
+                    StepError::Port(PortError::NotReady {
+                        operation: request.step.as_str().into(),
+                        message: format!(
+                            "cannot read {stage} of secret {} to take the API key's lease ({e}); Secrets Manager retries the step",
+                            hook.secret.name
+                        ),
+                    })
+                })?;
             value
                 .and_then(|v| ApiKeySecret::parse(v.expose()).ok())
                 .map(|old| {
@@ -463,13 +479,9 @@ impl Hook<'_> {
                 self.wall.now(),
             )
             .await?;
-        let work = match step {
-            ProtocolStep::CreateSecret => self.create().await,
-            ProtocolStep::SetSecret => Ok(
-                "nothing to set: the credential was created and attached in createSecret".into(),
-            ),
-            ProtocolStep::TestSecret => self.test().await,
-            ProtocolStep::FinishSecret => self.finish().await,
+        let work = match self.bound().await {
+            Err(stop) => Err(stop),
+            Ok(()) => self.work(step).await,
         };
         let (outcome, detail) = match &work {
             Ok(detail) => (Outcome::Succeeded, detail.clone()),
@@ -490,6 +502,91 @@ impl Hook<'_> {
             Stop::Blocked(m) => StepError::Blocked(m),
             Stop::Port(e) => StepError::Port(e),
         })
+    }
+
+    async fn work(&self, step: ProtocolStep) -> Result<String, Stop> {
+        match step {
+            ProtocolStep::CreateSecret => self.create().await,
+            ProtocolStep::SetSecret => Ok(
+                "nothing to set: the credential was created and attached in createSecret".into(),
+            ),
+            ProtocolStep::TestSecret => self.test().await,
+            ProtocolStep::FinishSecret => self.finish().await,
+        }
+    }
+
+    /// The secret and the credential it holds name each other, as AWS has them now (every
+    /// step: a secret's content and tags are written by people with weaker rights than
+    /// keyrotor's, and may change between steps). IAM: the user the versions name carries
+    /// `keyrotor:secret` = this secret's ARN, and the keys in AWSCURRENT and in this
+    /// token's version belong to that user. API key: the key in AWSCURRENT and this secret
+    /// are bound both ways ([`crate::domain::binding`]).
+    async fn bound(&self) -> Result<(), Stop> {
+        let current = self.current().await?;
+        let mine = self
+            .ports
+            .secrets
+            .value(&self.secret.name, Some(&self.request.token), None)
+            .await?;
+        match self.kind {
+            SecretType::Iam => {
+                let current = self.shape("AWSCURRENT", IamKeySecret::parse(current.expose()))?;
+                let user = &current.user_name;
+                if let Err(why) = guard::user_bound(self.ports.iam, user, &self.secret.arn).await? {
+                    return Err(Stop::Blocked(format!(
+                        "{why} (userName in secret {}); nothing was changed",
+                        self.secret.name
+                    )));
+                }
+                let mut held = vec![("AWSCURRENT", current.access_key_id.clone())];
+                if let Some(v) = mine {
+                    let body = self.shape("pending", IamKeySecret::parse(v.expose()))?;
+                    if &body.user_name != user {
+                        return Err(Stop::Blocked(format!(
+                            "version {} of secret {} names user {}, AWSCURRENT names {user}; a rotation never moves a secret to another user — fix the secret",
+                            self.request.token, self.secret.name, body.user_name
+                        )));
+                    }
+                    held.push(("this version", body.access_key_id));
+                }
+                for (which, key) in held {
+                    let id = AccessKeyId::parse(&key).map_err(|e| {
+                        Stop::Blocked(format!("{which} of secret {}: {e}", self.secret.name))
+                    })?;
+                    match self.ports.iam.key_owner(&id).await? {
+                        Some(owner) if &owner == user => {}
+                        Some(owner) => {
+                            return Err(Stop::Blocked(format!(
+                                "{which} of secret {} holds access key {id} of user {owner}, not of {user}; fix the secret",
+                                self.secret.name
+                            )));
+                        }
+                        None => {
+                            return Err(Stop::Blocked(format!(
+                                "{which} of secret {} holds access key {id}, which does not exist (so it cannot be shown to belong to {user}); put a working key of {user} in the secret",
+                                self.secret.name
+                            )));
+                        }
+                    }
+                }
+                Ok(())
+            }
+            SecretType::ApiKey => {
+                let current = self.shape("AWSCURRENT", ApiKeySecret::parse(current.expose()))?;
+                match guard::api_key_bound(
+                    self.ports.api_admin,
+                    self.ports.secrets,
+                    &current.api_key_id,
+                    &self.secret.arn,
+                    self.account.as_str(),
+                )
+                .await?
+                {
+                    Ok(()) => Ok(()),
+                    Err(why) => Err(Stop::Blocked(format!("{why}; nothing was changed"))),
+                }
+            }
+        }
     }
 
     /// `Some(reason)` when the step has already been done.
@@ -656,6 +753,20 @@ impl Hook<'_> {
         if let Err(why) = guard::user_in_scope(self.ports.iam, user, self.now, self.policy).await? {
             return Err(Stop::Blocked(format!("{why} (userName in the secret)")));
         }
+        // A migration to a role owns the user's keys from adoption on (it is taking them
+        // away): a rotation would hand out a key the migration then deactivates.
+        let migrations = super::migration::records(self.ports.state, &self.account)
+            .await
+            .map_err(|e| {
+                Stop::Blocked(format!(
+                    "cannot read the migration records, so it is unknown whether a migration owns {user}'s keys: {e}"
+                ))
+            })?;
+        if super::migration::owning_keys(&migrations).contains(user) {
+            return Err(Stop::Blocked(format!(
+                "user {user} is being migrated to a role (keyrotor migrate): the migration owns its keys, so no new key is created; finish or roll back the migration first"
+            )));
+        }
         let keys = match self.ports.iam.access_keys(user).await {
             Ok(keys) => keys,
             Err(PortError::NotFound { .. }) => {
@@ -679,6 +790,16 @@ impl Hook<'_> {
                 }
             };
             let earlier = self.earlier_attempt().await?;
+            // The creation-time match (an attempt whose answer was lost) is trusted only
+            // when exactly one unreferenced key fits it: a second would mean someone else
+            // made a key in that window, and then neither is taken for a leftover.
+            let earlier = earlier.map(|a| {
+                let fits = keys
+                    .iter()
+                    .filter(|k| !referenced.contains(&k.id.to_string()) && a.created(k))
+                    .count();
+                if fits > 1 { a.without_times() } else { a }
+            });
             let mut refused = Vec::new();
             let mut candidate = None;
             for key in keys
@@ -736,7 +857,17 @@ impl Hook<'_> {
             .filter(|k| removed.as_ref().is_none_or(|r| r.as_str() != k))
             .collect();
         self.note_attempt(&before).await?;
-        let (id, secret) = self.ports.iam_admin.create_key(user).await?;
+        let (id, secret) = match self.ports.iam_admin.create_key(user).await {
+            Ok(created) => created,
+            Err(e) => {
+                // IAM answered: no key was made, so this attempt's time must not make a
+                // key someone else creates later look like its leftover.
+                if answered(&e) {
+                    self.forget_attempt_time().await?;
+                }
+                return Err(e.into());
+            }
+        };
         self.effects
             .lock()
             .map_err(|_| Stop::Blocked("internal: effects lock poisoned".into()))?
@@ -794,6 +925,20 @@ impl Hook<'_> {
             });
             a.times.retain(|t| *t != self.now);
             a.created.push(key.to_string());
+            a
+        })
+        .await
+    }
+
+    /// Removes this attempt's time: its CreateAccessKey was answered with an error.
+    async fn forget_attempt_time(&self) -> Result<(), Stop> {
+        self.update_attempt(|earlier| {
+            let mut a = earlier.unwrap_or(Attempt {
+                before: Vec::new(),
+                times: Vec::new(),
+                created: Vec::new(),
+            });
+            a.times.retain(|t| *t != self.now);
             a
         })
         .await
@@ -1210,6 +1355,25 @@ impl Hook<'_> {
                 let old = self.shape("AWSPREVIOUS", IamKeySecret::parse(previous.expose()))?;
                 let key = AccessKeyId::parse(&old.access_key_id)
                     .map_err(|e| Stop::Blocked(e.to_string()))?;
+                // Only a key of the user this secret is bound to is scheduled: AWSPREVIOUS
+                // is secret content, and may name anybody's key.
+                let user = self
+                    .shape(
+                        "AWSCURRENT",
+                        IamKeySecret::parse(self.current().await?.expose()),
+                    )?
+                    .user_name;
+                match self.ports.iam.key_owner(&key).await? {
+                    None => {
+                        return Ok(format!("previous key {key} no longer exists"));
+                    }
+                    Some(owner) if owner != user || old.user_name != user => {
+                        return Ok(format!(
+                            "previous key {key} is not scheduled: it belongs to {owner}, and this secret is bound to {user}"
+                        ));
+                    }
+                    Some(_) => {}
+                }
                 let pk = KeyRecord::partition(self.account.as_str());
                 let existing = self
                     .ports
@@ -1218,10 +1382,22 @@ impl Hook<'_> {
                     .await?
                     .into_iter()
                     .find(|i| i.sk == key.as_str());
-                if existing.as_ref().is_some_and(|i| {
-                    i.attrs.get("stage").map(String::as_str) == Some(Stage::Superseded.as_str())
-                }) {
-                    return Ok(format!("previous key {key} is already scheduled"));
+                match existing
+                    .as_ref()
+                    .and_then(|i| i.attrs.get("stage"))
+                    .map(String::as_str)
+                {
+                    Some(s) if s == Stage::Superseded.as_str() => {
+                        return Ok(format!("previous key {key} is already scheduled"));
+                    }
+                    // Already further along (deactivated, deleted): superseding it again would
+                    // restart its lifecycle and lose its recovery window.
+                    Some(s) if s == Stage::Deactivated.as_str() || s == Stage::Deleted.as_str() => {
+                        return Ok(format!(
+                            "previous key {key} is not rescheduled: its lifecycle is already at {s}"
+                        ));
+                    }
+                    _ => {}
                 }
                 let version = existing.map_or(0, |i| i.version);
                 let record = KeyRecord {
@@ -1266,9 +1442,35 @@ impl Hook<'_> {
                         old.api_key_id
                     ));
                 }
+                // The old key must be bound to this secret (both ways) for its retirement
+                // to be scheduled: AWSPREVIOUS is secret content and may name any key.
+                if let Err(why) = guard::api_key_bound(
+                    self.ports.api_admin,
+                    self.ports.secrets,
+                    &old.api_key_id,
+                    &self.secret.arn,
+                    self.account.as_str(),
+                )
+                .await?
+                {
+                    return Ok(format!(
+                        "previous API key {} is not scheduled for retirement: {why}",
+                        old.api_key_id
+                    ));
+                }
                 let record = match existing {
-                    // The rotation this hook claimed in createSecret (or one it met).
-                    Some(r) => r,
+                    // The rotation this hook claimed in createSecret.
+                    Some(r) if r.token == self.request.token => r,
+                    // Another run's rotation of that key (the sweep's, the CLI's): it is not
+                    // this rotation's to advance.
+                    Some(r) => {
+                        return Ok(format!(
+                            "previous API key {} is not scheduled here: rotation {} (stage {}) of another run owns it",
+                            old.api_key_id,
+                            r.token,
+                            r.stage.as_str()
+                        ));
+                    }
                     None => {
                         // No record: a rotation from before records were kept. Scope is
                         // checked before one is made.
@@ -1320,6 +1522,22 @@ impl Hook<'_> {
             }
         }
     }
+}
+
+/// Whether `e` is an answer from AWS (the call was refused), as opposed to a call whose
+/// outcome is unknown (timeout, transport, server error): only the latter may have made a
+/// key.
+fn answered(e: &PortError) -> bool {
+    matches!(
+        e,
+        PortError::NoCredentials { .. }
+            | PortError::AccessDenied { .. }
+            | PortError::InvalidCredentials { .. }
+            | PortError::Throttled { .. }
+            | PortError::NotFound { .. }
+            | PortError::Limit { .. }
+            | PortError::Conflict { .. }
+    )
 }
 
 /// `keyrotor rotate secret`: the four steps in this process, with a new token, as Secrets
@@ -1395,7 +1613,7 @@ mod tests {
     impl SecretVersions for World {
         async fn describe(&self, _secret: &str) -> PortResult<Option<SecretDescription>> {
             Ok(Some(SecretDescription {
-                arn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:svc/iam".into(),
+                arn: SECRET_ARN.into(),
                 name: "svc/iam".into(),
                 rotation_enabled: true,
                 tags: Tags::from([(TAG_TYPE.to_owned(), TYPE_IAM.to_owned())]),
@@ -1443,6 +1661,46 @@ mod tests {
             let mut tries = self.tries.lock().unwrap();
             *tries += 1;
             Ok(*tries > self.rejections)
+        }
+    }
+
+    const SECRET_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:svc/iam";
+
+    /// IAM as the binding check reads it: user `svc` names the secret and owns the key.
+    #[async_trait]
+    impl IamInventory for World {
+        async fn credential_report(
+            &self,
+            _now: DateTime<Utc>,
+            _max_age_hours: u32,
+        ) -> PortResult<Vec<ReportRow>> {
+            unreachable!()
+        }
+        async fn access_keys(&self, _u: &str) -> PortResult<Vec<AccessKey>> {
+            unreachable!()
+        }
+        async fn user_tags(&self, _u: &str) -> PortResult<Tags> {
+            unreachable!()
+        }
+        async fn key_last_used(&self, _k: &AccessKeyId) -> PortResult<Option<LastUsed>> {
+            unreachable!()
+        }
+        async fn key_owner(&self, _k: &AccessKeyId) -> PortResult<Option<String>> {
+            Ok(Some("svc".into()))
+        }
+        async fn user(&self, name: &str) -> PortResult<Option<crate::domain::model::IamUser>> {
+            Ok(Some(crate::domain::model::IamUser {
+                name: name.to_owned(),
+                arn: format!("arn:aws:iam::123456789012:user/{name}"),
+                path: "/".into(),
+                created: now(),
+                tags: Tags::from([(
+                    crate::domain::model::TAG_SECRET.to_owned(),
+                    SECRET_ARN.to_owned(),
+                )]),
+                keys: Vec::new(),
+                is_root: false,
+            }))
         }
     }
 
@@ -1539,7 +1797,7 @@ mod tests {
         let ports = HookPorts {
             identity: &Me,
             secrets: world,
-            iam: &Unused,
+            iam: world,
             iam_admin: &Unused,
             tester: world,
             api_keys: &Unused,

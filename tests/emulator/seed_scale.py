@@ -93,7 +93,10 @@ def main() -> int:
                                 or apigw.get_api_key(apiKey=key_id, includeValue=True)["value"],
                             }
                         ),
-                        Tags=[{"Key": "keyrotor:type", "Value": "apigw-api-key"}],
+                        Tags=[
+                            {"Key": "keyrotor:type", "Value": "apigw-api-key"},
+                            {"Key": "keyrotor:api-key", "Value": f"client-{i:05d}"},
+                        ],
                     )
                 due_api_keys += due
     move_clock(args.endpoint, args.account, now)

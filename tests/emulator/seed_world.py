@@ -344,6 +344,8 @@ def demo_events(world: World, now: dt.datetime, seeded: Seeded) -> list[Event]:
             Tags=tag_list({"keyrotor:type": "iam-access-key", **owner("ci-deployer")}),
         )["ARN"]
         seeded.secrets.append(arn)
+        # The other half of the binding: the user names the secret that may hold its keys.
+        iam.tag_user(UserName="ci-deployer", Tags=[{"Key": "keyrotor:secret", "Value": arn}])
 
     at(80, "create secret keyrotor/iam/ci-deployer", store_ci_deployer_secret)
 
@@ -396,7 +398,11 @@ def demo_events(world: World, now: dt.datetime, seeded: Seeded) -> list[Event]:
                 arn = secrets.create_secret(
                     Name=tags["keyrotor:secret"],
                     SecretString=json.dumps({"apiKeyId": key_id, "value": value}),
-                    Tags=tag_list({"keyrotor:type": "apigw-api-key", "owner": tags["owner"]}),
+                    # keyrotor:api-key: the secret agrees to hold this key (the binding's
+                    # other half; the key's keyrotor:secret names the secret).
+                    Tags=tag_list(
+                        {"keyrotor:type": "apigw-api-key", "keyrotor:api-key": name, "owner": tags["owner"]}
+                    ),
                 )["ARN"]
                 seeded.secrets.append(arn)
 
