@@ -1,0 +1,488 @@
+//! Trust boundaries (#20) against the emulator: someone with weaker rights than keyrotor's
+//! (creating a secret, tagging an API key, writing a state-table item) tries to make
+//! keyrotor act for them. Each attack fails and changes nothing; the legitimate flows are
+//! covered by the rotation tests (`secret_rotation_cli`, `api_keys_cli`).
+
+mod support;
+
+use std::io::Write;
+use std::process::Command;
+
+use aws_sdk_iam::types::StatusType;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use keyrotor::ports::StateStore;
+use serde_json::{Value, json};
+use support::{World, ok, run, stderr};
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap()
+}
+
+fn day(n: i64) -> String {
+    (t0() + Duration::days(n)).to_rfc3339()
+}
+
+fn policy() -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(file, "mode = \"enforce\"").unwrap();
+    file
+}
+
+fn keyrotor(world: &World, policy: &tempfile::NamedTempFile, n: i64) -> Command {
+    world.set_clock(&day(n));
+    let mut cmd = world.keyrotor();
+    cmd.env("KEYROTOR_NOW", day(n))
+        .arg("--config")
+        .arg(policy.path());
+    cmd
+}
+
+fn sm_tag(key: &str, value: &str) -> aws_sdk_secretsmanager::types::Tag {
+    aws_sdk_secretsmanager::types::Tag::builder()
+        .key(key)
+        .value(value)
+        .build()
+}
+
+fn iam_tag(key: &str, value: &str) -> aws_sdk_iam::types::Tag {
+    aws_sdk_iam::types::Tag::builder()
+        .key(key)
+        .value(value)
+        .build()
+        .unwrap()
+}
+
+struct Iam {
+    iam: aws_sdk_iam::Client,
+    secrets: aws_sdk_secretsmanager::Client,
+}
+
+impl Iam {
+    async fn new(world: &World) -> Iam {
+        let sdk = world.sdk().await;
+        Iam {
+            iam: aws_sdk_iam::Client::new(&sdk),
+            secrets: aws_sdk_secretsmanager::Client::new(&sdk),
+        }
+    }
+
+    /// A user with one key; returns (key id, secret access key).
+    async fn user(&self, name: &str) -> (String, String) {
+        self.iam.create_user().user_name(name).send().await.unwrap();
+        let key = self
+            .iam
+            .create_access_key()
+            .user_name(name)
+            .send()
+            .await
+            .unwrap();
+        let key = key.access_key().unwrap();
+        (
+            key.access_key_id().to_owned(),
+            key.secret_access_key().to_owned(),
+        )
+    }
+
+    /// A secret tagged for the rotation hook holding `body`; returns its ARN.
+    async fn secret(&self, name: &str, body: Value) -> String {
+        self.secrets
+            .create_secret()
+            .name(name)
+            .secret_string(body.to_string())
+            .tags(sm_tag("keyrotor:type", "iam-access-key"))
+            .send()
+            .await
+            .unwrap()
+            .arn()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn tag_user(&self, user: &str, key: &str, value: &str) {
+        self.iam
+            .tag_user()
+            .user_name(user)
+            .tags(iam_tag(key, value))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn keys(&self, user: &str) -> Vec<(String, StatusType)> {
+        self.iam
+            .list_access_keys()
+            .user_name(user)
+            .send()
+            .await
+            .unwrap()
+            .access_key_metadata()
+            .iter()
+            .map(|k| {
+                (
+                    k.access_key_id().unwrap().to_owned(),
+                    k.status().unwrap().clone(),
+                )
+            })
+            .collect()
+    }
+
+    async fn versions(&self, secret: &str) -> usize {
+        self.secrets
+            .list_secret_version_ids()
+            .secret_id(secret)
+            .send()
+            .await
+            .unwrap()
+            .versions()
+            .len()
+    }
+}
+
+#[tokio::test]
+async fn a_secret_naming_another_user_gets_no_key_of_theirs() {
+    // GIVEN a privileged user whose key id is known (key ids are not secret), and a person
+    // who can only create secrets: their secret names the admin as its userName.
+    let world = World::new();
+    world.set_clock(&day(0));
+    let w = Iam::new(&world).await;
+    let (admin_key, _) = w.user("admin").await;
+    w.secret(
+        "mine/iam",
+        json!({"userName": "admin", "accessKeyId": admin_key, "secretAccessKey": "guess"}),
+    )
+    .await;
+    let policy = policy();
+    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+
+    // WHEN the rotation runs on that secret
+    let out = run(keyrotor(&world, &policy, 1).args(["rotate", "secret", "mine/iam"]));
+
+    // THEN it is refused, says how a binding is made, and admin gets no new key.
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("does not name this secret") && stderr(&out).contains("iam:TagUser"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(w.keys("admin").await.len(), 1);
+    assert_eq!(w.versions("mine/iam").await, 1, "nothing was written");
+
+    // AND the same when admin is bound to its own secret: a second secret is not it.
+    let own = w
+        .secret(
+            "admin/iam",
+            json!({"userName": "admin", "accessKeyId": admin_key, "secretAccessKey": "x"}),
+        )
+        .await;
+    w.tag_user("admin", "keyrotor:secret", &own).await;
+    let out = run(keyrotor(&world, &policy, 2).args(["rotate", "secret", "mine/iam"]));
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is bound to secret"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(w.keys("admin").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_bound_secret_holding_another_users_key_is_refused() {
+    // GIVEN svc bound to its secret, but the secret's AWSCURRENT holds admin's key id
+    // (whoever can write the secret could otherwise steer which key is replaced).
+    let world = World::new();
+    world.set_clock(&day(0));
+    let w = Iam::new(&world).await;
+    let (admin_key, _) = w.user("admin").await;
+    let (svc_key, _) = w.user("svc").await;
+    let arn = w
+        .secret(
+            "svc/iam",
+            json!({"userName": "svc", "accessKeyId": admin_key, "secretAccessKey": "x"}),
+        )
+        .await;
+    w.tag_user("svc", "keyrotor:secret", &arn).await;
+    let policy = policy();
+    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+
+    let out = run(keyrotor(&world, &policy, 1).args(["rotate", "secret", "svc/iam"]));
+
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("holds access key {admin_key} of user admin")),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(w.keys("svc").await, [(svc_key, StatusType::Active)]);
+    assert_eq!(w.keys("admin").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_forged_lifecycle_record_does_not_deactivate_a_users_key() {
+    // GIVEN user ops with an active key, and a state-table item (forged) saying the key was
+    // superseded by a rotation of the attacker's secret long ago.
+    let world = World::new();
+    world.set_clock(&day(0));
+    let w = Iam::new(&world).await;
+    let (ops_key, _) = w.user("ops").await;
+    let (mallory_key, mallory_secret) = w.user("mallory").await;
+    let theirs = w
+        .secret(
+            "mallory/iam",
+            json!({"userName": "mallory", "accessKeyId": mallory_key, "secretAccessKey": mallory_secret}),
+        )
+        .await;
+    let policy = policy();
+    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+    let aws = keyrotor::aws::Aws::from_config(world.sdk().await);
+    let state = keyrotor::aws::dynamodb::DynamoStateStore::new(
+        aws.dynamodb(),
+        keyrotor::domain::policy::Policy::default()
+            .audit
+            .state_table
+            .clone(),
+    );
+    let forged = keyrotor::domain::lifecycle::KeyRecord {
+        key: keyrotor::domain::model::AccessKeyId::parse(&ops_key).unwrap(),
+        user: "ops".into(),
+        stage: keyrotor::domain::lifecycle::Stage::Superseded,
+        since: t0(),
+        version: 0,
+        secret: Some(theirs.clone()),
+    };
+    let pk = keyrotor::domain::lifecycle::KeyRecord::partition(&world.account);
+    assert!(
+        state
+            .put_versioned(&pk, &ops_key, 0, &forged.attrs())
+            .await
+            .unwrap()
+    );
+
+    // WHEN the sweep runs long after the grace period
+    let out = run(
+        keyrotor(&world, &policy, 30).args(["sweep", "--kind", "iam-keys", "--output", "json"])
+    );
+
+    // THEN ops keeps its active key and the refusal says why.
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(
+        w.keys("ops").await,
+        [(ops_key.clone(), StatusType::Active)],
+        "{text}"
+    );
+    let done: Value = serde_json::from_str(&text).unwrap();
+    let applied = done["applied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["key"] == ops_key.as_str())
+        .unwrap_or_else(|| panic!("{done}"));
+    assert_eq!(applied["status"], "blocked", "{applied}");
+}
+
+struct Gateway {
+    gateway: aws_sdk_apigateway::Client,
+    secrets: aws_sdk_secretsmanager::Client,
+    key: String,
+    plan: String,
+}
+
+/// API key `orders-client` in one usage plan, bound both ways to `orders/api-key`.
+async fn bound_api_key(world: &World) -> Gateway {
+    let sdk = world.sdk().await;
+    let gateway = aws_sdk_apigateway::Client::new(&sdk);
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let key = gateway
+        .create_api_key()
+        .name("orders-client")
+        .enabled(true)
+        .tags("keyrotor:secret", "orders/api-key")
+        .send()
+        .await
+        .unwrap();
+    let (id, value) = (
+        key.id().unwrap().to_owned(),
+        key.value().unwrap().to_owned(),
+    );
+    let plan = gateway
+        .create_usage_plan()
+        .name("gold")
+        .send()
+        .await
+        .unwrap()
+        .id()
+        .unwrap()
+        .to_owned();
+    gateway
+        .create_usage_plan_key()
+        .usage_plan_id(&plan)
+        .key_id(&id)
+        .key_type("API_KEY")
+        .send()
+        .await
+        .unwrap();
+    secrets
+        .create_secret()
+        .name("orders/api-key")
+        .secret_string(json!({"apiKeyId": id, "value": value}).to_string())
+        .tags(sm_tag("keyrotor:type", "apigw-api-key"))
+        .tags(sm_tag("keyrotor:api-key", "orders-client"))
+        .send()
+        .await
+        .unwrap();
+    Gateway {
+        gateway,
+        secrets,
+        key: id,
+        plan,
+    }
+}
+
+impl Gateway {
+    async fn keys(&self) -> Vec<(String, bool)> {
+        self.gateway
+            .get_api_keys()
+            .send()
+            .await
+            .unwrap()
+            .items()
+            .iter()
+            .map(|k| (k.id().unwrap().to_owned(), k.enabled()))
+            .collect()
+    }
+
+    async fn attached(&self, key: &str) -> bool {
+        self.gateway
+            .get_usage_plan_keys()
+            .usage_plan_id(&self.plan)
+            .send()
+            .await
+            .unwrap()
+            .items()
+            .iter()
+            .any(|k| k.id() == Some(key))
+    }
+}
+
+#[tokio::test]
+async fn an_api_key_tagged_with_a_foreign_secret_is_not_rotated_into_it() {
+    // GIVEN a bound key, retagged by someone with apigateway:TagResource to point at a
+    // secret that holds the key id (ids are not secret) but never agreed to hold it.
+    let world = World::new();
+    world.set_clock(&day(0));
+    let g = bound_api_key(&world).await;
+    g.secrets
+        .create_secret()
+        .name("drop/box")
+        .secret_string(json!({"apiKeyId": g.key, "value": "x"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let arn = format!("arn:aws:apigateway:{}::/apikeys/{}", support::REGION, g.key);
+    g.gateway
+        .tag_resource()
+        .resource_arn(&arn)
+        .tags("keyrotor:secret", "drop/box")
+        .send()
+        .await
+        .unwrap();
+    let policy = policy();
+    ok(&run(keyrotor(&world, &policy, 100).arg("init")));
+
+    // WHEN a rotation of the key is asked for
+    let out = run(keyrotor(&world, &policy, 100).args(["rotate", "api-key", &g.key]));
+
+    // THEN it is refused before anything is created, and the drop box got nothing.
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("does not name API key \"orders-client\""),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(g.keys().await, [(g.key.clone(), true)]);
+    let versions = g
+        .secrets
+        .list_secret_version_ids()
+        .secret_id("drop/box")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(versions.versions().len(), 1);
+}
+
+#[tokio::test]
+async fn a_forged_rotation_record_does_not_retire_a_key() {
+    // GIVEN a bound key in use, and a state-table item (forged) claiming it was rotated
+    // into another secret and promoted long ago.
+    let world = World::new();
+    world.set_clock(&day(0));
+    let g = bound_api_key(&world).await;
+    let other = g
+        .gateway
+        .create_api_key()
+        .name("mallory")
+        .enabled(true)
+        .send()
+        .await
+        .unwrap()
+        .id()
+        .unwrap()
+        .to_owned();
+    g.gateway
+        .create_usage_plan_key()
+        .usage_plan_id(&g.plan)
+        .key_id(&other)
+        .key_type("API_KEY")
+        .send()
+        .await
+        .unwrap();
+    g.secrets
+        .create_secret()
+        .name("mallory/api-key")
+        .secret_string(json!({"apiKeyId": other, "value": "x"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let policy = policy();
+    ok(&run(keyrotor(&world, &policy, 1).arg("init")));
+    let aws = keyrotor::aws::Aws::from_config(world.sdk().await);
+    let state = keyrotor::aws::dynamodb::DynamoStateStore::new(
+        aws.dynamodb(),
+        keyrotor::domain::policy::Policy::default()
+            .audit
+            .state_table
+            .clone(),
+    );
+    use keyrotor::domain::api_rotation::{Rotation, RotationStep, Trigger};
+    let mut forged = Rotation::start(
+        &g.key,
+        "orders-client",
+        "mallory/api-key",
+        std::slice::from_ref(&g.plan),
+        "0123456789abcdef0123456789abcdef".into(),
+        Trigger::Age,
+        t0(),
+    )
+    .advanced(RotationStep::CreateReplacement, t0())
+    .advanced(RotationStep::Publish, t0())
+    .advanced(RotationStep::Verify, t0())
+    .advanced(RotationStep::Promote, t0());
+    forged.new_key = Some(other.clone());
+    let pk = Rotation::partition(&world.account, support::REGION);
+    assert!(
+        state
+            .put_versioned(&pk, &g.key, 0, &forged.attrs())
+            .await
+            .unwrap()
+    );
+
+    // WHEN the sweep runs past the grace period
+    let out = run(
+        keyrotor(&world, &policy, 30).args(["sweep", "--kind", "api-keys", "--output", "json"])
+    );
+
+    // THEN the key stays enabled and attached, and the refusal names the binding.
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(g.attached(&g.key).await, "{text}");
+    assert!(g.keys().await.contains(&(g.key.clone(), true)), "{text}");
+    assert!(text.contains("mallory/api-key"), "{text}");
+}
