@@ -105,6 +105,11 @@ pub struct MemberAccount {
 pub trait AccountDirectory: Send + Sync {
     /// Every account of the organization, every page, in any status.
     async fn accounts(&self) -> PortResult<Vec<MemberAccount>>;
+    /// The organization's id (`o-…`, DescribeOrganization); `None` when the directory
+    /// cannot tell.
+    async fn organization_id(&self) -> PortResult<Option<String>> {
+        Ok(None)
+    }
 }
 
 #[async_trait]
@@ -156,6 +161,8 @@ pub struct RoleInfo {
     /// The trust policy document (decoded JSON text).
     pub trust_policy: String,
     pub tags: Tags,
+    /// The ARN of the role's permissions boundary, if it has one.
+    pub permissions_boundary: Option<String>,
 }
 
 /// The IAM reads and writes a migration to a role needs.
@@ -168,23 +175,33 @@ pub trait IamRoles: Send + Sync {
     ) -> PortResult<crate::domain::migration::Permissions>;
     /// GetRole; `None` when it does not exist.
     async fn role(&self, name: &str) -> PortResult<Option<RoleInfo>>;
-    /// CreateRole (tagged); an existing role of that name is returned as is.
+    /// CreateRole (tagged, with the permissions boundary when given); an existing role of
+    /// that name is returned as is.
     async fn create_role(
         &self,
         name: &str,
         path: &str,
         trust_policy: &str,
         max_session_seconds: u32,
+        permissions_boundary: Option<&str>,
         tags: &Tags,
     ) -> PortResult<String>;
     /// AttachRolePolicy (idempotent in IAM).
     async fn attach_role_policy(&self, role: &str, policy_arn: &str) -> PortResult<()>;
     /// PutRolePolicy (replaces a policy of the same name).
     async fn put_role_policy(&self, role: &str, name: &str, document: &str) -> PortResult<()>;
-    /// PutUserPolicy (replaces a policy of the same name).
-    async fn put_user_policy(&self, user: &str, name: &str, document: &str) -> PortResult<()>;
-    /// DeleteUserPolicy; a policy already gone is not an error.
-    async fn delete_user_policy(&self, user: &str, name: &str) -> PortResult<()>;
+    /// GetPolicy, then GetPolicyVersion of its default version: the managed policy's
+    /// document (decoded); `None` when no such policy exists.
+    async fn managed_policy_document(
+        &self,
+        policy_arn: &str,
+    ) -> PortResult<Option<serde_json::Value>>;
+    /// AttachUserPolicy (idempotent in IAM).
+    async fn attach_user_policy(&self, user: &str, policy_arn: &str) -> PortResult<()>;
+    /// DetachUserPolicy; a policy not attached (or not existing) is not an error.
+    async fn detach_user_policy(&self, user: &str, policy_arn: &str) -> PortResult<()>;
+    /// DeleteUserPolicy of an inline policy; `false` when the user had no such policy.
+    async fn delete_user_policy(&self, user: &str, name: &str) -> PortResult<bool>;
 }
 
 /// Proves that a new access key works.

@@ -1067,7 +1067,7 @@ struct MigrationWorld {
 }
 
 const MIGRATING: &str = "app";
-const MIGRATED_ROLE: &str = "keyrotor-app";
+const MIGRATED_ROLE: &str = "migrated-app";
 
 async fn migration_world() -> MigrationWorld {
     let world = World::new();
@@ -1113,6 +1113,7 @@ async fn migration_world() -> MigrationWorld {
     };
     w.call_as(&w.key.0.clone(), &w.key.1.clone(), None).await;
     init_tables(&w.world).await;
+    support::create_migration_guard_policy(&w.world).await;
     w
 }
 
@@ -1149,7 +1150,7 @@ impl MigrationWorld {
             .load()
             .await;
         let arn = format!(
-            "arn:aws:iam::{}:role/keyrotor/{MIGRATED_ROLE}",
+            "arn:aws:iam::{}:role/migrated/{MIGRATED_ROLE}",
             self.world.account
         );
         let Ok(out) = aws_sdk_sts::Client::new(&config)
@@ -1193,14 +1194,14 @@ impl MigrationWorld {
 
     async fn guarded(&self) -> bool {
         self.iam
-            .list_user_policies()
+            .list_attached_user_policies()
             .user_name(MIGRATING)
             .send()
             .await
             .unwrap()
-            .policy_names()
+            .attached_policies()
             .iter()
-            .any(|n| n == "keyrotor-migration-guard")
+            .any(|p| p.policy_name() == Some("keyrotor-migration-guard"))
     }
 
     /// The workload always has a working credential: an active key, or (once it adopted
@@ -1222,7 +1223,7 @@ impl MigrationWorld {
         let ours = roles
             .roles()
             .iter()
-            .filter(|r| r.role_name().starts_with("keyrotor"))
+            .filter(|r| r.role_name().starts_with("migrated-"))
             .count();
         if ours > 1 {
             problems.push(format!("phase {phase}: {ours} keyrotor roles"));
@@ -1277,6 +1278,7 @@ async fn apply(world: &World, faults: &Faults, now: DateTime<Utc>) -> Result<Val
         state: &state,
         notifier: &keyrotor::aws::sns::NoNotifier,
         audit: &audit,
+        directory: None,
     };
     let done = keyrotor::steps::migration::apply(
         &ports,
@@ -1598,6 +1600,7 @@ async fn a_deactivation_stopped_after_the_first_key_is_still_rolled_back_whole()
         state: &state,
         notifier: &keyrotor::aws::sns::NoNotifier,
         audit: &audit,
+        directory: None,
     };
     let record = keyrotor::steps::migration::rollback(
         &ports,

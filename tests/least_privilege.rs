@@ -1,15 +1,33 @@
 //! Least privilege of the deployment templates (`infra/*.yaml`): no role keyrotor deploys may
-//! run a destructive IAM, API Gateway or Secrets Manager action on every resource (`*`)
-//! without a condition that scopes it, and no role may do anything to the audit table but
-//! append to it (`dynamodb:PutItem`) and read it (`dynamodb:Query`).
+//! run a destructive IAM, API Gateway or Secrets Manager action, or read a secret's value, on
+//! every resource without a condition that scopes it, and no role may do anything to the audit
+//! table but append to it (`dynamodb:PutItem`) and read it (`dynamodb:Query`).
+//!
+//! "Every resource" is `*`, a whole service (`arn:aws:iam::123:*`), and also every resource of a
+//! kind whose members a weaker principal can bring in: every IAM user, role, group or policy of
+//! the account (`user/*`) and every secret (`secret:*`). A `${Parameter}` in an ARN may be empty
+//! at deploy time, so it is read as empty (`secret:${Prefix}*` is `secret:*`). A condition
+//! scopes a statement only when the caller cannot satisfy it on a resource of its choosing: a
+//! resource tag that must *equal* (or match a non-trivial pattern of) a value — not one that
+//! need only be present (`Null: false`), and not a tag the same role may put on that kind of
+//! resource itself —, the secret's id, or an exact `iam:PolicyARN`. Issue #20: no weak
+//! permission may become a strong one through keyrotor.
+//!
+//! One exception is named: deactivating and deleting access keys (`iam:UpdateAccessKey`,
+//! `iam:DeleteAccessKey`) may run on every user of the account, because keyrotor's key hygiene
+//! covers every user in scope and IAM has no condition for keyrotor's scope (selectors,
+//! exemptions, break-glass), which the code re-reads before each such step. It is never
+//! accepted on `*`.
 //!
 //! The checker reads every policy a role can get: the `Policies` of `AWS::Serverless::Function`
 //! and `AWS::Serverless::StateMachine` (inline statements, SAM policy templates, managed policy
 //! names), and the inline and managed policies of `AWS::IAM::Role`, `AWS::IAM::Policy` and
-//! `AWS::IAM::ManagedPolicy`. Managed policies and SAM policy templates are only accepted from
-//! an explicit list of ones known to grant none of the guarded actions; anything else is
-//! reported so a reviewer looks at it. The negative tests below run the same checker on small
-//! templates that break each rule.
+//! `AWS::IAM::ManagedPolicy` (both branches of a conditional `Fn::If` statement). Managed
+//! policies and SAM policy templates are only accepted from an explicit list of ones known to
+//! grant none of the guarded actions; anything else is reported so a reviewer looks at it. The
+//! negative tests below run the same checker on small templates that break each rule.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_yaml::Value;
 
@@ -130,10 +148,61 @@ const KNOWN_HARMLESS_POLICIES: &[&str] = &[
     // Describe) on one state machine.
     "LambdaInvokePolicy",
     "StepFunctionsExecutionPolicy",
-    // AWS managed: logs:* only; xray writes only; logs writes only.
-    "CloudWatchLogsFullAccess",
+    // AWS managed: xray writes only; logs writes only. (Not CloudWatchLogsFullAccess: logs:* on
+    // every log group, resource policies included, is more than any keyrotor role needs.)
     "AWSXrayWriteOnlyAccess",
     "AWSLambdaBasicExecutionRole",
+];
+
+/// Actions that reveal what a resource guards (a secret's value) without changing it: as
+/// strong as a write when they reach a resource of someone else's choosing.
+const REVEALING_ACTIONS: &[&str] = &["secretsmanager:GetSecretValue"];
+
+/// Kinds of resource where "every one of the account" counts as every resource: anyone who can
+/// create or tag one can bring it into reach (`(service, ARN resource prefix)`).
+const EVERY_OF_A_KIND: &[(&str, &str)] = &[
+    ("iam", "user/"),
+    ("iam", "role/"),
+    ("iam", "group/"),
+    ("iam", "policy/"),
+    ("secretsmanager", "secret:"),
+];
+
+/// The key hygiene actions accepted on every IAM user of the account (never on `*`).
+const EVERY_USER_KEY_HYGIENE: &[&str] = &["iam:UpdateAccessKey", "iam:DeleteAccessKey"];
+
+/// The actions that put a tag on a resource of a service: a role that holds one can satisfy a
+/// resource tag condition of that service by itself.
+const TAGGING_ACTIONS: &[(&str, &[&str])] = &[
+    ("secretsmanager", &["secretsmanager:TagResource"]),
+    (
+        "iam",
+        &[
+            "iam:TagUser",
+            "iam:TagRole",
+            "iam:TagPolicy",
+            "iam:TagInstanceProfile",
+        ],
+    ),
+    // API Gateway tags with POST or PUT on /tags/...
+    (
+        "apigateway",
+        &[
+            "apigateway:POST",
+            "apigateway:PUT",
+            "apigateway:TagResource",
+        ],
+    ),
+    ("acm", &["acm:AddTagsToCertificate"]),
+];
+
+/// Condition operators that require the key to be present and to match: only these can scope.
+const MATCHING_OPERATORS: &[&str] = &[
+    "StringEquals",
+    "StringEqualsIgnoreCase",
+    "StringLike",
+    "ArnEquals",
+    "ArnLike",
 ];
 
 /// One rule broken, with where.
@@ -155,88 +224,174 @@ struct Report {
     audit_statements: usize,
 }
 
+/// What one resource grants, and the role (group) that receives it.
+struct Grant<'a> {
+    id: String,
+    /// The logical id of the role the grant ends up on (its own id when it is the role or is
+    /// attached to none), so tagging powers are summed per role.
+    group: String,
+    statements: Vec<&'a Value>,
+    /// SAM policy templates (`name`, arguments) and managed policy names.
+    sam_templates: Vec<(String, &'a Value)>,
+    managed: Vec<&'a Value>,
+}
+
+impl<'a> Grant<'a> {
+    fn new(id: &str, group: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            group: group.to_owned(),
+            statements: Vec::new(),
+            sam_templates: Vec::new(),
+            managed: Vec::new(),
+        }
+    }
+
+    /// A SAM `Policies` property: a managed policy name, a policy document, a SAM policy
+    /// template, or a list of those.
+    fn add_sam_policies(&mut self, policies: Option<&'a Value>) {
+        for policy in seq(policies) {
+            match policy {
+                Value::Mapping(map) if map.contains_key("Statement") => {
+                    self.statements.extend(statements(Some(policy)))
+                }
+                Value::Mapping(map) => {
+                    for (name, args) in map {
+                        let name = name.as_str().unwrap_or("?").to_owned();
+                        self.sam_templates.push((name, args));
+                    }
+                }
+                other => self.managed.push(other),
+            }
+        }
+    }
+}
+
 fn check_template(yaml: &str) -> Report {
     let doc: Value = serde_yaml::from_str(yaml).expect("template is YAML");
     let audit = AuditTable::find(&doc);
     let mut report = Report::default();
-    let Some(resources) = doc.get("Resources").and_then(Value::as_mapping) else {
-        return report;
-    };
+    let mut grants: Vec<Grant> = Vec::new();
     if let Some(globals) = doc.get("Globals").and_then(|g| g.get("Function")) {
-        check_sam_policies(
-            "Globals.Function",
-            globals.get("Policies"),
-            &audit,
-            &mut report,
-        );
+        let mut grant = Grant::new("Globals.Function", "Globals.Function");
+        grant.add_sam_policies(globals.get("Policies"));
+        grants.push(grant);
     }
-    for (id, resource) in resources {
-        let id = id.as_str().unwrap_or("?").to_owned();
+    for (id, resource) in doc
+        .get("Resources")
+        .and_then(Value::as_mapping)
+        .into_iter()
+        .flatten()
+    {
+        let id = id.as_str().unwrap_or("?");
         let kind = resource.get("Type").and_then(Value::as_str).unwrap_or("");
         let props = resource.get("Properties");
+        let prop = |name: &str| props.and_then(|p| p.get(name));
         match kind {
             "AWS::Serverless::Function" | "AWS::Serverless::StateMachine" => {
-                report.inspected.push(id.clone());
-                check_sam_policies(
-                    &id,
-                    props.and_then(|p| p.get("Policies")),
-                    &audit,
-                    &mut report,
-                );
+                report.inspected.push(id.to_owned());
+                let mut grant = Grant::new(id, id);
+                grant.add_sam_policies(prop("Policies"));
+                grants.push(grant);
             }
             "AWS::IAM::Role" => {
-                report.inspected.push(id.clone());
-                let props = props.cloned().unwrap_or(Value::Null);
-                for policy in seq(props.get("Policies")) {
-                    check_document(&id, policy.get("PolicyDocument"), &audit, &mut report);
+                report.inspected.push(id.to_owned());
+                let mut grant = Grant::new(id, id);
+                for policy in seq(prop("Policies")) {
+                    grant
+                        .statements
+                        .extend(statements(policy.get("PolicyDocument")));
                 }
-                for arn in seq(props.get("ManagedPolicyArns")) {
-                    check_managed(&id, arn, &mut report);
-                }
+                grant.managed.extend(seq(prop("ManagedPolicyArns")));
+                grants.push(grant);
             }
             "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy" => {
-                report.inspected.push(id.clone());
-                check_document(
-                    &id,
-                    props.and_then(|p| p.get("PolicyDocument")),
-                    &audit,
-                    &mut report,
-                );
+                report.inspected.push(id.to_owned());
+                let group = seq(prop("Roles"))
+                    .find_map(reference)
+                    .unwrap_or(id)
+                    .to_owned();
+                let mut grant = Grant::new(id, &group);
+                grant.statements = statements(prop("PolicyDocument"));
+                grants.push(grant);
             }
             _ => {}
+        }
+    }
+
+    // What each role can tag, over everything it is granted.
+    let mut tagging: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for grant in &grants {
+        let services = tagging.entry(grant.group.as_str()).or_default();
+        for statement in &grant.statements {
+            if statement.get("Effect").and_then(Value::as_str) != Some("Allow") {
+                continue;
+            }
+            for action in seq(statement.get("Action")).map(render) {
+                for (service, actions) in TAGGING_ACTIONS {
+                    if actions.iter().any(|a| glob(&action, a)) {
+                        services.insert(*service);
+                    }
+                }
+            }
+        }
+    }
+
+    for grant in &grants {
+        let can_tag = &tagging[grant.group.as_str()];
+        for statement in &grant.statements {
+            report.statements += 1;
+            check_statement(&grant.id, statement, &audit, can_tag, &mut report);
+        }
+        for (name, args) in &grant.sam_templates {
+            if !KNOWN_HARMLESS_POLICIES.contains(&name.as_str()) {
+                let on_audit = audit.is_referenced_by(args);
+                report.violations.push(Violation {
+                    resource: grant.id.clone(),
+                    rule: if on_audit {
+                        "audit-append-only"
+                    } else {
+                        "unknown-policy"
+                    },
+                    detail: format!("SAM policy template {name} is not known harmless"),
+                });
+            }
+        }
+        for policy in &grant.managed {
+            check_managed(&grant.id, policy, &mut report);
         }
     }
     report
 }
 
-/// A SAM `Policies` property: a managed policy name, a policy document, a SAM policy template,
-/// or a list of those.
-fn check_sam_policies(id: &str, policies: Option<&Value>, audit: &AuditTable, report: &mut Report) {
-    for policy in seq(policies) {
-        match policy {
-            Value::Mapping(map) if map.contains_key("Statement") => {
-                check_document(id, Some(policy), audit, report)
-            }
-            Value::Mapping(map) => {
-                for (name, args) in map {
-                    let name = name.as_str().unwrap_or("?");
-                    if !KNOWN_HARMLESS_POLICIES.contains(&name) {
-                        let on_audit = audit.is_referenced_by(args);
-                        report.violations.push(Violation {
-                            resource: id.to_owned(),
-                            rule: if on_audit {
-                                "audit-append-only"
-                            } else {
-                                "unknown-policy"
-                            },
-                            detail: format!("SAM policy template {name} is not known harmless"),
-                        });
-                    }
-                }
-            }
-            other => check_managed(id, other, report),
+/// The logical id a `!Ref X` / `{Ref: X}` names.
+fn reference(value: &Value) -> Option<&str> {
+    match value {
+        Value::Tagged(t) if t.tag == "Ref" => t.value.as_str(),
+        Value::Mapping(m) => m.get("Ref").and_then(Value::as_str),
+        _ => None,
+    }
+}
+
+/// The statements of a policy document, with both branches of a conditional (`Fn::If`)
+/// statement and without `AWS::NoValue`.
+fn statements(document: Option<&Value>) -> Vec<&Value> {
+    fn branches(value: &Value) -> Vec<&Value> {
+        let args = match value {
+            Value::Tagged(t) if t.tag == "If" => t.value.as_sequence(),
+            Value::Mapping(m) if m.len() == 1 => m.get("Fn::If").and_then(Value::as_sequence),
+            _ => None,
+        };
+        match args {
+            Some(args) => args.iter().skip(1).flat_map(branches).collect(),
+            None if reference(value) == Some("AWS::NoValue") => Vec::new(),
+            None => vec![value],
         }
     }
+    let Some(document) = document else {
+        return Vec::new();
+    };
+    seq(document.get("Statement")).flat_map(branches).collect()
 }
 
 fn check_managed(id: &str, policy: &Value, report: &mut Report) {
@@ -251,15 +406,13 @@ fn check_managed(id: &str, policy: &Value, report: &mut Report) {
     }
 }
 
-fn check_document(id: &str, document: Option<&Value>, audit: &AuditTable, report: &mut Report) {
-    let Some(document) = document else { return };
-    for statement in seq(document.get("Statement")) {
-        report.statements += 1;
-        check_statement(id, statement, audit, report);
-    }
-}
-
-fn check_statement(id: &str, statement: &Value, audit: &AuditTable, report: &mut Report) {
+fn check_statement(
+    id: &str,
+    statement: &Value,
+    audit: &AuditTable,
+    can_tag: &BTreeSet<&str>,
+    report: &mut Report,
+) {
     if statement.get("Effect").and_then(Value::as_str) != Some("Allow") {
         return;
     }
@@ -283,17 +436,31 @@ fn check_statement(id: &str, statement: &Value, audit: &AuditTable, report: &mut
     }
     let actions: Vec<String> = seq(statement.get("Action")).map(render).collect();
     let resources: Vec<&Value> = seq(statement.get("Resource")).collect();
-    let scoped = statement.get("Condition").is_some_and(is_scoping_condition);
+    let services: BTreeSet<&str> = actions
+        .iter()
+        .filter_map(|a| a.split_once(':').map(|(s, _)| s))
+        .collect();
+    let scoped = statement
+        .get("Condition")
+        .is_some_and(|c| is_scoping_condition(c, &services, can_tag));
 
-    // Rule 1: destructive IAM / API Gateway / Secrets Manager actions need a resource narrower
-    // than everything, or a condition that scopes them.
-    let unscoped = resources.iter().any(|r| is_unscoped_resource(r));
-    if unscoped && !scoped {
-        for action in actions.iter().filter(|a| is_destructive(a)) {
-            violation(
-                "no-destructive-on-star",
-                format!("{action} on every resource without a scoping Condition"),
-            );
+    // Rule 1: destructive IAM / API Gateway / Secrets Manager actions, and reading a secret's
+    // value, need a resource narrower than everything, or a condition that scopes them.
+    if !scoped {
+        let everything = resources.iter().any(|r| is_unscoped_resource(r));
+        let every_user_only = !everything && resources.iter().any(|r| is_every_user(r));
+        let every_of_a_kind = resources.iter().any(|r| is_every_of_a_kind(r));
+        for action in actions.iter().filter(|a| is_guarded(a)) {
+            let hygiene = every_user_only
+                && EVERY_USER_KEY_HYGIENE
+                    .iter()
+                    .any(|h| h.eq_ignore_ascii_case(action));
+            if everything || (every_of_a_kind && !hygiene) {
+                violation(
+                    "no-destructive-on-star",
+                    format!("{action} on every resource without a scoping Condition"),
+                );
+            }
         }
     }
 
@@ -322,6 +489,11 @@ fn check_statement(id: &str, statement: &Value, audit: &AuditTable, report: &mut
     }
 }
 
+/// A destructive action (see [`is_destructive`]) or one that reveals a secret's value.
+fn is_guarded(action: &str) -> bool {
+    is_destructive(action) || REVEALING_ACTIONS.iter().any(|r| glob(action, r))
+}
+
 /// A literal action with a destructive verb, or a wildcard that matches a destructive action.
 fn is_destructive(action: &str) -> bool {
     if DESTRUCTIVE_ACTIONS.iter().any(|d| glob(action, d)) {
@@ -339,17 +511,46 @@ fn is_destructive(action: &str) -> bool {
     verbs.iter().any(|v| name.starts_with(v))
 }
 
-/// `*`, or an ARN whose resource part is a bare wildcard (`arn:aws:iam::123:*`).
-fn is_unscoped_resource(resource: &Value) -> bool {
+/// The six parts of an ARN (`!Sub` text read with every `${...}` empty), if it is one.
+fn arn_parts(resource: &Value) -> Option<Vec<String>> {
     let text = without_substitutions(&render(resource));
-    if text == "*" {
-        return true;
-    }
-    let parts: Vec<&str> = text.splitn(6, ':').collect();
-    parts.len() == 6 && matches!(parts[5], "*" | "/*" | "")
+    let parts: Vec<String> = text.splitn(6, ':').map(str::to_owned).collect();
+    (parts.len() == 6).then_some(parts)
 }
 
-/// `!Sub` text with each `${...}` replaced by `x`, so the colons of `${AWS::Partition}` do not
+/// `*`, or an ARN whose resource part is a bare wildcard (`arn:aws:iam::123:*`).
+fn is_unscoped_resource(resource: &Value) -> bool {
+    if without_substitutions(&render(resource)) == "*" {
+        return true;
+    }
+    arn_parts(resource).is_some_and(|parts| matches!(parts[5].as_str(), "*" | "/*" | ""))
+}
+
+/// Every resource of one of the [`EVERY_OF_A_KIND`] kinds (`user/*`, `secret:*`, `user/*/*`).
+fn is_every_of_a_kind(resource: &Value) -> bool {
+    let Some(parts) = arn_parts(resource) else {
+        return false;
+    };
+    EVERY_OF_A_KIND.iter().any(|(service, prefix)| {
+        parts[2].eq_ignore_ascii_case(service)
+            && parts[5]
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('*'))
+    })
+}
+
+/// Every IAM user of an account (`...:user/*`).
+fn is_every_user(resource: &Value) -> bool {
+    arn_parts(resource).is_some_and(|parts| {
+        parts[2] == "iam"
+            && parts[5]
+                .strip_prefix("user/")
+                .is_some_and(|rest| rest.starts_with('*'))
+    })
+}
+
+/// `!Sub` text with each `${...}` removed: a parameter may be empty at deploy time (so
+/// `secret:${Prefix}*` reads as every secret), and the colons of `${AWS::Partition}` do not
 /// count as ARN separators.
 fn without_substitutions(text: &str) -> String {
     let mut out = String::new();
@@ -357,10 +558,7 @@ fn without_substitutions(text: &str) -> String {
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         match rest[start..].find('}') {
-            Some(end) => {
-                out.push('x');
-                rest = &rest[start + end + 1..];
-            }
+            Some(end) => rest = &rest[start + end + 1..],
             None => {
                 rest = &rest[start..];
                 break;
@@ -377,20 +575,47 @@ fn is_unscoped_table(resource: &Value) -> bool {
     is_unscoped_resource(resource) || text.contains(":table/*") || text.ends_with(":table/")
 }
 
-/// A condition that narrows which resources the statement reaches: a resource tag that must be
-/// present (or equal something), or the secret's id.
-fn is_scoping_condition(condition: &Value) -> bool {
+/// A condition that narrows which resources the statement reaches in a way its caller cannot
+/// arrange: a resource tag that must equal (or match a pattern other than `*`) a value, on a
+/// kind of resource the role cannot tag itself; the secret's id; an exact `iam:PolicyARN`.
+/// Absence or mere presence of a tag (`Null`), negated and `...IfExists` operators (true when
+/// the key is missing) and set operators scope nothing.
+fn is_scoping_condition(
+    condition: &Value,
+    services: &BTreeSet<&str>,
+    can_tag: &BTreeSet<&str>,
+) -> bool {
     let Some(operators) = condition.as_mapping() else {
         return false;
     };
     operators.iter().any(|(operator, keys)| {
-        let null = operator.as_str() == Some("Null");
+        let operator = operator.as_str().unwrap_or("");
+        if !MATCHING_OPERATORS.contains(&operator) {
+            return false;
+        }
         keys.as_mapping().is_some_and(|keys| {
             keys.iter().any(|(key, value)| {
                 let key = key.as_str().unwrap_or("");
-                let scoping_key = key.contains("ResourceTag/") || key == "secretsmanager:SecretId";
-                // Null: "true" means the tag is absent, which scopes nothing.
-                scoping_key && (!null || render(value) == "false")
+                let values: Vec<String> = seq(Some(value)).map(render).collect();
+                let pinned = !values.is_empty()
+                    && values
+                        .iter()
+                        .all(|v| !without_substitutions(v).trim_matches('*').is_empty());
+                if let Some((service, _)) = key.split_once(":ResourceTag/") {
+                    // `aws:ResourceTag/...` applies to the statement's own services.
+                    let taggable = if service == "aws" {
+                        services.iter().any(|s| can_tag.contains(s))
+                    } else {
+                        can_tag.contains(service)
+                    };
+                    pinned && !taggable
+                } else if key.eq_ignore_ascii_case("iam:PolicyARN")
+                    || key.eq_ignore_ascii_case("secretsmanager:SecretId")
+                {
+                    pinned && values.iter().all(|v| !v.contains(['*', '?']))
+                } else {
+                    false
+                }
             })
         })
     })
@@ -522,6 +747,14 @@ fn the_deployed_roles_are_least_privilege() {
         "SecretRotationFunction",
         "ApiKeyRotationStateMachine",
         "SweepStateMachine",
+        "PlanRole",
+        "IamKeysRole",
+        "ApiKeyRole",
+        "MigrationRole",
+        "CertsRole",
+        "RecordFailureRole",
+        "SecretRotationRole",
+        "MigrationGuardPolicy",
     ] {
         assert!(
             report.inspected.iter().any(|i| i == id),
@@ -537,7 +770,7 @@ fn the_deployed_roles_are_least_privilege() {
 fn the_member_account_role_is_least_privilege() {
     let report = check_template(&read("infra/member-role.yaml"));
 
-    assert_eq!(report.inspected, vec!["MemberRole".to_owned()]);
+    assert_eq!(report.inspected, vec!["MemberRole", "MigrationGuardPolicy"]);
     assert!(report.statements >= 6, "{report:#?}");
     assert_eq!(report.violations, vec![], "{report:#?}");
 }
@@ -763,11 +996,15 @@ fn a_sam_crud_template_on_the_audit_table_is_reported() {
 #[test]
 fn unknown_managed_policies_are_reported_and_known_ones_accepted() {
     let admin = function_with("- IAMFullAccess\n- arn:aws:iam::aws:policy/AdministratorAccess\n");
+    let full_logs = function_with(
+        "- CloudWatchLogsFullAccess\n- arn:aws:iam::aws:policy/CloudWatchLogsFullAccess\n",
+    );
     let known = function_with(
-        "- CloudWatchLogsFullAccess\n- LambdaInvokePolicy: { FunctionName: !Ref Other }\n",
+        "- AWSXrayWriteOnlyAccess\n- LambdaInvokePolicy: { FunctionName: !Ref Other }\n",
     );
 
     assert_eq!(rules(&admin), vec!["unknown-policy", "unknown-policy"]);
+    assert_eq!(rules(&full_logs), vec!["unknown-policy", "unknown-policy"]);
     assert_eq!(rules(&known), Vec::<&str>::new());
 }
 
@@ -826,4 +1063,248 @@ fn deny_statements_are_not_grants() {
     );
 
     assert_eq!(rules(&report), Vec::<&str>::new());
+}
+
+// ------------------------------------------------------------------------- what scopes (#20)
+
+#[test]
+fn every_user_and_every_secret_count_as_every_resource() {
+    for (action, resource) in [
+        (
+            "iam:CreateAccessKey",
+            "!Sub arn:${AWS::Partition}:iam::${AWS::AccountId}:user/*",
+        ),
+        (
+            "iam:AttachUserPolicy",
+            "!Sub arn:${AWS::Partition}:iam::${AWS::AccountId}:user/*",
+        ),
+        (
+            "iam:PutRolePolicy",
+            "!Sub arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*",
+        ),
+        (
+            "secretsmanager:PutSecretValue",
+            "!Sub arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:*",
+        ),
+        (
+            "secretsmanager:UpdateSecretVersionStage",
+            "arn:aws:secretsmanager:*:123456789012:secret:*",
+        ),
+        // Reading any secret's value is as strong as writing it.
+        (
+            "secretsmanager:GetSecretValue",
+            "!Sub arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:*",
+        ),
+        // A parameter may be empty at deploy time.
+        (
+            "secretsmanager:PutSecretValue",
+            "!Sub arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${Prefix}*",
+        ),
+    ] {
+        assert_eq!(
+            rules(&statement(action, resource)),
+            vec!["no-destructive-on-star"],
+            "{action} on {resource} was not reported"
+        );
+    }
+}
+
+#[test]
+fn narrower_than_every_user_or_secret_is_scoped() {
+    for (action, resource) in [
+        (
+            "iam:CreateAccessKey",
+            "!Sub arn:${AWS::Partition}:iam::${AWS::AccountId}:user/keyrotor-managed/*",
+        ),
+        (
+            "secretsmanager:PutSecretValue",
+            "!Sub arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:keyrotor/*",
+        ),
+        ("secretsmanager:GetSecretValue", "!Ref ExternalIdSecret"),
+    ] {
+        assert_eq!(
+            rules(&statement(action, resource)),
+            Vec::<&str>::new(),
+            "{action} on {resource}"
+        );
+    }
+}
+
+#[test]
+fn key_hygiene_may_reach_every_user_but_not_everything() {
+    let every_user = statement(
+        "[iam:UpdateAccessKey, iam:DeleteAccessKey, iam:ListAccessKeys]",
+        "!Sub arn:${AWS::Partition}:iam::${AWS::AccountId}:user/*",
+    );
+    let everything = statement("[iam:UpdateAccessKey, iam:DeleteAccessKey]", r#""*""#);
+    let every_role = statement(
+        "iam:DeleteAccessKey",
+        "!Sub arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*",
+    );
+
+    assert_eq!(rules(&every_user), Vec::<&str>::new());
+    assert_eq!(
+        rules(&everything),
+        vec!["no-destructive-on-star", "no-destructive-on-star"]
+    );
+    assert_eq!(rules(&every_role), vec!["no-destructive-on-star"]);
+}
+
+/// One statement on every secret with `condition`, plus `more` statements of the same role.
+fn on_every_secret(condition: &str, more: &str) -> Report {
+    function_with(&format!(
+        r#"
+- Statement:
+    - Effect: Allow
+      Action: secretsmanager:PutSecretValue
+      Resource: !Sub arn:${{AWS::Partition}}:secretsmanager:${{AWS::Region}}:${{AWS::AccountId}}:secret:*
+      Condition: {condition}
+{more}"#
+    ))
+}
+
+#[test]
+fn a_tag_that_need_only_be_present_scopes_nothing() {
+    let presence = on_every_secret(
+        r#"{ "Null": { "secretsmanager:ResourceTag/keyrotor:type": "false" } }"#,
+        "",
+    );
+    let any_value = on_every_secret(
+        r#"{ StringLike: { "secretsmanager:ResourceTag/keyrotor:type": "*" } }"#,
+        "",
+    );
+    let if_exists = on_every_secret(
+        r#"{ StringEqualsIfExists: { "secretsmanager:ResourceTag/keyrotor:type": api-key } }"#,
+        "",
+    );
+    let negated = on_every_secret(
+        r#"{ StringNotEquals: { "secretsmanager:ResourceTag/keyrotor:type": other } }"#,
+        "",
+    );
+    let pinned = on_every_secret(
+        r#"{ StringEquals: { "secretsmanager:ResourceTag/keyrotor:type": api-key }, "Null": { "secretsmanager:ResourceTag/keyrotor:api-key": "false" } }"#,
+        "",
+    );
+
+    for report in [&presence, &any_value, &if_exists, &negated] {
+        assert_eq!(rules(report), vec!["no-destructive-on-star"], "{report:#?}");
+    }
+    assert_eq!(rules(&pinned), Vec::<&str>::new());
+}
+
+#[test]
+fn a_tag_the_role_can_put_itself_scopes_nothing() {
+    let tags_secrets = r#"
+    - Effect: Allow
+      Action: secretsmanager:TagResource
+      Resource: !Sub arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:team/*"#;
+    let service_key = on_every_secret(
+        r#"{ StringEquals: { "secretsmanager:ResourceTag/keyrotor:type": api-key } }"#,
+        tags_secrets,
+    );
+    let global_key = on_every_secret(
+        r#"{ StringEquals: { "aws:ResourceTag/keyrotor:type": api-key } }"#,
+        tags_secrets,
+    );
+    // Tagging another service's resources does not help.
+    let tags_users = on_every_secret(
+        r#"{ StringEquals: { "aws:ResourceTag/keyrotor:type": api-key } }"#,
+        r#"
+    - Effect: Allow
+      Action: iam:TagUser
+      Resource: !Sub arn:${AWS::Partition}:iam::${AWS::AccountId}:user/team/*"#,
+    );
+
+    assert_eq!(rules(&service_key), vec!["no-destructive-on-star"]);
+    assert_eq!(rules(&global_key), vec!["no-destructive-on-star"]);
+    assert_eq!(rules(&tags_users), Vec::<&str>::new());
+}
+
+#[test]
+fn a_tagging_right_granted_by_an_attached_policy_counts_for_the_role() {
+    let report = check_template(
+        r#"
+Resources:
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      Policies:
+        - PolicyName: p
+          PolicyDocument:
+            Statement:
+              - Effect: Allow
+                Action: iam:CreateAccessKey
+                Resource: !Sub arn:${AWS::Partition}:iam::${AWS::AccountId}:user/*
+                Condition:
+                  StringEquals: { "iam:ResourceTag/keyrotor:secret": bound }
+  Extra:
+    Type: AWS::IAM::Policy
+    Properties:
+      Roles: [!Ref Role]
+      PolicyDocument:
+        Statement:
+          - Effect: Allow
+            Action: iam:Tag*
+            Resource: !Sub arn:${AWS::Partition}:iam::${AWS::AccountId}:user/team/*
+"#,
+    );
+
+    assert_eq!(rules(&report), vec!["no-destructive-on-star"]);
+    assert_eq!(report.violations[0].resource, "Role");
+}
+
+#[test]
+fn only_an_exact_policy_arn_scopes_attaching_policies() {
+    let attach = |condition: &str| {
+        function_with(&format!(
+            r#"
+- Statement:
+    - Effect: Allow
+      Action: [iam:AttachUserPolicy, iam:DetachUserPolicy]
+      Resource: !Sub arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:user/*
+      Condition: {condition}
+"#
+        ))
+    };
+    let exact = attach(
+        r#"{ ArnEquals: { "iam:PolicyARN": !Sub "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/keyrotor/keyrotor-migration-guard" } }"#,
+    );
+    let any_keyrotor_policy = attach(
+        r#"{ ArnLike: { "iam:PolicyARN": !Sub "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/keyrotor/*" } }"#,
+    );
+    let any_policy = attach(r#"{ ArnLike: { "iam:PolicyARN": "*" } }"#);
+    let transport = attach(r#"{ Bool: { "aws:SecureTransport": "true" } }"#);
+
+    assert_eq!(rules(&exact), Vec::<&str>::new());
+    for report in [&any_keyrotor_policy, &any_policy, &transport] {
+        assert_eq!(
+            rules(report),
+            vec!["no-destructive-on-star", "no-destructive-on-star"],
+            "{report:#?}"
+        );
+    }
+}
+
+#[test]
+fn both_branches_of_a_conditional_statement_are_checked() {
+    let report = function_with(
+        r#"
+- Statement:
+    - !If
+      - SomeCondition
+      - Effect: Allow
+        Action: secretsmanager:GetSecretValue
+        Resource: !Ref OneSecret
+      - Effect: Allow
+        Action: secretsmanager:GetSecretValue
+        Resource: "*"
+    - !If [Other, !Ref AWS::NoValue, { Effect: Allow, Action: iam:PassRole, Resource: "*" }]
+"#,
+    );
+
+    assert_eq!(
+        rules(&report),
+        vec!["no-destructive-on-star", "no-destructive-on-star"]
+    );
+    assert_eq!(report.statements, 3);
 }

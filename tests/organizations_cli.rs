@@ -438,3 +438,114 @@ async fn the_deployed_jobs_fan_out_and_rotate_an_api_key_in_its_member_account()
         payments.account
     );
 }
+
+#[tokio::test]
+async fn the_external_id_is_read_from_its_secret_once_per_run_and_never_shown() {
+    // GIVEN an organization whose member role's external id is kept in a Secrets Manager
+    // secret of the management account, and a policy naming that secret, not the id
+    let org = organization().await;
+    let (payments, search) = (&org.members[0].0, &org.members[1].0);
+    let payments_key = idle_user(payments, "payments-app").await;
+    let search_key = idle_user(search, "search-app").await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&org.management.sdk().await);
+    secrets
+        .create_secret()
+        .name("keyrotor/member-external-id")
+        .secret_string(format!("{EXTERNAL_ID}\n"))
+        .send()
+        .await
+        .unwrap();
+    let write = |text: String| {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "{text}").unwrap();
+        file
+    };
+    let ids = format!("ids = [\"{}\", \"{}\"]", payments.account, search.account);
+    let from_secret = write(format!(
+        "[accounts]\n{ids}\nexternal_id_secret = \"keyrotor/member-external-id\""
+    ));
+    let init = keyrotor(&org, &from_secret, &["init"]);
+    assert!(init.status.success(), "init: {}", stderr(&init));
+
+    // WHEN the plan runs over both member accounts
+    let out = keyrotor(
+        &org,
+        &from_secret,
+        &[
+            "plan",
+            "--kind",
+            "iam-keys",
+            "--output",
+            "json",
+            "--call-stats",
+        ],
+    );
+
+    // THEN both are entered with the id from the secret and planned
+    assert!(out.status.success(), "{}", stderr(&out));
+    let done: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for (world, key) in [(payments, &payments_key), (search, &search_key)] {
+        let a = account(&done, &world.account);
+        assert_eq!(a["status"], "succeeded", "{a}");
+        assert!(a.to_string().contains(key.as_str()), "{a}");
+    }
+    // the secret was read once for the run, each role assumed once
+    let calls = calls(&out);
+    assert_eq!(calls["secretsmanager:GetSecretValue"], 1, "{calls}");
+    assert_eq!(calls["sts:AssumeRole"], 2, "{calls}");
+    // and the id itself appears nowhere in the output
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(EXTERNAL_ID));
+    assert!(!stderr(&out).contains(EXTERNAL_ID));
+
+    // WHEN the id is written in the policy instead, `policy check` shows it redacted
+    let inline = write(format!(
+        "[accounts]\n{ids}\nexternal_id = \"{EXTERNAL_ID}\""
+    ));
+    for format in ["table", "json"] {
+        let out = keyrotor(&org, &inline, &["policy", "check", "--output", format]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(!text.contains(EXTERNAL_ID), "{text}");
+        assert!(text.contains("<redacted, 25 chars>"), "{text}");
+    }
+
+    // WHEN the secret holds something else than an id, no account is entered, and the
+    // error names the secret and the fix, never the value
+    secrets
+        .put_secret_value()
+        .secret_id("keyrotor/member-external-id")
+        .secret_string("{\"ExternalId\": \"not a bare id\"}")
+        .send()
+        .await
+        .unwrap();
+    let out = keyrotor(
+        &org,
+        &from_secret,
+        &["plan", "--kind", "iam-keys", "--output", "json"],
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let done: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let error = account(&done, &payments.account)["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        error.contains("external_id_secret = keyrotor/member-external-id")
+            && error.contains("SecretString")
+            && !error.contains("not a bare id"),
+        "{error}"
+    );
+
+    // WHEN both the secret and an inline id are set, the policy is refused naming both
+    let both = write(format!(
+        "[accounts]\n{ids}\nexternal_id = \"{EXTERNAL_ID}\"\nexternal_id_secret = \"keyrotor/member-external-id\""
+    ));
+    let out = keyrotor(&org, &both, &["policy", "check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("accounts.external_id and accounts.external_id_secret"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains(EXTERNAL_ID), "{}", stderr(&out));
+}

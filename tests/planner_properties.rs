@@ -214,7 +214,7 @@ impl Scenario {
             return Some("listed in break_glass");
         }
         if exempt_at(&user.tags, self.now) {
-            return Some("exempt (tag still in force or unreadable)");
+            return Some("exempt (tag in force)");
         }
         if !self
             .rules
@@ -238,7 +238,7 @@ impl Scenario {
     /// Why the API key must be left alone at `now`, if it must.
     fn api_key_exclusion(&self, key: &ApiKey) -> Option<&'static str> {
         if exempt_at(&key.tags, self.now) {
-            return Some("exempt (tag still in force or unreadable)");
+            return Some("exempt (tag in force)");
         }
         let prefixes = &self.rules.name_prefixes;
         if !prefixes.is_empty() && !prefixes.iter().any(|p| key.name.starts_with(p.as_str())) {
@@ -248,15 +248,19 @@ impl Scenario {
     }
 }
 
+/// `[exemptions] max_exemption_days` of every generated policy (the default).
+const MAX_EXEMPTION_DAYS: i64 = 365;
+
 /// Whether `tags` exempt their resource at `now`: a `keyrotor:exempt` tag whose value is a
-/// `YYYY-MM-DD` date not yet over (through the end of that day, UTC), or is unreadable.
+/// `YYYY-MM-DD` date not yet over (through the end of that day, UTC) and no later than
+/// `MAX_EXEMPTION_DAYS` from now. An unreadable value or a farther date exempts nothing.
 fn exempt_at(tags: &Tags, now: DateTime<Utc>) -> bool {
-    match tags.get(TAG_EXEMPT) {
+    match tags.get(TAG_EXEMPT).and_then(|value| calendar_date(value)) {
         None => false,
-        Some(value) => match calendar_date(value) {
-            Some(last_day) => now.date_naive() <= last_day,
-            None => true,
-        },
+        Some(last_day) => {
+            now.date_naive() <= last_day
+                && last_day <= (now + Duration::days(MAX_EXEMPTION_DAYS)).date_naive()
+        }
     }
 }
 
@@ -1030,10 +1034,12 @@ fn generated_scenarios_reach_every_kind_of_action_and_exclusion() {
     let strategy = scenario();
     let mut actions = BTreeSet::new();
     let mut exclusions = BTreeSet::new();
+    let mut notices = BTreeSet::new();
     for _ in 0..CASES {
         let plan = strategy.new_tree(&mut runner).unwrap().current().plan();
         actions.extend(plan.actions.iter().map(|a| (a.kind, a.action)));
         exclusions.extend(plan.skipped.into_iter().map(|s| s.reason));
+        notices.extend(plan.notices.into_iter().map(|s| s.reason));
     }
     for wanted in [
         (Kind::IamKeys, ActionType::Warn),
@@ -1055,7 +1061,6 @@ fn generated_scenarios_reach_every_kind_of_action_and_exclusion() {
         "root-user",
         "break-glass",
         "exempt",
-        "exemption-unreadable",
         "out-of-scope",
         "unmanaged",
         "disabled",
@@ -1065,6 +1070,17 @@ fn generated_scenarios_reach_every_kind_of_action_and_exclusion() {
         assert!(
             exclusions.contains(wanted),
             "no generated case skipped something as {wanted}; seen {exclusions:?}"
+        );
+    }
+    // Exemption tags that are not honoured leave the resource in scope and are reported.
+    for wanted in ["exemption-unreadable", "exemption-too-long"] {
+        assert!(
+            notices.contains(wanted),
+            "no generated case reported {wanted}; seen {notices:?}"
+        );
+        assert!(
+            !exclusions.contains(wanted),
+            "{wanted} was treated as an exclusion"
         );
     }
 }

@@ -1,6 +1,8 @@
-//! IAM: the credential report, access keys, user tags and key last-use, and the two key
-//! changes keyrotor makes (status, deletion). Every call is paced client-side: IAM's
-//! control plane allows few calls per second and publishes no exact rate.
+//! IAM: the credential report, access keys, user tags and key last-use, the two key
+//! changes keyrotor makes (status, deletion), and what a migration to a role reads and
+//! changes (the user's permissions, the role, the guard's managed policy). Every call is
+//! paced client-side: IAM's control plane allows few calls per second and publishes no
+//! exact rate.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -392,9 +394,16 @@ impl IamClient {
                     )
                 }
             };
+            // The guard keyrotor attaches to a migrating user is not a permission to copy.
+            let guard = format!(
+                ":policy{}{}",
+                crate::domain::migration::GUARD_POLICY_PATH,
+                crate::domain::migration::GUARD_POLICY_NAME
+            );
             arns.extend(
                 page.iter()
-                    .filter_map(|p| p.policy_arn().map(str::to_owned)),
+                    .filter_map(|p| p.policy_arn().map(str::to_owned))
+                    .filter(|arn| !arn.ends_with(&guard)),
             );
             match (truncated, next) {
                 (true, Some(m)) => marker = Some(m),
@@ -546,6 +555,10 @@ impl IamRoles for IamClient {
                         .iter()
                         .map(|t| (t.key().to_owned(), t.value().to_owned()))
                         .collect(),
+                    permissions_boundary: role
+                        .permissions_boundary()
+                        .and_then(|b| b.permissions_boundary_arn())
+                        .map(str::to_owned),
                 }))
             }
             Err(e) => match classify("iam:GetRole", e) {
@@ -561,6 +574,7 @@ impl IamRoles for IamClient {
         path: &str,
         trust_policy: &str,
         max_session_seconds: u32,
+        permissions_boundary: Option<&str>,
         tags: &Tags,
     ) -> PortResult<String> {
         const OP: &str = "iam:CreateRole";
@@ -580,6 +594,7 @@ impl IamRoles for IamClient {
             .path(path)
             .assume_role_policy_document(trust_policy)
             .max_session_duration(max_session_seconds as i32)
+            .set_permissions_boundary(permissions_boundary.map(str::to_owned))
             .set_tags(Some(tags))
             .send()
             .await
@@ -626,20 +641,76 @@ impl IamRoles for IamClient {
             .map_err(|e| classify("iam:PutRolePolicy", e))
     }
 
-    async fn put_user_policy(&self, user: &str, name: &str, document: &str) -> PortResult<()> {
+    async fn managed_policy_document(
+        &self,
+        policy_arn: &str,
+    ) -> PortResult<Option<serde_json::Value>> {
+        self.pacer.wait().await;
+        let policy = match self.client.get_policy().policy_arn(policy_arn).send().await {
+            Ok(out) => out,
+            Err(e) => {
+                return match classify("iam:GetPolicy", e) {
+                    PortError::NotFound { .. } => Ok(None),
+                    e => Err(e),
+                };
+            }
+        };
+        let Some(version) = policy.policy().and_then(|p| p.default_version_id()) else {
+            return Err(PortError::InvalidResponse {
+                operation: "iam:GetPolicy".into(),
+                message: format!("policy {policy_arn} has no default version"),
+            });
+        };
+        self.pacer.wait().await;
+        let out = self
+            .client
+            .get_policy_version()
+            .policy_arn(policy_arn)
+            .version_id(version)
+            .send()
+            .await
+            .map_err(|e| classify("iam:GetPolicyVersion", e))?;
+        let document = out
+            .policy_version()
+            .and_then(|v| v.document())
+            .ok_or_else(|| PortError::InvalidResponse {
+                operation: "iam:GetPolicyVersion".into(),
+                message: format!("version {version} of {policy_arn} has no document"),
+            })?;
+        policy_json("iam:GetPolicyVersion", document).map(Some)
+    }
+
+    async fn attach_user_policy(&self, user: &str, policy_arn: &str) -> PortResult<()> {
         self.pacer.wait().await;
         self.client
-            .put_user_policy()
+            .attach_user_policy()
             .user_name(user)
-            .policy_name(name)
-            .policy_document(document)
+            .policy_arn(policy_arn)
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| classify("iam:PutUserPolicy", e))
+            .map_err(|e| classify("iam:AttachUserPolicy", e))
     }
 
-    async fn delete_user_policy(&self, user: &str, name: &str) -> PortResult<()> {
+    async fn detach_user_policy(&self, user: &str, policy_arn: &str) -> PortResult<()> {
+        self.pacer.wait().await;
+        match self
+            .client
+            .detach_user_policy()
+            .user_name(user)
+            .policy_arn(policy_arn)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match classify("iam:DetachUserPolicy", e) {
+                PortError::NotFound { .. } => Ok(()),
+                e => Err(e),
+            },
+        }
+    }
+
+    async fn delete_user_policy(&self, user: &str, name: &str) -> PortResult<bool> {
         self.pacer.wait().await;
         match self
             .client
@@ -649,9 +720,9 @@ impl IamRoles for IamClient {
             .send()
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(true),
             Err(e) => match classify("iam:DeleteUserPolicy", e) {
-                PortError::NotFound { .. } => Ok(()),
+                PortError::NotFound { .. } => Ok(false),
                 e => Err(e),
             },
         }

@@ -3,9 +3,15 @@
 //! assuming the member role (infra/member-role.yaml) with the central account's
 //! credentials. The assumed credentials are cached until five minutes before they expire,
 //! so a run assumes each member role once, however many clients and calls it makes there.
+//!
+//! The role's `sts:ExternalId` comes from `[accounts] external_id` (CLI use) or, kept out
+//! of the policy text and every function's environment, from a Secrets Manager secret
+//! (`[accounts] external_id_secret`, overridden by `KEYROTOR_EXTERNAL_ID_SECRET`), read
+//! when a member role is first assumed and then kept for [`EXTERNAL_ID_TTL`].
 
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use aws_credential_types::Credentials;
@@ -14,11 +20,88 @@ use aws_credential_types::provider::{self, ProvideCredentials, SharedCredentials
 
 use super::{Aws, Pacer, Service, classify};
 use crate::domain::model::AccountId;
-use crate::domain::policy::AccountsPolicy;
-use crate::ports::{AccountDirectory, MemberAccount, PortError, PortResult};
+use crate::domain::policy::{AccountsPolicy, EXTERNAL_ID_SECRET_ENV, ExternalId, ExternalIdSource};
+use crate::ports::{AccountDirectory, MemberAccount, PortError, PortResult, SecretVersions};
 
 /// Assumed credentials are renewed this long before they expire.
 const RENEW_BEFORE: Duration = Duration::from_secs(300);
+
+/// An external id read from Secrets Manager is kept this long: one read per run (a Lambda
+/// invocation lasts at most 15 minutes), and a changed secret is picked up by the next run
+/// of a warm function.
+pub const EXTERNAL_ID_TTL: Duration = Duration::from_secs(900);
+
+/// External ids read from Secrets Manager, by endpoint, region and secret, with when they
+/// were read. Behind an async mutex so that accounts entered at once read the secret once.
+static EXTERNAL_IDS: LazyLock<tokio::sync::Mutex<HashMap<String, (Instant, ExternalId)>>> =
+    LazyLock::new(Default::default);
+
+/// The external id to pass when assuming member roles from `home`, per `accounts` and the
+/// environment ([`EXTERNAL_ID_SECRET_ENV`]): inline, from its secret (read once per
+/// [`EXTERNAL_ID_TTL`]), or none. Every failure names the setting, the secret and the fix;
+/// no message ever contains the value.
+pub async fn external_id(home: &Aws, accounts: &AccountsPolicy) -> PortResult<Option<ExternalId>> {
+    const OP: &str = "secretsmanager:GetSecretValue";
+    let env = std::env::var(EXTERNAL_ID_SECRET_ENV).ok();
+    let source = accounts
+        .external_id_source(env.as_deref())
+        .map_err(|message| PortError::Other {
+            operation: "reading the member role's external id".into(),
+            message,
+        })?;
+    let (secret, from) = match source {
+        ExternalIdSource::None => return Ok(None),
+        ExternalIdSource::Inline(id) => return Ok(Some(id)),
+        ExternalIdSource::Secret { id, from } => (id, from),
+    };
+    let key = format!(
+        "{}|{}|{secret}",
+        home.config.endpoint_url().unwrap_or_default(),
+        home.region().unwrap_or_default()
+    );
+    let mut cache = EXTERNAL_IDS.lock().await;
+    if let Some((at, id)) = cache.get(&key)
+        && at.elapsed() < EXTERNAL_ID_TTL
+    {
+        return Ok(Some(id.clone()));
+    }
+    let setting = format!("{from} = {secret}");
+    let fix = "its SecretString must be the ExternalId of infra/member-role.yaml";
+    let value = super::secretsmanager::SecretsManagerInventory::of(home)
+        .value(&secret, None, Some("AWSCURRENT"))
+        .await
+        .map_err(|e| match e {
+            PortError::AccessDenied { operation, message } => PortError::AccessDenied {
+                operation,
+                message: format!(
+                    "{message}; {setting}: the role keyrotor runs as may not read that secret: allow secretsmanager:GetSecretValue on it (and kms:Decrypt on its key)"
+                ),
+            },
+            PortError::Other { operation, message } => PortError::Other {
+                operation,
+                message: format!("{message} ({setting})"),
+            },
+            e => e,
+        })?;
+    let Some(value) = value else {
+        return Err(PortError::NotFound {
+            operation: OP.into(),
+            what: format!(
+                "{setting}: the secret does not exist in the caller's account and region, or has no string value; create it (aws secretsmanager create-secret --name {secret} --secret-string <external id>) or fix the setting; {fix}"
+            ),
+        });
+    };
+    let Some(id) = ExternalId::parse(value.expose().trim()) else {
+        return Err(PortError::InvalidResponse {
+            operation: OP.into(),
+            message: format!(
+                "{setting}: the secret's value is not an external id (2 to 1224 letters, digits and +=,.@:/-); {fix}, nothing else (no JSON, no quotes)"
+            ),
+        });
+    };
+    cache.insert(key, (Instant::now(), id.clone()));
+    Ok(Some(id))
+}
 
 /// Sessions last an hour: the member role's MaxSessionDuration in infra/member-role.yaml.
 const SESSION_SECONDS: i32 = 3600;
@@ -91,6 +174,21 @@ impl AccountDirectory for OrganizationAccounts {
         }
         Ok(out)
     }
+
+    async fn organization_id(&self) -> PortResult<Option<String>> {
+        self.pacer.wait().await;
+        let out = self
+            .client
+            .describe_organization()
+            .send()
+            .await
+            .map_err(|e| classify("organizations:DescribeOrganization", e))?;
+        Ok(out
+            .organization()
+            .and_then(|o| o.id())
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned))
+    }
 }
 
 /// Credentials of the member role, from STS AssumeRole in the central account, cached until
@@ -100,13 +198,13 @@ pub struct MemberRoleCredentials {
     sts: aws_sdk_sts::Client,
     pacer: Arc<Pacer>,
     role_arn: String,
-    external_id: Option<String>,
+    external_id: Option<ExternalId>,
     session_name: String,
     cached: tokio::sync::Mutex<Option<Credentials>>,
 }
 
 impl MemberRoleCredentials {
-    pub fn new(central: &Aws, role_arn: String, external_id: Option<String>) -> Self {
+    pub fn new(central: &Aws, role_arn: String, external_id: Option<ExternalId>) -> Self {
         Self {
             sts: central.sts(),
             pacer: central.pacer(Service::Sts),
@@ -133,7 +231,7 @@ impl MemberRoleCredentials {
             .assume_role()
             .role_arn(&self.role_arn)
             .role_session_name(&self.session_name)
-            .set_external_id(self.external_id.clone())
+            .set_external_id(self.external_id.as_ref().map(|id| id.expose().to_owned()))
             .duration_seconds(SESSION_SECONDS)
             .send()
             .await
@@ -141,7 +239,7 @@ impl MemberRoleCredentials {
                 PortError::AccessDenied { operation, message } => PortError::AccessDenied {
                     operation,
                     message: format!(
-                        "cannot assume {}: {message}; deploy infra/member-role.yaml to that account (a StackSet reaches every member) and check [accounts] member_role_name, member_role_path and external_id",
+                        "cannot assume {}: {message}; deploy infra/member-role.yaml to that account (a StackSet reaches every member) and check [accounts] member_role_name, member_role_path and the external id (external_id_secret or external_id)",
                         self.role_arn
                     ),
                 },
@@ -186,7 +284,7 @@ impl ProvideCredentials for MemberRoleCredentials {
 pub async fn member(
     central: &Aws,
     role_arn: String,
-    external_id: Option<String>,
+    external_id: Option<ExternalId>,
 ) -> PortResult<Aws> {
     let credentials = MemberRoleCredentials::new(central, role_arn, external_id);
     credentials.get().await?;
@@ -211,7 +309,6 @@ pub async fn enter(
         return Ok(None);
     }
     let role = accounts.member_role_arn(partition, account);
-    member(home, role, accounts.external_id.clone())
-        .await
-        .map(Some)
+    let external_id = external_id(home, accounts).await?;
+    member(home, role, external_id).await.map(Some)
 }

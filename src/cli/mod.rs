@@ -262,7 +262,13 @@ enum MigrateCommand {
     Plan { user: String },
     /// Create the role (idempotent, tagged) and start tracking its adoption (needs
     /// mode = "enforce")
-    Apply { user: String },
+    Apply {
+        user: String,
+        /// Trust a workload identity outside the organization, [migration] allowed_accounts
+        /// and allowed_oidc_subjects for this user anyway (warned about and audited)
+        #[arg(long)]
+        allow_external: bool,
+    },
     /// The migration funnel: every candidate and every migration in progress
     Status { user: Option<String> },
     /// Reactivate the keys keyrotor deactivated and remove the guard; the role stays
@@ -504,6 +510,9 @@ where
     let identity = StsIdentity::new(scope.work.sts());
     let state = scope.state(policy);
     let notifier = scope.notifier(policy);
+    // The organization is listed from keyrotor's own account, and only when a role in
+    // another account is to be trusted.
+    let organization = crate::aws::organizations::OrganizationAccounts::of(scope.home);
     let ports = steps::migration::MigrationPorts {
         identity: &identity,
         iam: &iam,
@@ -512,6 +521,10 @@ where
         state: &state,
         notifier: &*notifier,
         audit: scope.audit,
+        directory: policy
+            .accounts
+            .organization
+            .then_some(&organization as &dyn crate::ports::AccountDirectory),
     };
     f(&ports).await
 }
@@ -1019,8 +1032,13 @@ async fn execute(
                                 OutputFormat::Table => output::migration_plan_text(&plan),
                             }
                         }
-                        MigrateCommand::Apply { user } => {
-                            let plan = steps::migration::apply(ports, &policy, user, now, &SystemClock::Real).await?;
+                        MigrateCommand::Apply { user, allow_external } => {
+                            let plan = steps::migration::apply_with(ports, &policy, user, now, &SystemClock::Real, *allow_external).await?;
+                            if let Some(why) = plan.role.as_ref().and_then(|r| r.external.as_ref()) {
+                                eprintln!(
+                                    "keyrotor: WARNING: --allow-external: the role for {user} trusts an identity outside what keyrotor trusts by default: {why}. Whoever controls it gets {user}'s permissions. This was recorded in the audit trail."
+                                );
+                            }
                             match output_format {
                                 OutputFormat::Json => to_json(&plan)?,
                                 OutputFormat::Table => output::migration_plan_text(&plan),
@@ -1034,7 +1052,10 @@ async fn execute(
                             }
                         }
                         MigrateCommand::Rollback { user } => {
-                            let record = steps::migration::rollback(ports, user, now, &SystemClock::Real).await?;
+                            let (record, note) = steps::migration::rollback_report(ports, user, now, &SystemClock::Real).await?;
+                            if let Some(note) = note {
+                                eprintln!("keyrotor: {note}");
+                            }
                             match output_format {
                                 OutputFormat::Json => to_json(&record)?,
                                 OutputFormat::Table => format!(

@@ -1,4 +1,12 @@
 //! Human-readable tables and JSON shapes for the CLI.
+//!
+//! Much of what is shown comes from the accounts keyrotor reads (API key and user names,
+//! tags, certificate domains, error messages that quote them), so every table cell and
+//! every such string put into free text goes through [`clean`] first: a name cannot move
+//! the cursor, clear the screen, retitle the window or fake a line of output. JSON output
+//! is escaped by serde and needs nothing more.
+
+use std::borrow::Cow;
 
 use serde::Serialize;
 
@@ -43,34 +51,68 @@ pub fn paint(text: &str, tone: Tone) -> String {
     format!("\x1b[{code}m{text}\x1b[0m")
 }
 
+/// Whether `c` is a C0 control (U+0000–U+001F), DEL (U+007F) or a C1 control
+/// (U+0080–U+009F): the characters a terminal may act on rather than print.
+fn is_control(c: char) -> bool {
+    matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}')
+}
+
+/// `text` fit for a terminal: every C0 and C1 control character and DEL removed (tab,
+/// newline and carriage return become a space, so words stay apart). Escape sequences lose
+/// their ESC/CSI introducer and are shown as the harmless text that remains.
+pub fn clean(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_control) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .filter_map(|c| match c {
+                '\t' | '\n' | '\r' => Some(' '),
+                c if is_control(c) => None,
+                c => Some(c),
+            })
+            .collect(),
+    )
+}
+
+/// [`clean`] for a block of several lines (a policy document, a config snippet): each line
+/// cleaned, the line breaks kept.
+fn clean_lines(text: &str) -> String {
+    text.lines()
+        .map(|l| clean(l).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The compliance summary and the headline numbers of `keyrotor report`.
 pub fn posture_table(p: &Posture) -> String {
     let mut out = format!(
         "Credential posture of account {} ({}), {}\n\n",
-        p.account,
-        p.region,
+        clean(&p.account),
+        clean(&p.region),
         p.generated_at.format("%Y-%m-%d %H:%M UTC")
     );
+    let status = |s: ControlStatus| match s {
+        ControlStatus::Passed => ("passed", Tone::Good),
+        ControlStatus::Failed => ("FAILED", Tone::Bad),
+        ControlStatus::NotApplicable => ("n/a", Tone::Muted),
+    };
     let rows: Vec<Vec<String>> = p
         .controls
         .iter()
         .map(|c| {
-            let status = match c.status {
-                ControlStatus::Passed => paint("passed", Tone::Good),
-                ControlStatus::Failed => paint("FAILED", Tone::Bad),
-                ControlStatus::NotApplicable => paint("n/a", Tone::Muted),
-            };
             vec![
                 c.id.to_owned(),
                 c.title.to_owned(),
                 c.failing.to_string(),
-                status,
+                status(c.status).0.to_owned(),
             ]
         })
         .collect();
-    out.push_str(&table(
+    out.push_str(&table_toned(
         &["CONTROL", "REQUIREMENT", "FAILING", "STATUS"],
         &rows,
+        |i| p.controls.get(i).map(|c| status(c.status).1),
     ));
     let min_days = p.certificates.iter().filter_map(|c| c.days_left).min();
     out.push_str(&format!(
@@ -97,21 +139,38 @@ pub fn posture_table(p: &Posture) -> String {
     out
 }
 
-/// Left-aligned columns, two spaces apart; the last column is not padded.
+/// Left-aligned columns, two spaces apart; the last column is not padded. Every cell is
+/// [`clean`]ed: this is the one place table cells are rendered.
 fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    table_toned(header, rows, |_| None)
+}
+
+/// [`table`], with row `i`'s last cell [`paint`]ed in `tone(i)` after it is cleaned (the
+/// colour codes are keyrotor's own, never a cell's).
+fn table_toned(
+    header: &[&str],
+    rows: &[Vec<String>],
+    tone: impl Fn(usize) -> Option<Tone>,
+) -> String {
+    let rows: Vec<Vec<Cow<'_, str>>> = rows
+        .iter()
+        .map(|row| row.iter().map(|cell| clean(cell)).collect())
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
     let mut out = String::new();
-    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
-        let cells: Vec<&str> = cells.collect();
+    let mut line = |cells: Vec<&str>, tone: Option<Tone>| {
         let last = cells.len().saturating_sub(1);
         for (i, cell) in cells.iter().enumerate() {
             if i == last {
-                out.push_str(cell);
+                match tone {
+                    Some(t) => out.push_str(&paint(cell, t)),
+                    None => out.push_str(cell),
+                }
             } else {
                 out.push_str(cell);
                 out.push_str(&" ".repeat(widths[i] - cell.chars().count() + 2));
@@ -119,9 +178,9 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         }
         out.push('\n');
     };
-    line(&mut header.iter().copied());
-    for row in rows {
-        line(&mut row.iter().map(String::as_str));
+    line(header.to_vec(), None);
+    for (i, row) in rows.iter().enumerate() {
+        line(row.iter().map(|c| c.as_ref()).collect(), tone(i));
     }
     out
 }
@@ -129,7 +188,7 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 pub fn plan_table(plan: &Plan) -> String {
     let mut out = format!(
         "Plan for account {} at {} (mode: {})\n\n",
-        plan.account,
+        clean(plan.account.as_str()),
         plan.generated_at.format("%Y-%m-%d %H:%M:%SZ"),
         plan.mode
     );
@@ -184,6 +243,29 @@ pub fn plan_table(plan: &Plan) -> String {
             })
             .collect();
         out.push_str(&format!("\n{} left alone:\n", plan.skipped.len()));
+        out.push_str(&table(
+            &["KIND", "REASON", "RESOURCE", "PRINCIPAL", "DETAIL"],
+            &rows,
+        ));
+    }
+    if !plan.notices.is_empty() {
+        let rows: Vec<Vec<String>> = plan
+            .notices
+            .iter()
+            .map(|s| {
+                vec![
+                    s.kind.to_string(),
+                    s.reason.clone(),
+                    s.resource.clone(),
+                    s.principal.clone().unwrap_or_default(),
+                    s.detail.clone(),
+                ]
+            })
+            .collect();
+        out.push_str(&format!(
+            "\n{} notice(s) (in scope; fix these tags):\n",
+            plan.notices.len()
+        ));
         out.push_str(&table(
             &["KIND", "REASON", "RESOURCE", "PRINCIPAL", "DETAIL"],
             &rows,
@@ -248,7 +330,7 @@ fn keys_table(keys: &[KeyView]) -> String {
 pub fn iam_sweep_table(done: &IamSweep) -> String {
     let mut out = format!(
         "IAM key sweep of account {} at {} (run {}, mode: {})\n\n",
-        done.plan.account,
+        clean(done.plan.account.as_str()),
         done.plan.generated_at.format("%Y-%m-%d %H:%M:%SZ"),
         done.run_id,
         done.mode
@@ -293,6 +375,12 @@ pub fn iam_sweep_table(done: &IamSweep) -> String {
             done.plan.skipped.len()
         ));
     }
+    if !done.plan.notices.is_empty() {
+        out.push_str(&format!(
+            "\n{} exemption tag(s) not honoured (see `keyrotor plan --kind iam-keys`).\n",
+            done.plan.notices.len()
+        ));
+    }
     if done.mode == crate::domain::policy::Mode::Plan {
         out.push_str("\nmode = \"plan\": nothing was changed or sent; each due action was recorded as a dry-run decision. Set mode = \"enforce\" in the policy to carry them out.\n");
     }
@@ -302,8 +390,8 @@ pub fn iam_sweep_table(done: &IamSweep) -> String {
 pub fn reactivated_text(done: &Reactivated) -> String {
     format!(
         "Reactivated {} of {} (run {}).\nkeyrotor will reconsider it on {} if it stays unused.\n",
-        done.key,
-        done.user,
+        clean(&done.key),
+        clean(&done.user),
         done.run_id,
         day(done.reconsidered_at)
     )
@@ -311,8 +399,9 @@ pub fn reactivated_text(done: &Reactivated) -> String {
 
 pub fn certs_table(report: &CertReport, scope: &str) -> String {
     let mut out = format!(
-        "Certificates of account {}{scope}, most urgent first ({} at {})\n\n",
-        report.account,
+        "Certificates of account {}{}, most urgent first ({} at {})\n\n",
+        clean(report.account.as_str()),
+        clean(scope),
         report.certificates.len(),
         report.generated_at.format("%Y-%m-%d %H:%M:%SZ")
     );
@@ -356,7 +445,8 @@ pub fn certs_table(report: &CertReport, scope: &str) -> String {
     for p in &report.problems {
         out.push_str(&format!(
             "\nregion {} could not be read: {}\n",
-            p.region, p.message
+            clean(&p.region),
+            clean(&p.message)
         ));
     }
     out
@@ -419,7 +509,8 @@ pub fn init_table(done: &[(String, TableStatus)], region: &str) -> String {
         .map(|(t, s)| vec![t.clone(), status(*s).to_owned()])
         .collect();
     format!(
-        "Tables in {region}:\n{}",
+        "Tables in {}:\n{}",
+        clean(region),
         table(&["TABLE", "STATUS"], &rows)
     )
 }
@@ -503,17 +594,20 @@ pub fn records_table(records: &[StoredRecord]) -> String {
 pub fn verify_text(report: &VerifyReport, table_name: &str) -> String {
     if report.ok() {
         return format!(
-            "audit table {table_name}: OK — {} record(s) in {} chain(s), every hash and link verified\n",
-            report.records, report.chains
+            "audit table {}: OK — {} record(s) in {} chain(s), every hash and link verified\n",
+            clean(table_name),
+            report.records,
+            report.chains
         );
     }
     let mut out = format!(
-        "audit table {table_name}: TAMPERED — {} problem(s) in {} record(s):\n",
+        "audit table {}: TAMPERED — {} problem(s) in {} record(s):\n",
+        clean(table_name),
         report.findings.len(),
         report.records
     );
     for f in &report.findings {
-        out.push_str(&format!("  - {f}\n"));
+        out.push_str(&format!("  - {}\n", clean(&f.to_string())));
     }
     out
 }
@@ -565,8 +659,8 @@ pub fn rotation_text(done: &Advanced) -> String {
 pub fn api_sweep_table(done: &ApiKeySweep) -> String {
     let mut out = format!(
         "API key sweep of account {} in {} at {} (run {}, mode: {})\n\n",
-        done.plan.account,
-        done.region,
+        clean(done.plan.account.as_str()),
+        clean(&done.region),
         done.plan.generated_at.format("%Y-%m-%d %H:%M:%SZ"),
         done.run_id,
         done.mode
@@ -580,6 +674,12 @@ pub fn api_sweep_table(done: &ApiKeySweep) -> String {
         out.push_str(&format!(
             "\n{} left alone (see `keyrotor plan --kind api-keys`).\n",
             done.plan.skipped.len()
+        ));
+    }
+    if !done.plan.notices.is_empty() {
+        out.push_str(&format!(
+            "\n{} exemption tag(s) not honoured (see `keyrotor plan --kind api-keys`).\n",
+            done.plan.notices.len()
         ));
     }
     if done.mode == crate::domain::policy::Mode::Plan {
@@ -600,7 +700,11 @@ pub fn secret_steps_table(steps: &[StepResult]) -> String {
         })
         .collect();
     let mut out = match steps.first() {
-        Some(s) => format!("Rotated secret {} (version {})\n\n", s.secret, s.token),
+        Some(s) => format!(
+            "Rotated secret {} (version {})\n\n",
+            clean(&s.secret),
+            clean(&s.token)
+        ),
         None => String::new(),
     };
     out.push_str(&table(&["STEP", "STATUS", "DETAIL"], &rows));
@@ -610,19 +714,20 @@ pub fn secret_steps_table(steps: &[StepResult]) -> String {
 pub fn migration_plan_text(plan: &MigrationPlan) -> String {
     let mut out = format!(
         "Migration of IAM user {} (account {})\n\n",
-        plan.user, plan.account
+        clean(&plan.user),
+        clean(plan.account.as_str())
     );
     out.push_str(&format!(
         "Workload identity ({}): {}\n",
         crate::domain::model::TAG_MIGRATE_TO,
-        plan.migrate_to.as_deref().unwrap_or("(not tagged)")
+        clean(plan.migrate_to.as_deref().unwrap_or("(not tagged)"))
     ));
     if let Some(r) = &plan.record {
         out.push_str(&format!(
             "In progress: {} since {} (role {})\n",
             r.stage.as_str(),
             day(Some(r.since)),
-            r.role_arn
+            clean(&r.role_arn)
         ));
     }
     out.push_str("\nKeys:\n");
@@ -645,32 +750,37 @@ pub fn migration_plan_text(plan: &MigrationPlan) -> String {
     ));
     out.push_str("\nPermissions copied to the role:\n");
     for arn in &plan.permissions.managed {
-        out.push_str(&format!("  managed: {arn}\n"));
+        out.push_str(&format!("  managed: {}\n", clean(arn)));
     }
     for (source, name, _) in &plan.permissions.inline {
         out.push_str(&format!(
-            "  inline:  {name} (from {source}), merged into one role policy\n"
+            "  inline:  {} (from {}), merged into one role policy\n",
+            clean(name),
+            clean(source)
         ));
     }
     if let Some(role) = &plan.role {
         out.push_str(&format!(
             "\nRole: {} (max session {}s)\nTrust policy:\n{}\n",
-            role.arn,
+            clean(&role.arn),
             role.max_session_seconds,
-            serde_json::to_string_pretty(&role.trust_policy).unwrap_or_default()
+            clean_lines(&serde_json::to_string_pretty(&role.trust_policy).unwrap_or_default())
         ));
         if let Some(doc) = &role.inline_policy {
             out.push_str(&format!(
                 "Merged inline policy:\n{}\n",
-                serde_json::to_string_pretty(doc).unwrap_or_default()
+                clean_lines(&serde_json::to_string_pretty(doc).unwrap_or_default())
             ));
         }
     }
     if let Some(profile) = &plan.client_profile {
-        out.push_str(&format!("\nClient-side change (~/.aws/config):\n{profile}"));
+        out.push_str(&format!(
+            "\nClient-side change (~/.aws/config):\n{}\n",
+            clean_lines(profile)
+        ));
     }
     if let Some(why) = &plan.blocked {
-        out.push_str(&format!("\nBLOCKED: {why}\n"));
+        out.push_str(&format!("\nBLOCKED: {}\n", clean(why)));
     }
     out
 }
@@ -694,7 +804,7 @@ pub fn funnel_table(funnel: &Funnel) -> String {
         &funnel
             .counts
             .iter()
-            .map(|(stage, n)| format!("{stage} {n}"))
+            .map(|(stage, n)| format!("{} {n}", clean(stage)))
             .collect::<Vec<_>>()
             .join(", "),
     );
@@ -705,7 +815,8 @@ pub fn funnel_table(funnel: &Funnel) -> String {
 pub fn migration_sweep_table(done: &MigrationSweep) -> String {
     let mut out = format!(
         "Migration sweep (run {}, mode: {})\n\n",
-        done.run_id, done.mode
+        clean(&done.run_id),
+        done.mode
     );
     if done.transitions.is_empty() {
         out.push_str("Nothing was due.\n");
@@ -739,5 +850,104 @@ mod tests {
             &[vec!["long".into(), "x".into(), "end".into()]],
         );
         assert_eq!(t, "A     B  C\nlong  x  end\n");
+    }
+
+    const EVIL: &str = "evil\x1b]0;pwned\x07\x1b[2J";
+
+    fn assert_inert(text: &str) {
+        for c in text.chars() {
+            assert!(
+                c == '\n' || !is_control(c),
+                "control character U+{:04X} in {text:?}",
+                c as u32
+            );
+        }
+    }
+
+    #[test]
+    fn clean_removes_c0_c1_and_del_and_keeps_everything_else() {
+        assert_eq!(clean(EVIL), "evil]0;pwned[2J");
+        assert_eq!(clean("a\u{9b}31mb\u{7f}c\u{85}d"), "a31mbcd");
+        assert_eq!(clean("two\nlines\tand\rcr"), "two lines and cr");
+        assert_eq!(clean("köln — ✓ 東京"), "köln — ✓ 東京");
+        assert!(matches!(clean("plain"), Cow::Borrowed("plain")));
+    }
+
+    #[test]
+    fn table_cells_are_cleaned_and_stay_aligned() {
+        let t = table(
+            &["NAME", "X"],
+            &[
+                vec![EVIL.to_owned(), "1".into()],
+                vec!["ok".into(), "2\x1b[1A".into()],
+            ],
+        );
+        assert_inert(&t);
+        assert_eq!(
+            t,
+            "NAME             X\nevil]0;pwned[2J  1\nok               2[1A\n"
+        );
+    }
+
+    #[test]
+    fn a_plan_naming_an_api_key_with_escapes_renders_without_them() {
+        use crate::domain::model::{AccountId, Kind};
+        use crate::domain::plan::{Action, ActionType, Reason, Skipped};
+        use chrono::TimeZone;
+        let at = chrono::Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).unwrap();
+        let account = AccountId::parse("123456789012").unwrap();
+        let skipped = Skipped {
+            kind: Kind::ApiKeys,
+            resource: "k2".into(),
+            principal: Some(EVIL.into()),
+            account: account.clone(),
+            region: "us-east-1".into(),
+            reason: "unmanaged".into(),
+            detail: format!("not managed: {EVIL}"),
+        };
+        let plan = Plan {
+            generated_at: at,
+            mode: crate::domain::policy::Mode::Plan,
+            account: account.clone(),
+            actions: vec![Action {
+                kind: Kind::ApiKeys,
+                resource: "k1".into(),
+                principal: Some(EVIL.into()),
+                account,
+                region: "us-east-1".into(),
+                action: ActionType::Rotate,
+                reason: Reason::MaxAgeExceeded,
+                detail: format!("publish it to {EVIL}"),
+                due_at: at,
+                owner: Some(EVIL.into()),
+                blocked: Some(EVIL.into()),
+            }],
+            skipped: vec![skipped.clone()],
+            notices: vec![Skipped {
+                reason: "exemption-unreadable".into(),
+                detail: format!("tag keyrotor:exempt = '{EVIL}' is not a date"),
+                ..skipped
+            }],
+            keys: vec![],
+        };
+        let text = plan_table(&plan);
+        assert_inert(&text);
+        assert!(text.contains("evil]0;pwned[2J"), "{text}");
+        assert!(text.contains("1 notice(s)"), "{text}");
+    }
+
+    #[test]
+    fn free_text_renderers_clean_what_they_interpolate() {
+        let done = Reactivated {
+            key: "AKIA\x1b[2J".into(),
+            user: EVIL.into(),
+            run_id: "r1".into(),
+            reconsidered_at: None,
+        };
+        assert_inert(&reactivated_text(&done));
+        assert_inert(&init_table(
+            &[(EVIL.to_owned(), TableStatus::Created)],
+            EVIL,
+        ));
     }
 }

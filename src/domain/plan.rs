@@ -169,9 +169,9 @@ pub struct Skipped {
     pub principal: Option<String>,
     pub account: AccountId,
     pub region: String,
-    /// Machine-readable code: `root-user`, `break-glass`, `exempt`, `exemption-unreadable`,
-    /// `out-of-scope`, `unmanaged`, `disabled`, `secret-missing`, `no-expiry-date`,
-    /// `discovery-failed`.
+    /// Machine-readable code: `root-user`, `break-glass`, `exempt`, `out-of-scope`,
+    /// `unmanaged`, `disabled`, `secret-missing`, `no-expiry-date`, `discovery-failed`
+    /// (and, in `notices`, `exemption-unreadable` and `exemption-too-long`).
     pub reason: String,
     pub detail: String,
 }
@@ -184,6 +184,12 @@ pub struct Plan {
     pub account: AccountId,
     pub actions: Vec<Action>,
     pub skipped: Vec<Skipped>,
+    /// Problems a person should fix that do not stop keyrotor from acting: an exemption tag
+    /// it does not honour (`exemption-unreadable`, `exemption-too-long`), so the resource
+    /// is in scope. Same shape as `skipped`; the resource is the user, API key or
+    /// certificate carrying the tag.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<Skipped>,
     /// Every IAM access key examined in detail, with its lifecycle stage and next step
     /// (planned with `iam-keys`; keys with nothing due soon are not examined).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -288,6 +294,7 @@ struct Planner<'a> {
     policy: &'a Policy,
     actions: Vec<Action>,
     skipped: Vec<Skipped>,
+    notices: Vec<Skipped>,
     keys: Vec<KeyView>,
 }
 
@@ -323,10 +330,40 @@ impl<'a> Planner<'a> {
         self.skip(kind, resource, principal, region, e.code(), e.detail());
     }
 
+    /// Reports an exemption tag that is not honoured on a resource otherwise in scope.
+    fn exemption_notice(
+        &mut self,
+        kind: Kind,
+        resource: &str,
+        principal: Option<&str>,
+        region: &str,
+        tags: &crate::domain::model::Tags,
+    ) {
+        if let Some(p) = scope::exemption_problem(tags, self.now, self.policy) {
+            self.notices.push(Skipped {
+                kind,
+                resource: resource.to_owned(),
+                principal: principal.map(str::to_owned),
+                account: self.inv.account.clone(),
+                region: region.to_owned(),
+                reason: p.code().to_owned(),
+                detail: p.detail(),
+            });
+        }
+    }
+
     fn iam_user(&mut self, user: &'a IamUser, kinds: &[Kind]) {
         let want_keys = kinds.contains(&Kind::IamKeys);
         let want_migration = kinds.contains(&Kind::Migration) && self.policy.migration.enabled;
         let exclusion = scope::iam_user_exclusion(user, self.now, self.policy);
+        if exclusion.is_none() {
+            let keys = want_keys && !user.keys.is_empty();
+            let migrating = want_migration && user.tags.contains_key(TAG_MIGRATE_TO);
+            if keys || migrating {
+                let kind = if keys { Kind::IamKeys } else { Kind::Migration };
+                self.exemption_notice(kind, &user.name, Some(&user.name), GLOBAL, &user.tags);
+            }
+        }
         if want_keys {
             for key in &user.keys {
                 self.seen.insert(key.id.as_str());
@@ -477,11 +514,13 @@ impl<'a> Planner<'a> {
             }
             // Past promotion, stopping is safe: an exemption or a selector change made
             // since the rotation started keeps the old key (retire and delete wait).
-            if matches!(step, RotationStep::Retire | RotationStep::Delete)
-                && let Some(e) =
+            if matches!(step, RotationStep::Retire | RotationStep::Delete) {
+                if let Some(e) =
                     scope::api_key_exclusion(&key.name, &key.tags, self.now, self.policy)
-            {
-                return self.exclude(Kind::ApiKeys, &key.id, Some(&key.name), &region, &e);
+                {
+                    return self.exclude(Kind::ApiKeys, &key.id, Some(&key.name), &region, &e);
+                }
+                self.exemption_notice(Kind::ApiKeys, &key.id, Some(&key.name), &region, &key.tags);
             }
             let (action, reason) = match step {
                 RotationStep::Retire => (ActionType::Retire, Reason::GraceOver),
@@ -530,6 +569,7 @@ impl<'a> Planner<'a> {
         if let Some(e) = scope::api_key_exclusion(&key.name, &key.tags, self.now, self.policy) {
             return self.exclude(Kind::ApiKeys, &key.id, Some(&key.name), &region, &e);
         }
+        self.exemption_notice(Kind::ApiKeys, &key.id, Some(&key.name), &region, &key.tags);
         let age = whole_days(self.now - key.created);
         let Some(secret) = key.bound_secret() else {
             let detail = format!(
@@ -598,6 +638,13 @@ impl<'a> Planner<'a> {
         if let Some(e) = scope::exemption(&cert.tags, self.now, self.policy) {
             return self.exclude(Kind::Certs, &cert.arn, Some(&cert.domain), &cert.region, &e);
         }
+        self.exemption_notice(
+            Kind::Certs,
+            &cert.arn,
+            Some(&cert.domain),
+            &cert.region,
+            &cert.tags,
+        );
         let a = cert::assess(cert, self.now, self.policy);
         let (Some(not_after), Some(days_left)) = (a.not_after, a.days_left) else {
             let detail = format!("{}; {}", a.explanation, a.action);
@@ -685,6 +732,7 @@ pub fn plan(inventory: &Inventory, now: DateTime<Utc>, policy: &Policy, kinds: &
         policy,
         actions: Vec::new(),
         skipped: Vec::new(),
+        notices: Vec::new(),
         keys: Vec::new(),
     };
     if kinds.contains(&Kind::IamKeys) || kinds.contains(&Kind::Migration) {
@@ -739,6 +787,7 @@ pub fn plan(inventory: &Inventory, now: DateTime<Utc>, policy: &Policy, kinds: &
         account: inventory.account.clone(),
         actions,
         skipped: planner.skipped,
+        notices: planner.notices,
         keys: planner.keys,
     }
 }

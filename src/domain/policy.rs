@@ -100,6 +100,17 @@ pub struct MigrationPolicy {
     pub guard: bool,
     /// Days the guard stays before the keys are deactivated.
     pub guard_days: u32,
+    /// Accounts whose roles and Roles Anywhere trust anchors a migrated role may trust,
+    /// besides keyrotor's own account and (with `[accounts] organization = true`) the
+    /// organization's accounts. Anything else needs `migrate apply --allow-external`.
+    pub allowed_accounts: Vec<AccountId>,
+    /// OIDC subjects a migrated role may trust: an entry is the exact subject, or a prefix
+    /// ending in `*` (`repo:acme/*`). Empty (the default): no OIDC subject is trusted
+    /// without `--allow-external`.
+    pub allowed_oidc_subjects: Vec<String>,
+    /// Managed policy ARN set as the PermissionsBoundary of every migrated role.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions_boundary: Option<String>,
 }
 
 /// `[exemptions]`.
@@ -107,7 +118,8 @@ pub struct MigrationPolicy {
 pub struct ExemptionsPolicy {
     /// Principals never touched: IAM user names or ARNs.
     pub break_glass: Vec<String>,
-    /// Exemption tags whose expiry lies farther ahead than this are capped to it.
+    /// An exemption tag counts only when its expiry lies at most this many days ahead; a
+    /// later one (or a value that is not a date) is not honoured and is reported.
     pub max_exemption_days: u32,
 }
 
@@ -122,14 +134,103 @@ pub struct AccountsPolicy {
     pub member_role_name: String,
     /// IAM path of that role (`/keyrotor/` in infra/member-role.yaml).
     pub member_role_path: String,
-    /// The `sts:ExternalId` the member role's trust policy requires (none: not passed).
+    /// The `sts:ExternalId` the member role's trust policy requires, written in the policy
+    /// (for CLI use; never printed). None: not passed, or read from `external_id_secret`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub external_id: Option<String>,
+    pub external_id: Option<ExternalId>,
+    /// A Secrets Manager secret (name or ARN, in the caller's account) whose SecretString
+    /// is the external id: keeps it out of the policy text, hence out of every function's
+    /// environment. `KEYROTOR_EXTERNAL_ID_SECRET` overrides it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id_secret: Option<String>,
     /// Accounts processed at once.
     pub concurrency: u32,
 }
 
+/// The member role's `sts:ExternalId`: a shared secret between the central account and
+/// the member role's trust policy. It has no printable form: `Debug`, `Display` and
+/// `Serialize` (hence `keyrotor policy check`, text and JSON) show `<redacted, N chars>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ExternalId(String);
+
+impl ExternalId {
+    /// STS's ExternalId pattern `[\w+=,.@:/-]{2,1224}`, or `None`.
+    pub fn parse(value: &str) -> Option<ExternalId> {
+        is_external_id(value).then(|| ExternalId(value.to_owned()))
+    }
+
+    /// The value, for the one call that must send it to AWS (sts:AssumeRole).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// What is shown instead of the value.
+    pub fn redacted(&self) -> String {
+        format!("<redacted, {} chars>", self.0.chars().count())
+    }
+}
+
+impl fmt::Debug for ExternalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ExternalId({})", self.redacted())
+    }
+}
+
+impl fmt::Display for ExternalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl Serialize for ExternalId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.redacted())
+    }
+}
+
+/// Where the member role's external id comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExternalIdSource {
+    /// No external id is passed.
+    None,
+    /// `[accounts] external_id`.
+    Inline(ExternalId),
+    /// A Secrets Manager secret; `from` names the setting that chose it, for messages
+    /// (`[accounts] external_id_secret` or `KEYROTOR_EXTERNAL_ID_SECRET`).
+    Secret { id: String, from: &'static str },
+}
+
+/// The environment variable that overrides `[accounts] external_id_secret`.
+pub const EXTERNAL_ID_SECRET_ENV: &str = "KEYROTOR_EXTERNAL_ID_SECRET";
+
 impl AccountsPolicy {
+    /// Where the external id comes from: `env_secret` (the value of
+    /// [`EXTERNAL_ID_SECRET_ENV`], blank counts as unset) wins over `external_id_secret`;
+    /// either, together with an inline `external_id`, is an error naming both.
+    pub fn external_id_source(&self, env_secret: Option<&str>) -> Result<ExternalIdSource, String> {
+        let env_secret = env_secret.map(str::trim).filter(|s| !s.is_empty());
+        let secret = match env_secret {
+            Some(id) if !is_secret_id(id) => {
+                return Err(format!(
+                    "{EXTERNAL_ID_SECRET_ENV} = {id:?} is not a Secrets Manager secret name or ARN: 1 to 2048 letters, digits and /_+=.@:-"
+                ));
+            }
+            Some(id) => Some((id.to_owned(), EXTERNAL_ID_SECRET_ENV)),
+            None => self
+                .external_id_secret
+                .clone()
+                .map(|id| (id, "[accounts] external_id_secret")),
+        };
+        match (secret, &self.external_id) {
+            (Some((_, from)), Some(_)) => Err(format!(
+                "{from} and [accounts] external_id are both set: keep the external id in the secret and remove [accounts] external_id from the policy"
+            )),
+            (Some((id, from)), None) => Ok(ExternalIdSource::Secret { id, from }),
+            (None, Some(inline)) => Ok(ExternalIdSource::Inline(inline.clone())),
+            (None, None) => Ok(ExternalIdSource::None),
+        }
+    }
+
     /// Whether keyrotor works in other accounts than the caller's.
     pub fn is_multi_account(&self) -> bool {
         self.organization || !self.ids.is_empty()
@@ -355,6 +456,9 @@ struct RawMigration {
     max_session_hours: Field<i64>,
     guard: Field<bool>,
     guard_days: Field<i64>,
+    allowed_accounts: Field<Vec<String>>,
+    allowed_oidc_subjects: Field<Vec<String>>,
+    permissions_boundary: Field<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -372,6 +476,7 @@ struct RawAccounts {
     member_role_name: Field<String>,
     member_role_path: Field<String>,
     external_id: Field<String>,
+    external_id_secret: Field<String>,
     concurrency: Field<i64>,
 }
 
@@ -502,6 +607,14 @@ fn is_external_id(value: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c))
 }
 
+/// A Secrets Manager secret name (`[A-Za-z0-9/_+=.@-]{1,512}`) or ARN.
+fn is_secret_id(value: &str) -> bool {
+    (1..=2048).contains(&value.len())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_+=.@:-".contains(c))
+}
+
 /// An event bus name (`default`, `[A-Za-z0-9._-/]{1,256}`) or an event bus ARN.
 fn is_event_bus(value: &str) -> bool {
     if let Some(rest) = value.strip_prefix("arn:") {
@@ -534,6 +647,32 @@ fn is_sns_topic_arn(value: &str) -> bool {
         && parts[5]
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+}
+
+/// An entry of `[migration] allowed_oidc_subjects`: not empty, no blank, `*` only as the
+/// last character and not alone.
+fn is_oidc_subject_entry(value: &str) -> bool {
+    let body = value.strip_suffix('*').unwrap_or(value);
+    !body.is_empty() && !body.contains('*') && !value.chars().any(char::is_whitespace)
+}
+
+/// A managed policy ARN: `arn:<partition>:iam::<account or aws>:policy/<path/><name>`.
+fn is_managed_policy_arn(value: &str) -> bool {
+    let parts: Vec<&str> = value.splitn(6, ':').collect();
+    parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "iam"
+        && parts[3].is_empty()
+        && (parts[4] == "aws" || AccountId::parse(parts[4]).is_ok())
+        && parts[5].strip_prefix("policy/").is_some_and(|rest| {
+            let name = rest.rsplit('/').next().unwrap_or_default();
+            (1..=128).contains(&name.len())
+                && !rest.contains("//")
+                && rest
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "/+=,.@_-".contains(c))
+        })
 }
 
 fn is_table_name(value: &str) -> bool {
@@ -732,6 +871,51 @@ impl Policy {
             )?,
             guard: r.guard.as_ref().is_none_or(|b| *b.get_ref()),
             guard_days: src.number(&r.guard_days, "migration.guard_days", 7, 0..=365, "days")?,
+            allowed_accounts: match &r.allowed_accounts {
+                None => Vec::new(),
+                Some(list) => list
+                    .get_ref()
+                    .iter()
+                    .map(|id| {
+                        AccountId::parse(id.trim()).map_err(|e| {
+                            src.error(
+                                list,
+                                "migration.allowed_accounts",
+                                format!("{e}: list 12-digit account ids, e.g. [\"123456789012\"]"),
+                            )
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+            },
+            allowed_oidc_subjects: match &r.allowed_oidc_subjects {
+                None => Vec::new(),
+                Some(list) => {
+                    if let Some(bad) = list.get_ref().iter().find(|e| !is_oidc_subject_entry(e)) {
+                        return Err(src.error(
+                            list,
+                            "migration.allowed_oidc_subjects",
+                            format!(
+                                "{bad:?} is not an OIDC subject entry: write the exact subject (\"repo:acme/app:ref:refs/heads/main\") or a prefix ending in * (\"repo:acme/*\"); * only at the end, and never alone (it would trust every token of the provider)"
+                            ),
+                        ));
+                    }
+                    list.get_ref().clone()
+                }
+            },
+            permissions_boundary: match &r.permissions_boundary {
+                None => None,
+                Some(arn) if is_managed_policy_arn(arn.get_ref()) => Some(arn.get_ref().clone()),
+                Some(arn) => {
+                    return Err(src.error(
+                        arn,
+                        "migration.permissions_boundary",
+                        format!(
+                            "{:?} is not a managed policy ARN: write arn:aws:iam::<12-digit account>:policy/<name> (or arn:aws:iam::aws:policy/<name>), or remove the key",
+                            arn.get_ref()
+                        ),
+                    ));
+                }
+            },
         };
 
         let r = &raw.exemptions;
@@ -802,14 +986,38 @@ impl Policy {
         };
         let external_id = match &r.external_id {
             None => None,
-            Some(id) if is_external_id(id.get_ref()) => Some(id.get_ref().clone()),
-            Some(id) => {
-                return Err(src.error(
+            Some(id) => Some(ExternalId::parse(id.get_ref()).ok_or_else(|| {
+                // Neither the message nor the quoted line shows the value: even a
+                // malformed one may be a near miss of the shared secret.
+                let mut err = src.error(
                     id,
                     "accounts.external_id",
                     "must be 2 to 1224 letters, digits and +=,.@:/- (the ExternalId parameter of infra/member-role.yaml)",
+                );
+                err.source_line = "external_id = <redacted>".into();
+                err
+            })?),
+        };
+        let external_id_secret = match &r.external_id_secret {
+            None => None,
+            Some(id) if !is_secret_id(id.get_ref()) => {
+                return Err(src.error(
+                    id,
+                    "accounts.external_id_secret",
+                    format!(
+                        "{:?} is not a Secrets Manager secret name or ARN: 1 to 2048 letters, digits and /_+=.@:-",
+                        id.get_ref()
+                    ),
                 ));
             }
+            Some(id) if external_id.is_some() => {
+                return Err(src.error(
+                    id,
+                    "accounts.external_id_secret",
+                    "accounts.external_id and accounts.external_id_secret are both set: keep the external id in the secret and remove accounts.external_id",
+                ));
+            }
+            Some(id) => Some(id.get_ref().clone()),
         };
         let accounts = AccountsPolicy {
             organization: r.organization.as_ref().is_some_and(|b| *b.get_ref()),
@@ -817,6 +1025,7 @@ impl Policy {
             member_role_name,
             member_role_path,
             external_id,
+            external_id_secret,
             concurrency: src.number(
                 &r.concurrency,
                 "accounts.concurrency",
@@ -1140,12 +1349,122 @@ mod tests {
             .unwrap()
             .accounts;
         assert!(accounts.is_multi_account());
-        assert_eq!(accounts.external_id.as_deref(), Some("abc-123"));
+        assert_eq!(
+            accounts.external_id.as_ref().map(ExternalId::expose),
+            Some("abc-123")
+        );
         assert_eq!(
             accounts.member_role_arn("aws", &accounts.ids[0]),
             "arn:aws:iam::222233334444:role/keyrotor/KeyRotorMember"
         );
         assert!(!parse("").unwrap().accounts.is_multi_account());
+    }
+
+    #[test]
+    fn the_external_id_is_never_printed_by_debug_display_toml_or_json() {
+        let p = parse("[accounts]\nids = [\"222233334444\"]\nexternal_id = \"s3cr3t-ext-id\"\n")
+            .unwrap();
+        let shown = [
+            format!("{p:?}"),
+            format!("{}", p.accounts.external_id.as_ref().unwrap()),
+            toml::to_string_pretty(&p).unwrap(),
+            serde_json::to_string(&p).unwrap(),
+        ];
+        for text in &shown {
+            assert!(!text.contains("s3cr3t"), "{text}");
+            assert!(text.contains("<redacted, 13 chars>"), "{text}");
+        }
+        let err = parse("[accounts]\nexternal_id = \"s3cr3t with space\"\n").unwrap_err();
+        assert_eq!((err.line, err.key.as_str()), (2, "accounts.external_id"));
+        assert!(!err.to_string().contains("s3cr3t"), "{err}");
+    }
+
+    #[test]
+    fn external_id_secret_names_a_secret_and_excludes_an_inline_external_id() {
+        let a = parse(
+            "[accounts]\norganization = true\nexternal_id_secret = \"keyrotor/external-id\"\n",
+        )
+        .unwrap()
+        .accounts;
+        assert_eq!(
+            a.external_id_secret.as_deref(),
+            Some("keyrotor/external-id")
+        );
+        let arn = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:keyrotor/ext-AbCdEf";
+        let a = parse(&format!("[accounts]\nexternal_id_secret = \"{arn}\"\n"))
+            .unwrap()
+            .accounts;
+        assert_eq!(a.external_id_secret.as_deref(), Some(arn));
+
+        let err = parse("[accounts]\nexternal_id_secret = \"has space\"\n").unwrap_err();
+        assert_eq!(
+            (err.line, err.key.as_str()),
+            (2, "accounts.external_id_secret")
+        );
+        let err = parse(
+            "[accounts]\nexternal_id = \"abc-123\"\nexternal_id_secret = \"keyrotor/external-id\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            (err.line, err.key.as_str()),
+            (3, "accounts.external_id_secret")
+        );
+        assert!(
+            err.message
+                .contains("accounts.external_id and accounts.external_id_secret"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_environment_names_the_external_id_secret_over_the_policy() {
+        let from_policy = parse("[accounts]\nexternal_id_secret = \"from-policy\"\n")
+            .unwrap()
+            .accounts;
+        assert_eq!(
+            from_policy.external_id_source(None),
+            Ok(ExternalIdSource::Secret {
+                id: "from-policy".into(),
+                from: "[accounts] external_id_secret"
+            })
+        );
+        assert_eq!(
+            from_policy.external_id_source(Some(" from-env ")),
+            Ok(ExternalIdSource::Secret {
+                id: "from-env".into(),
+                from: EXTERNAL_ID_SECRET_ENV
+            })
+        );
+        // Blank counts as unset.
+        assert!(matches!(
+            from_policy.external_id_source(Some("  ")),
+            Ok(ExternalIdSource::Secret {
+                from: "[accounts] external_id_secret",
+                ..
+            })
+        ));
+        let e = from_policy
+            .external_id_source(Some("bad name"))
+            .unwrap_err();
+        assert!(e.contains(EXTERNAL_ID_SECRET_ENV), "{e}");
+
+        let inline = parse("[accounts]\nexternal_id = \"abc-123\"\n")
+            .unwrap()
+            .accounts;
+        assert!(matches!(
+            inline.external_id_source(None),
+            Ok(ExternalIdSource::Inline(id)) if id.expose() == "abc-123"
+        ));
+        let e = inline.external_id_source(Some("from-env")).unwrap_err();
+        assert!(
+            e.contains(EXTERNAL_ID_SECRET_ENV) && e.contains("[accounts] external_id"),
+            "{e}"
+        );
+        assert!(!e.contains("abc-123"), "{e}");
+        assert_eq!(
+            parse("").unwrap().accounts.external_id_source(None),
+            Ok(ExternalIdSource::None)
+        );
     }
 
     #[test]

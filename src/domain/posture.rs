@@ -537,6 +537,7 @@ mod tests {
             account: AccountId::parse("123456789012").unwrap(),
             actions: vec![],
             skipped: vec![],
+            notices: vec![],
             keys: vec![],
         };
         let migration: BTreeMap<String, usize> =

@@ -17,14 +17,9 @@ pub enum Exclusion {
     RootUser,
     /// Listed in `[exemptions] break_glass`.
     BreakGlass,
-    /// Tagged `keyrotor:exempt` with an expiry still ahead.
-    Exempt {
-        until: DateTime<Utc>,
-        /// The exemption runs longer than `max_exemption_days`.
-        too_long: bool,
-    },
-    /// Tagged `keyrotor:exempt` with a value that is not a date: left alone until fixed.
-    ExemptionUnreadable { value: String },
+    /// Tagged `keyrotor:exempt` with an expiry still ahead and within
+    /// `[exemptions] max_exemption_days`.
+    Exempt { until: DateTime<Utc> },
     /// Outside the configured selectors.
     OutOfScope { why: String },
 }
@@ -36,7 +31,6 @@ impl Exclusion {
             Exclusion::RootUser => "root-user",
             Exclusion::BreakGlass => "break-glass",
             Exclusion::Exempt { .. } => "exempt",
-            Exclusion::ExemptionUnreadable { .. } => "exemption-unreadable",
             Exclusion::OutOfScope { .. } => "out-of-scope",
         }
     }
@@ -48,20 +42,57 @@ impl Exclusion {
                 "the root user is never touched by keyrotor; remove root access keys by hand".into()
             }
             Exclusion::BreakGlass => "listed in [exemptions] break_glass".into(),
-            Exclusion::Exempt { until, too_long } => {
-                let mut s = format!(
-                    "tag {TAG_EXEMPT} exempts it until {}",
-                    until.format("%Y-%m-%d")
-                );
-                if *too_long {
-                    s.push_str(" (longer than [exemptions] max_exemption_days: shorten it)");
-                }
-                s
-            }
-            Exclusion::ExemptionUnreadable { value } => format!(
-                "tag {TAG_EXEMPT} = {value:?} is not a date (YYYY-MM-DD); left alone until it is fixed"
+            Exclusion::Exempt { until } => format!(
+                "tag {TAG_EXEMPT} exempts it until {}",
+                until.format("%Y-%m-%d")
             ),
             Exclusion::OutOfScope { why } => why.clone(),
+        }
+    }
+}
+
+/// An exemption tag keyrotor does not honour: the resource stays in scope, and a person
+/// should hear about it (the plan lists it under its notices).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "code", rename_all = "kebab-case")]
+pub enum ExemptionProblem {
+    /// The value is not a date. Reading it as "exempt" would let any unparsable value
+    /// exempt a resource for ever.
+    Unreadable { value: String },
+    /// The expiry lies further ahead than `[exemptions] max_exemption_days`: an exemption
+    /// is renewed deliberately, never granted indefinitely by one far-future date.
+    TooLong {
+        value: String,
+        /// The latest expiry honoured today.
+        latest: DateTime<Utc>,
+        max_days: u32,
+    },
+}
+
+impl ExemptionProblem {
+    /// Machine-readable reason code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ExemptionProblem::Unreadable { .. } => "exemption-unreadable",
+            ExemptionProblem::TooLong { .. } => "exemption-too-long",
+        }
+    }
+
+    /// Human-readable explanation, with the fix.
+    pub fn detail(&self) -> String {
+        match self {
+            ExemptionProblem::Unreadable { value } => format!(
+                "tag {TAG_EXEMPT} = '{value}' is not a date (YYYY-MM-DD); the resource is in scope"
+            ),
+            ExemptionProblem::TooLong {
+                value,
+                latest,
+                max_days,
+            } => format!(
+                "tag {TAG_EXEMPT} = '{value}' lies more than [exemptions] max_exemption_days ({max_days}) ahead, so it is not honoured and the resource is in scope; set a date on or before {}",
+                // `latest` is the midnight that ends the last day allowed.
+                (*latest - Duration::days(1)).format("%Y-%m-%d")
+            ),
         }
     }
 }
@@ -81,19 +112,69 @@ pub fn parse_exemption(value: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// The exemption carried by a resource's tags, if it is still in force at `now`. An expired
-/// exemption no longer counts.
-pub fn exemption(tags: &Tags, now: DateTime<Utc>, policy: &Policy) -> Option<Exclusion> {
-    let value = tags.get(TAG_EXEMPT)?;
-    match parse_exemption(value) {
-        None => Some(Exclusion::ExemptionUnreadable {
+/// What a resource's exemption tag amounts to at `now`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Reading {
+    /// No tag, or an expired one: it no longer counts.
+    None,
+    /// In force until then.
+    InForce(DateTime<Utc>),
+    /// Not honoured, and worth reporting.
+    Problem(ExemptionProblem),
+}
+
+/// The one reading of `keyrotor:exempt`. An exemption counts until its expiry, and only when
+/// that expiry is no later than the end of the day `max_exemption_days` from `now`; a later
+/// one, or a value that is not a date, does not count at all.
+fn read_exemption(tags: &Tags, now: DateTime<Utc>, policy: &Policy) -> Reading {
+    let Some(value) = tags.get(TAG_EXEMPT) else {
+        return Reading::None;
+    };
+    let Some(until) = parse_exemption(value) else {
+        return Reading::Problem(ExemptionProblem::Unreadable {
             value: value.clone(),
-        }),
-        Some(until) if until > now => Some(Exclusion::Exempt {
-            until,
-            too_long: until - now > Duration::days(i64::from(policy.exemptions.max_exemption_days)),
-        }),
-        Some(_) => None,
+        });
+    };
+    if until <= now {
+        return Reading::None;
+    }
+    let max_days = policy.exemptions.max_exemption_days;
+    let latest = (now + Duration::days(i64::from(max_days)))
+        .date_naive()
+        .succ_opt()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map_or(now, |t| t.and_utc());
+    if until > latest {
+        return Reading::Problem(ExemptionProblem::TooLong {
+            value: value.clone(),
+            latest,
+            max_days,
+        });
+    }
+    Reading::InForce(until)
+}
+
+/// The exemption carried by a resource's tags, if it is in force at `now`. An expired
+/// exemption, one that runs past `max_exemption_days`, and an unreadable one do not count
+/// (see [`exemption_problem`] for the last two).
+pub fn exemption(tags: &Tags, now: DateTime<Utc>, policy: &Policy) -> Option<Exclusion> {
+    match read_exemption(tags, now, policy) {
+        Reading::InForce(until) => Some(Exclusion::Exempt { until }),
+        Reading::None | Reading::Problem(_) => None,
+    }
+}
+
+/// The exemption tag of a resource that keyrotor does not honour at `now`, if any: an
+/// unreadable value or an expiry past `max_exemption_days`. The resource is in scope (as
+/// far as its exemption goes), and the planner reports this.
+pub fn exemption_problem(
+    tags: &Tags,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Option<ExemptionProblem> {
+    match read_exemption(tags, now, policy) {
+        Reading::Problem(p) => Some(p),
+        Reading::None | Reading::InForce(_) => None,
     }
 }
 
@@ -196,16 +277,99 @@ mod tests {
     }
 
     #[test]
-    fn unreadable_exemption_leaves_the_resource_alone() {
-        let e = exemption(&tags("forever"), now(), &Policy::default()).unwrap();
-        assert_eq!(e.code(), "exemption-unreadable");
+    fn unreadable_exemption_does_not_exempt_and_is_reported() {
+        let p = Policy::default();
+        assert_eq!(exemption(&tags("forever"), now(), &p), None);
+        let problem = exemption_problem(&tags("forever"), now(), &p).unwrap();
+        assert_eq!(problem.code(), "exemption-unreadable");
+        assert_eq!(
+            problem.detail(),
+            "tag keyrotor:exempt = 'forever' is not a date (YYYY-MM-DD); the resource is in scope"
+        );
+    }
+
+    fn user(value: &str) -> IamUser {
+        IamUser {
+            name: "app".into(),
+            arn: "arn:aws:iam::123456789012:user/app".into(),
+            path: "/".into(),
+            created: now(),
+            tags: tags(value),
+            keys: vec![],
+            is_root: false,
+        }
     }
 
     #[test]
-    fn overlong_exemption_is_flagged() {
-        let e = exemption(&tags("2030-01-01"), now(), &Policy::default()).unwrap();
-        assert!(matches!(e, Exclusion::Exempt { too_long: true, .. }));
-        assert!(e.detail().contains("max_exemption_days"));
+    fn an_unreadable_exemption_leaves_users_and_api_keys_in_scope() {
+        let p = Policy::default();
+        assert_eq!(
+            iam_user_exclusion(&user("until further notice"), now(), &p),
+            None
+        );
+        assert_eq!(
+            api_key_exclusion("svc", &tags("2026-13-01"), now(), &p),
+            None
+        );
+    }
+
+    #[test]
+    fn exemption_up_to_max_exemption_days_counts_in_full() {
+        // Default max_exemption_days = 365: the last day allowed is 2027-11-25.
+        let p = Policy::default();
+        let e = exemption(&tags("2027-11-25"), now(), &p).unwrap();
+        assert_eq!(
+            e,
+            Exclusion::Exempt {
+                until: Utc.with_ymd_and_hms(2027, 11, 26, 0, 0, 0).unwrap()
+            }
+        );
+        assert_eq!(exemption_problem(&tags("2027-11-25"), now(), &p), None);
+    }
+
+    #[test]
+    fn exemption_past_max_exemption_days_does_not_count_and_is_reported() {
+        let p = Policy::default();
+        for value in ["2027-11-26", "2099-01-01", "9999-12-31"] {
+            assert_eq!(exemption(&tags(value), now(), &p), None, "{value}");
+            let problem = exemption_problem(&tags(value), now(), &p).unwrap();
+            assert_eq!(problem.code(), "exemption-too-long", "{value}");
+            let detail = problem.detail();
+            assert!(
+                detail.contains("max_exemption_days (365)")
+                    && detail.contains("on or before 2027-11-25")
+                    && detail.contains("in scope"),
+                "{detail}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_far_future_exemption_never_keeps_a_resource_out_of_scope() {
+        // The bound moves with `now`, so a far-future date must not count at any time before
+        // it comes within reach: one tag cannot exempt a resource for years.
+        let p = Policy::from_toml("[exemptions]\nmax_exemption_days = 30\n", "t").unwrap();
+        let far = tags("2099-01-01");
+        for days in [0, 1, 30, 31, 365, 3650] {
+            let at = now() + Duration::days(days);
+            assert_eq!(exemption(&far, at, &p), None, "{at}");
+        }
+        // Once it is within reach it is an ordinary exemption, then it lapses.
+        let near = Utc.with_ymd_and_hms(2098, 12, 15, 0, 0, 0).unwrap();
+        assert!(exemption(&far, near, &p).is_some());
+        let after = Utc.with_ymd_and_hms(2099, 1, 2, 0, 0, 0).unwrap();
+        assert_eq!(exemption(&far, after, &p), None);
+        assert_eq!(exemption_problem(&far, after, &p), None);
+    }
+
+    #[test]
+    fn an_overlong_exemption_leaves_users_in_scope_and_a_short_one_does_not() {
+        let p = Policy::from_toml("[exemptions]\nmax_exemption_days = 30\n", "t").unwrap();
+        assert_eq!(iam_user_exclusion(&user("2027-01-01"), now(), &p), None);
+        assert!(matches!(
+            iam_user_exclusion(&user("2026-12-20"), now(), &p),
+            Some(Exclusion::Exempt { .. })
+        ));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::Job;
 use crate::domain::model::{AccountId, Kind};
 use crate::steps::StepError;
+use crate::steps::accounts::Target;
 
 /// What a job takes from its input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +86,22 @@ pub fn decode(job: Job, event: &Value, event_time: bool) -> Result<JobInput, Ste
     })
 }
 
+/// Refuses an `account` (an API-key job's input) that is not among `targets`, the accounts
+/// `[accounts]` resolves to ([`crate::steps::accounts::targets`]). The function's own
+/// account needs no check (the caller passes it without asking). Whoever can start an
+/// execution must not steer keyrotor's member role into an account the policy does not
+/// cover: nothing is done there.
+pub fn check_account(account: &AccountId, targets: &[Target]) -> Result<(), StepError> {
+    if targets.iter().any(|t| &t.account == account) {
+        return Ok(());
+    }
+    Err(StepError::InvalidInput(format!(
+        "event field account = {}: not an account this deployment covers ([accounts] ids, or the organization's ACTIVE accounts when [accounts] organization = true; {} account(s) in all); nothing was done: add the account to [accounts] or fix the input",
+        account.as_str(),
+        targets.len()
+    )))
+}
+
 fn failure(event: &Value) -> Result<Failure, StepError> {
     let field = |name: &str| {
         event
@@ -152,6 +169,32 @@ mod tests {
             assert_eq!(e.name(), "KeyRotor.InvalidInput");
             assert!(e.to_string().contains("12-digit"), "{e}");
         }
+    }
+
+    fn target(id: &str, home: bool) -> Target {
+        Target {
+            account: AccountId::parse(id).unwrap(),
+            name: String::new(),
+            home,
+        }
+    }
+
+    #[test]
+    fn an_api_key_job_account_must_be_one_of_the_policy_targets() {
+        let targets = [target("111122223333", true), target("444455556666", false)];
+        let listed = AccountId::parse("444455556666").unwrap();
+        assert!(check_account(&listed, &targets).is_ok());
+        let other = AccountId::parse("777788889999").unwrap();
+        let e = check_account(&other, &targets).unwrap_err();
+        assert_eq!(e.name(), "KeyRotor.InvalidInput");
+        let text = e.to_string();
+        assert!(
+            text.contains("777788889999")
+                && text.contains("[accounts]")
+                && text.contains("nothing was done"),
+            "{text}"
+        );
+        assert!(check_account(&other, &[]).is_err());
     }
 
     #[test]

@@ -246,6 +246,17 @@ pub async fn run_counted(
         }
         Job::ApiKey if let Some(account) = &input.account => {
             let caller = ctx.identity().caller().await?;
+            // Only an account the policy covers, checked before any role is assumed.
+            if &caller.account != account {
+                let directory = crate::aws::organizations::OrganizationAccounts::of(&ctx.aws);
+                let targets = crate::steps::accounts::targets(
+                    &ctx.policy.accounts,
+                    &caller.account,
+                    &directory,
+                )
+                .await?;
+                input::check_account(account, &targets)?;
+            }
             let member = crate::aws::organizations::enter(
                 &ctx.aws,
                 &ctx.policy.accounts,
@@ -610,6 +621,9 @@ async fn run_in(
             Ok((out, Some(tally)))
         }
         Job::Migration => {
+            // The organization is listed from the function's own account, once per run and
+            // only when a migration trusts a role in another account.
+            let organization = crate::aws::organizations::OrganizationAccounts::of(home);
             let ports = crate::steps::migration::MigrationPorts {
                 identity,
                 iam: &iam,
@@ -618,6 +632,10 @@ async fn run_in(
                 state: &state,
                 notifier,
                 audit: &audit,
+                directory: policy
+                    .accounts
+                    .organization
+                    .then_some(&organization as &dyn crate::ports::AccountDirectory),
             };
             let done = crate::steps::migration::sweep(&ports, policy, now, &clock).await?;
             let mut tally = Tally::new(Kind::Migration.as_str());

@@ -1048,6 +1048,16 @@ impl Run<'_> {
                         admin.detach(plan, &r.old_key).await?;
                     }
                 }
+                // A plan the key joined while it was being detached: it is still serving
+                // there, so it stays enabled (the next run checks that plan too).
+                let still = admin.key_plans(&r.old_key).await?;
+                if !still.is_empty() {
+                    return Err(Stop::Blocked(format!(
+                        "refusing to disable {}: it joined usage plan(s) [{}] while it was being detached; it stays enabled there — the next run checks the replacement serves them too",
+                        r.old_key,
+                        still.join(", ")
+                    )));
+                }
                 if admin.key(&r.old_key).await?.is_some_and(|k| k.enabled) {
                     admin.set_enabled(&r.old_key, false).await?;
                 }

@@ -409,6 +409,26 @@ impl Run<'_> {
         let cannot = |what: &str, e: PortError| {
             format!("cannot {what} right before acting, so nothing was changed: {e}")
         };
+        // Scope as IAM has the user now: an exemption, break-glass tag or path change made
+        // since discovery stops a deactivation or deletion here.
+        if matches!(action.action, ActionType::Deactivate | ActionType::Delete) {
+            // A user deleted meanwhile has no keys left to protect: the step finds the key gone.
+            if let Some(found) = self
+                .ports
+                .iam
+                .user(user)
+                .await
+                .map_err(|e| cannot("read the user", e))?
+                && let Some(e) =
+                    crate::domain::scope::iam_user_exclusion(&found, self.now, self.policy)
+            {
+                return Err(format!(
+                    "IAM user {user} is out of keyrotor's scope now ({}): {}; nothing was changed",
+                    e.code(),
+                    e.detail()
+                ));
+            }
+        }
         match (action.action, action.reason) {
             (ActionType::Deactivate, _) => {
                 let used = self

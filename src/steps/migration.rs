@@ -1,5 +1,12 @@
 //! Migration from IAM user keys to a role: `keyrotor migrate plan|apply|status|rollback`
 //! and `keyrotor sweep --kind migration` (adoption tracking and the stages after it).
+//!
+//! A migration record in the state table is never enough to act on a user's keys: before
+//! the guard is attached, the keys deactivated or deleted, the sweep re-reads from IAM that
+//! the user still asks for the migration and that the record's role is the one keyrotor
+//! provisions for it ([`migration::confirm`]); otherwise the step is blocked.
+
+use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -9,15 +16,16 @@ use super::{StepError, discover, new_run_id, with_lease};
 use crate::audit::AuditLog;
 use crate::audit::record::{Entry, Outcome, Phase, ResourceRef};
 use crate::domain::migration::{
-    GUARD_POLICY_NAME, INLINE_POLICY_NAME, MigrationChange, MigrationFacts, MigrationRecord,
-    MigrationStage, Permissions, RolePlan, WorkloadIdentity, guard_policy, next, role_plan,
+    self, GUARD_POLICY_NAME, INLINE_POLICY_NAME, MigrationChange, MigrationFacts, MigrationRecord,
+    MigrationStage, Permissions, RolePlan, RoleSeen, TrustScope, WorkloadIdentity, guard_policy,
+    guard_policy_arn, next, role_plan,
 };
 use crate::domain::model::{AccountId, KeyStatus, Kind, TAG_MIGRATE_TO, TAG_OWNER, Tags};
 use crate::domain::plan::GLOBAL;
 use crate::domain::policy::{Mode, Policy};
 use crate::ports::{
-    AuditStore, Caller, Clock, IamInventory, IamKeyAdmin, IamRoles, Identity, Notification,
-    Notifier, PortError, StateStore,
+    AccountDirectory, AuditStore, Caller, Clock, IamInventory, IamKeyAdmin, IamRoles, Identity,
+    Notification, Notifier, PortError, RoleInfo, StateStore,
 };
 
 /// Tag on a provisioned role: the user it replaces.
@@ -32,6 +40,10 @@ pub struct MigrationPorts<'a> {
     pub state: &'a dyn StateStore,
     pub notifier: &'a dyn Notifier,
     pub audit: &'a dyn AuditStore,
+    /// The organization's accounts and id, read when `[accounts] organization = true` and
+    /// a role in another account is to be trusted (`None`: not wired; such a role is then
+    /// refused, and its migration's destructive steps are blocked).
+    pub directory: Option<&'a dyn AccountDirectory>,
 }
 
 /// How one key of the user is used.
@@ -105,12 +117,60 @@ pub fn owning_keys(records: &[MigrationRecord]) -> Vec<String> {
         .collect()
 }
 
-/// What keyrotor would do for `user`, read-only.
+/// Whether trusting `identity` depends on the organization (a role or trust anchor in
+/// another account than keyrotor's).
+fn needs_organization(identity: &WorkloadIdentity, home: &AccountId) -> bool {
+    identity.account().is_some_and(|a| a != home.as_str())
+}
+
+/// Whom the run may trust: the caller's account and partition and, when `[accounts]
+/// organization = true` and `needed`, the organization's accounts (ListAccounts) and id
+/// (DescribeOrganization), read once.
+async fn trust_scope(
+    ports: &MigrationPorts<'_>,
+    policy: &Policy,
+    caller: &Caller,
+    needed: bool,
+) -> Result<TrustScope, StepError> {
+    let mut scope = TrustScope::account(caller.partition(), caller.account.as_str());
+    if !(needed && policy.accounts.organization) {
+        return Ok(scope);
+    }
+    let Some(directory) = ports.directory else {
+        return Err(StepError::Port(PortError::Other {
+            operation: "organizations:ListAccounts".into(),
+            message: "[accounts] organization = true, but this entry point cannot list the organization; trust the account through [migration] allowed_accounts instead".into(),
+        }));
+    };
+    scope.organization_accounts = Some(
+        directory
+            .accounts()
+            .await?
+            .into_iter()
+            .map(|a| a.id.as_str().to_owned())
+            .collect(),
+    );
+    scope.organization_id = directory.organization_id().await?;
+    Ok(scope)
+}
+
+/// What keyrotor would do for `user`, read-only. An identity outside what keyrotor trusts
+/// is one of the role's problems ([`role_plan`]).
 pub async fn plan_user(
     ports: &MigrationPorts<'_>,
     policy: &Policy,
     user: &str,
     now: DateTime<Utc>,
+) -> Result<MigrationPlan, StepError> {
+    plan_for(ports, policy, user, now, false).await
+}
+
+async fn plan_for(
+    ports: &MigrationPorts<'_>,
+    policy: &Policy,
+    user: &str,
+    now: DateTime<Utc>,
+    allow_external: bool,
 ) -> Result<MigrationPlan, StepError> {
     let caller = ports.identity.caller().await?;
     let tags = ports
@@ -156,9 +216,21 @@ pub async fn plan_user(
         Some(Ok(i)) => (Some(i), None),
         Some(Err(e)) => (None, Some(e)),
     };
-    let role = identity
-        .as_ref()
-        .map(|i| role_plan(user, caller.account.as_str(), i, &permissions, policy));
+    let role = match &identity {
+        Some(i) => {
+            let needed = needs_organization(i, &caller.account);
+            let scope = trust_scope(ports, policy, &caller, needed).await?;
+            Some(role_plan(
+                user,
+                &scope,
+                i,
+                &permissions,
+                policy,
+                allow_external,
+            ))
+        }
+        None => None,
+    };
     if let Some(r) = &role
         && !r.problems.is_empty()
     {
@@ -218,7 +290,8 @@ fn entry(
 /// `keyrotor migrate apply <user>`: creates the role (idempotent, tagged), gives it the
 /// user's permissions (managed policies attached by reference, inline ones merged into one
 /// inline policy) and records RoleProvisioned. A user whose identity or permissions do not
-/// fit is refused with the reason, and nothing is created.
+/// fit is refused with the reason, and nothing is created; so is an identity outside what
+/// keyrotor trusts (see [`apply_with`]).
 pub async fn apply(
     ports: &MigrationPorts<'_>,
     policy: &Policy,
@@ -226,11 +299,45 @@ pub async fn apply(
     now: DateTime<Utc>,
     wall: &dyn Clock,
 ) -> Result<MigrationPlan, StepError> {
-    let plan = plan_user(ports, policy, user, now).await?;
+    apply_with(ports, policy, user, now, wall, false).await
+}
+
+/// [`apply`]; with `allow_external` (`--allow-external`), an identity outside the
+/// organization, `[migration] allowed_accounts` and `allowed_oidc_subjects` is trusted
+/// anyway: the plan's `role.external` says why it is outside (the caller shows it loudly),
+/// and the audit record of the role's creation says it was allowed. A pre-existing role of
+/// the planned name is adopted only when it is exactly the planned one
+/// ([`migration::matches_plan`]); otherwise nothing is changed.
+pub async fn apply_with(
+    ports: &MigrationPorts<'_>,
+    policy: &Policy,
+    user: &str,
+    now: DateTime<Utc>,
+    wall: &dyn Clock,
+    allow_external: bool,
+) -> Result<MigrationPlan, StepError> {
+    let mut plan = plan_for(ports, policy, user, now, allow_external).await?;
     let caller = ports.identity.caller().await?;
     let run_id = new_run_id(wall.now());
     let log = AuditLog::new(ports.audit, run_id.clone(), caller.arn.clone());
     let account = caller.account.clone();
+    let fresh = plan
+        .record
+        .as_ref()
+        .is_none_or(|r| r.stage == MigrationStage::RolledBack);
+    // A role of the planned name that is not the planned one (another trust, another
+    // user's, not keyrotor's) is never taken over.
+    if plan.blocked.is_none()
+        && fresh
+        && let Some(role) = &plan.role
+        && let Some(existing) = ports.roles.role(&role.name).await?
+        && let Err(why) = migration::matches_plan(user, seen(&existing), role)
+    {
+        plan.blocked = Some(format!(
+            "a role named {} already exists and is not the one keyrotor plans: {why}; nothing was changed: remove or rename that role, or fix the user's {TAG_MIGRATE_TO}",
+            role.name
+        ));
+    }
     if let Some(why) = &plan.blocked {
         log.append(
             &entry(
@@ -248,9 +355,7 @@ pub async fn apply(
         let blocked = Err(StepError::Blocked(format!("migration of {user}: {why}")));
         return log.finish(blocked, wall.now()).await;
     }
-    if let Some(r) = &plan.record
-        && r.stage != MigrationStage::RolledBack
-    {
+    if !fresh {
         return Ok(plan);
     }
     let (Some(role), Some(identity_tag)) = (plan.role.clone(), plan.migrate_to.clone()) else {
@@ -259,16 +364,26 @@ pub async fn apply(
         )));
     };
     let work = async {
-        let detail = format!(
-            "create role {} trusted by {identity_tag}, {} managed polic(ies) attached, {} inline",
+        let mut detail = format!(
+            "create role {} trusted by {identity_tag}, {} managed polic(ies) attached, {} inline{}",
             role.arn,
             role.managed_policies.len(),
             if role.inline_policy.is_some() {
                 "merged inline policy"
             } else {
                 "no inline policy"
-            }
+            },
+            role.permissions_boundary
+                .as_ref()
+                .map(|b| format!(", permissions boundary {b}"))
+                .unwrap_or_default()
         );
+        if let Some(why) = &role.external {
+            detail.push_str(&format!(
+                "; ALLOWED WITH --allow-external by {}: {why}",
+                caller.arn
+            ));
+        }
         log.append(
             &entry(
                 (&account, user),
@@ -310,6 +425,7 @@ pub async fn apply(
             provisioned_at: now,
             adopted_at: None,
             deactivated: Vec::new(),
+            migrate_to: Some(identity_tag.clone()),
             version,
         };
         let pk = MigrationRecord::partition(account.as_str());
@@ -342,6 +458,16 @@ pub async fn apply(
     log.finish(done, wall.now()).await
 }
 
+/// What a migration compares of a role.
+fn seen(role: &RoleInfo) -> RoleSeen<'_> {
+    RoleSeen {
+        arn: &role.arn,
+        migrated_from: role.tags.get(TAG_MIGRATED_FROM).map(String::as_str),
+        trust_policy: &role.trust_policy,
+        permissions_boundary: role.permissions_boundary.as_deref(),
+    }
+}
+
 async fn provision(
     ports: &MigrationPorts<'_>,
     user: &str,
@@ -352,15 +478,15 @@ async fn provision(
         (TAG_MIGRATED_FROM.to_owned(), user.to_owned()),
         (TAG_MIGRATE_TO.to_owned(), identity_tag.to_owned()),
     ]);
+    // Read again right before creating: a role made since the plan is not taken over.
     if let Some(existing) = ports.roles.role(&role.name).await?
-        && existing.tags.get(TAG_MIGRATED_FROM).map(String::as_str) != Some(user)
+        && let Err(why) = migration::matches_plan(user, seen(&existing), role)
     {
         return Err(PortError::Conflict {
             operation: "iam:CreateRole".into(),
             message: format!(
-                "role {} already exists and was not created by keyrotor for {user} (tag {TAG_MIGRATED_FROM} = {:?}); rename or remove it",
-                existing.arn,
-                existing.tags.get(TAG_MIGRATED_FROM)
+                "role {} already exists and is not the one keyrotor plans for {user}: {why}; remove or rename it",
+                existing.arn
             ),
         });
     }
@@ -371,6 +497,7 @@ async fn provision(
             &role.path,
             &role.trust_policy.to_string(),
             role.max_session_seconds,
+            role.permissions_boundary.as_deref(),
             &tags,
         )
         .await?;
@@ -395,7 +522,9 @@ pub struct Transition {
     pub user: String,
     pub from: MigrationStage,
     pub to: MigrationStage,
-    /// `done`, `dry-run`, `failed` or `conflict`.
+    /// `done`, `dry-run`, `failed`, `conflict`, `skipped` (out of scope) or `blocked`
+    /// (nothing changed: the migration is not backed by IAM now, or the guard's managed
+    /// policy is missing or altered; a person must look).
     pub status: &'static str,
     pub detail: String,
 }
@@ -409,13 +538,13 @@ pub struct MigrationSweep {
 }
 
 impl MigrationSweep {
-    /// Transitions that did not happen and are work left: `failed`, or `conflict` (another
-    /// run held the user). A `skipped` one (the user is out of scope) is a decision, not a
-    /// failure.
+    /// Transitions that did not happen and are work left: `failed`, `conflict` (another
+    /// run held the user) or `blocked`. A `skipped` one (the user is out of scope) is a
+    /// decision, not a failure.
     pub fn failed(&self) -> usize {
         self.transitions
             .iter()
-            .filter(|t| matches!(t.status, "failed" | "conflict"))
+            .filter(|t| matches!(t.status, "failed" | "conflict" | "blocked"))
             .count()
     }
 }
@@ -462,6 +591,7 @@ pub async fn sweep(
     let mut transitions = Vec::new();
     let recs = records(ports.state, &caller.account).await?;
     let progress = crate::progress::Phase::start("migrations", recs.len());
+    let organization = OrganizationCache::default();
     for record in recs {
         progress.step();
         let user = record.user.clone();
@@ -469,7 +599,16 @@ pub async fn sweep(
         let work = async {
             // Read again under the lease: a rollback may have changed it meanwhile.
             match record_of(ports.state, &caller.account, &user).await? {
-                Some(current) => follow(ports, policy, &caller, &log, current, now, wall).await,
+                Some(current) => {
+                    let run = Run {
+                        ports,
+                        policy,
+                        caller: &caller,
+                        log: &log,
+                        organization: &organization,
+                    };
+                    follow(&run, current, now, wall).await
+                }
                 None => Ok(Vec::new()),
             }
         };
@@ -502,15 +641,131 @@ pub async fn sweep(
     })
 }
 
+/// The organization as a sweep read it: at most once per run, and only when a migration's
+/// destructive step needs it.
+#[derive(Default)]
+struct OrganizationCache(Mutex<Option<TrustScope>>);
+
+/// What every migration of one sweep shares.
+struct Run<'r, 'p> {
+    ports: &'r MigrationPorts<'p>,
+    policy: &'r Policy,
+    caller: &'r Caller,
+    log: &'r AuditLog<'r>,
+    organization: &'r OrganizationCache,
+}
+
+impl Run<'_, '_> {
+    /// The trust scope for `identity`, the organization read once per run when needed.
+    async fn scope(&self, identity: &WorkloadIdentity) -> Result<TrustScope, StepError> {
+        if !needs_organization(identity, &self.caller.account) {
+            return trust_scope(self.ports, self.policy, self.caller, false).await;
+        }
+        let cached = self.organization.0.lock().ok().and_then(|c| c.clone());
+        if let Some(scope) = cached {
+            return Ok(scope);
+        }
+        let scope = trust_scope(self.ports, self.policy, self.caller, true).await?;
+        if let Ok(mut c) = self.organization.0.lock() {
+            *c = Some(scope.clone());
+        }
+        Ok(scope)
+    }
+
+    /// Whether `record` is backed by IAM now ([`migration::confirm`]): the user's tag and
+    /// the role as IAM has them, the role keyrotor would provision for that tag now.
+    /// `Ok(Err(why))` blocks the step; a read that fails blocks it too.
+    async fn confirm(
+        &self,
+        record: &MigrationRecord,
+        user_tags: &Tags,
+    ) -> Result<Result<(), String>, StepError> {
+        let tag = user_tags.get(TAG_MIGRATE_TO).map(String::as_str);
+        let plan = match tag.map(WorkloadIdentity::parse) {
+            Some(Ok(identity)) => match self.scope(&identity).await {
+                Ok(scope) => Ok(role_plan(
+                    &record.user,
+                    &scope,
+                    &identity,
+                    &Permissions::default(),
+                    self.policy,
+                    true,
+                )),
+                Err(e) => Err(format!("cannot read whom the role may trust: {e}")),
+            },
+            Some(Err(e)) => Err(e),
+            None => Err(String::new()),
+        };
+        let role = match &plan {
+            Ok(p) if p.arn == record.role_arn => self.ports.roles.role(&p.name).await?,
+            _ => None,
+        };
+        Ok(migration::confirm(
+            record,
+            tag,
+            plan.as_ref().map_err(String::as_str),
+            role.as_ref().map(seen),
+        ))
+    }
+
+    /// Why the change of `step` must not be made now, read from IAM: the user out of scope
+    /// (`skipped`), or the migration not backed by IAM, or the guard's managed policy
+    /// missing or altered (`blocked`). `None`: go ahead.
+    async fn refusal(
+        &self,
+        record: &MigrationRecord,
+        change: MigrationChange,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(&'static str, Outcome, String)>, StepError> {
+        if matches!(change, MigrationChange::None | MigrationChange::RemoveGuard) {
+            return Ok(None);
+        }
+        let user = &record.user;
+        // Out of scope now (path, exempt, break-glass, required tags; read from IAM now).
+        let found = match guard::user_in_scope(self.ports.iam, user, now, self.policy).await? {
+            Ok(found) => found,
+            Err(why) => return Ok(Some(("skipped", Outcome::Skipped, why))),
+        };
+        if let Err(why) = self.confirm(record, &found.tags).await? {
+            return Ok(Some((
+                "blocked",
+                Outcome::Blocked,
+                format!(
+                    "not carried out: the migration record is not backed by IAM now: {why}; nothing was changed (check who wrote the state-table item migration#{}/{user})",
+                    self.caller.account
+                ),
+            )));
+        }
+        if change == MigrationChange::AttachGuard {
+            let arn = guard_policy_arn(self.caller.partition(), self.caller.account.as_str());
+            let problem = match self.ports.roles.managed_policy_document(&arn).await? {
+                None => Some(format!("the guard's managed policy {arn} does not exist")),
+                Some(doc) if !migration::same_document(&doc, &guard_policy()) => Some(format!(
+                    "the guard's managed policy {arn} does not say what keyrotor's guard says (its default version was changed)"
+                )),
+                Some(_) => None,
+            };
+            if let Some(problem) = problem {
+                return Ok(Some((
+                    "blocked",
+                    Outcome::Blocked,
+                    format!(
+                        "not carried out: {problem}; deploy infra/template.yaml or infra/member-role.yaml to this account (it creates the policy), then the next sweep guards the user"
+                    ),
+                )));
+            }
+        }
+        Ok(None)
+    }
+}
+
 async fn follow(
-    ports: &MigrationPorts<'_>,
-    policy: &Policy,
-    caller: &Caller,
-    log: &AuditLog<'_>,
+    run: &Run<'_, '_>,
     mut record: MigrationRecord,
     now: DateTime<Utc>,
     wall: &dyn Clock,
 ) -> Result<Vec<Transition>, StepError> {
+    let (ports, policy, caller, log) = (run.ports, run.policy, run.caller, run.log);
     let mut done = Vec::new();
     let account = &caller.account;
     let pk = MigrationRecord::partition(account.as_str());
@@ -557,17 +812,14 @@ async fn follow(
             done.push(transition("dry-run", step.detail.clone()));
             break;
         }
-        // Out of scope now (path, exempt, break-glass, required tags; read from IAM now):
-        // nothing is changed for this user, and no intent is written for it.
-        if step.change != MigrationChange::None
-            && step.change != MigrationChange::RemoveGuard
-            && let Err(why) = guard::user_in_scope(ports.iam, &user, now, policy).await?
-        {
+        // Out of scope now, or not backed by IAM, or no guard to attach: nothing is changed
+        // for this user, and no intent is written for it.
+        if let Some((status, outcome, why)) = run.refusal(&record, step.change, now).await? {
             log.append(
                 &entry(
                     (account, &user),
                     step.to.as_str(),
-                    (Phase::Decision, Some(Outcome::Skipped)),
+                    (Phase::Decision, Some(outcome)),
                     why.clone(),
                     (Some(from), Some(from)),
                     false,
@@ -576,7 +828,7 @@ async fn follow(
                 wall.now(),
             )
             .await?;
-            done.push(transition("skipped", why));
+            done.push(transition(status, why));
             break;
         }
         // The keys about to be deactivated are recorded first: a run that stops after the
@@ -597,10 +849,10 @@ async fn follow(
             wall.now(),
         )
         .await?;
-        let effect = change(ports, &user, step.change, now, policy).await;
-        let deactivated = match &effect {
-            Ok(keys) => keys.clone(),
-            Err(_) => Vec::new(),
+        let effect = change(ports, caller, &user, step.change, now, policy).await;
+        let (deactivated, note) = match &effect {
+            Ok(e) => (e.deactivated.clone(), e.note.clone()),
+            Err(_) => (Vec::new(), None),
         };
         if let Err(e) = effect {
             log.append(
@@ -648,10 +900,15 @@ async fn follow(
                 (account, &user),
                 step.to.as_str(),
                 (Phase::Outcome, Some(Outcome::Succeeded)),
-                match &sent {
-                    Ok(_) => format!("now {}; owner notified", step.to.as_str()),
-                    Err(e) => format!("now {}; notification failed: {e}", step.to.as_str()),
-                },
+                format!(
+                    "now {}; {}{}",
+                    step.to.as_str(),
+                    match &sent {
+                        Ok(_) => "owner notified".to_owned(),
+                        Err(e) => format!("notification failed: {e}"),
+                    },
+                    note.as_ref().map(|n| format!("; {n}")).unwrap_or_default()
+                ),
                 (Some(from), Some(step.to)),
                 false,
                 now,
@@ -684,7 +941,13 @@ async fn follow(
             break;
         }
         next_record.version = record.version + 1;
-        done.push(transition("done", step.detail.clone()));
+        done.push(transition(
+            "done",
+            match &note {
+                Some(n) => format!("{}; {n}", step.detail),
+                None => step.detail.clone(),
+            },
+        ));
         record = next_record;
         if regressed {
             break;
@@ -724,26 +987,53 @@ async fn note_deactivating(
     Ok(next)
 }
 
-/// Carries out a change; returns the keys it deactivated.
+/// What a change did beyond its stage: the keys it deactivated, and anything to say.
+#[derive(Debug, Default)]
+struct Effect {
+    deactivated: Vec<String>,
+    note: Option<String>,
+}
+
+/// Detaches the guard's managed policy from `user` and deletes the inline guard policy
+/// earlier versions put on users, if there is one; says so when there was.
+async fn remove_guard(
+    ports: &MigrationPorts<'_>,
+    caller: &Caller,
+    user: &str,
+) -> Result<Option<String>, PortError> {
+    let arn = guard_policy_arn(caller.partition(), caller.account.as_str());
+    ports.roles.detach_user_policy(user, &arn).await?;
+    let legacy = ports
+        .roles
+        .delete_user_policy(user, GUARD_POLICY_NAME)
+        .await?;
+    Ok(legacy.then(|| {
+        format!(
+            "the inline guard policy {GUARD_POLICY_NAME} an earlier keyrotor put on {user} was deleted too"
+        )
+    }))
+}
+
+/// Carries out a change (its preconditions were read by [`Run::refusal`]).
 async fn change(
     ports: &MigrationPorts<'_>,
+    caller: &Caller,
     user: &str,
     change: MigrationChange,
     now: DateTime<Utc>,
     policy: &Policy,
-) -> Result<Vec<String>, PortError> {
+) -> Result<Effect, PortError> {
     match change {
-        MigrationChange::None => Ok(Vec::new()),
-        MigrationChange::AttachGuard => ports
-            .roles
-            .put_user_policy(user, GUARD_POLICY_NAME, &guard_policy().to_string())
-            .await
-            .map(|()| Vec::new()),
-        MigrationChange::RemoveGuard => ports
-            .roles
-            .delete_user_policy(user, GUARD_POLICY_NAME)
-            .await
-            .map(|()| Vec::new()),
+        MigrationChange::None => Ok(Effect::default()),
+        MigrationChange::AttachGuard => {
+            let arn = guard_policy_arn(caller.partition(), caller.account.as_str());
+            ports.roles.attach_user_policy(user, &arn).await?;
+            Ok(Effect::default())
+        }
+        MigrationChange::RemoveGuard => Ok(Effect {
+            deactivated: Vec::new(),
+            note: remove_guard(ports, caller, user).await?,
+        }),
         MigrationChange::DeactivateKeys => {
             let mut deactivated = Vec::new();
             for key in ports.iam.access_keys(user).await? {
@@ -752,7 +1042,10 @@ async fn change(
                     deactivated.push(key.id.to_string());
                 }
             }
-            Ok(deactivated)
+            Ok(Effect {
+                deactivated,
+                note: None,
+            })
         }
         MigrationChange::DeleteKeys => {
             let keys = ports.iam.access_keys(user).await?;
@@ -778,11 +1071,10 @@ async fn change(
                     }
                 }
             }
-            ports
-                .roles
-                .delete_user_policy(user, GUARD_POLICY_NAME)
-                .await
-                .map(|()| Vec::new())
+            Ok(Effect {
+                deactivated: Vec::new(),
+                note: remove_guard(ports, caller, user).await?,
+            })
         }
     }
 }
@@ -863,6 +1155,19 @@ pub async fn rollback(
     now: DateTime<Utc>,
     wall: &dyn Clock,
 ) -> Result<MigrationRecord, StepError> {
+    rollback_report(ports, user, now, wall)
+        .await
+        .map(|(record, _)| record)
+}
+
+/// [`rollback`], and what there is to say beyond it (an inline guard of an earlier version
+/// that was deleted too).
+pub async fn rollback_report(
+    ports: &MigrationPorts<'_>,
+    user: &str,
+    now: DateTime<Utc>,
+    wall: &dyn Clock,
+) -> Result<(MigrationRecord, Option<String>), StepError> {
     let caller = ports.identity.caller().await?;
     let account = caller.account.clone();
     let Some(record) = record_of(ports.state, &account, user).await? else {
@@ -882,7 +1187,7 @@ pub async fn rollback(
         let to = Some(MigrationStage::RolledBack);
         let reactivate = !record.deactivated.is_empty();
         let detail = format!(
-            "roll back from {}: {}remove the guard policy; the role {} stays",
+            "roll back from {}: {}detach the guard policy; the role {} stays",
             record.stage.as_str(),
             if reactivate {
                 format!(
@@ -917,14 +1222,12 @@ pub async fn rollback(
                     }
                 }
             }
-            ports
-                .roles
-                .delete_user_policy(user, GUARD_POLICY_NAME)
-                .await
+            remove_guard(ports, &caller, user).await
         }
         .await;
         let (outcome, text) = match &result {
-            Ok(()) => (Outcome::Succeeded, detail.clone()),
+            Ok(None) => (Outcome::Succeeded, detail.clone()),
+            Ok(Some(note)) => (Outcome::Succeeded, format!("{detail}; {note}")),
             Err(e) => (Outcome::Failed, e.to_string()),
         };
         log.append(
@@ -940,7 +1243,7 @@ pub async fn rollback(
             wall.now(),
         )
         .await?;
-        result?;
+        let note = result?;
         let next = MigrationRecord {
             stage: MigrationStage::RolledBack,
             since: now,
@@ -956,7 +1259,7 @@ pub async fn rollback(
                 "in progress: another run changed the migration of {user}; run the command again"
             )));
         }
-        Ok(next)
+        Ok((next, note))
     };
     let done = with_lease(
         ports.state,
@@ -968,4 +1271,349 @@ pub async fn rollback(
     )
     .await;
     log.finish(done, wall.now()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone};
+
+    use super::*;
+    use crate::domain::model::{AccessKey, AccessKeyId, LastUsed};
+    use crate::steps::memory::{Me, MemAudit, MemIam, MemState, MemUser, Sent};
+
+    const ACCOUNT: &str = "123456789012";
+    const KEY: &str = "AKIAAAAAAAAAAAAA0001";
+
+    fn t(d: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap() + Duration::days(d)
+    }
+
+    fn policy() -> Policy {
+        Policy::from_toml(
+            "mode = \"enforce\"\n[migration]\nenabled = true\n",
+            "keyrotor.toml",
+        )
+        .unwrap()
+    }
+
+    fn runner() -> String {
+        format!("arn:aws:iam::{ACCOUNT}:role/runner")
+    }
+
+    fn guard_arn() -> String {
+        guard_policy_arn("aws", ACCOUNT)
+    }
+
+    struct Fixture {
+        iam: MemIam,
+        state: MemState,
+        audit: MemAudit,
+        sent: Sent,
+    }
+
+    impl Fixture {
+        /// User `app`, tagged for `runner()` when `tagged`, with one key last used on day
+        /// -60 (idle) and a managed policy; the guard's managed policy as deployed.
+        fn new(tagged: bool, key: KeyStatus) -> Fixture {
+            let iam = MemIam::default();
+            {
+                let mut w = iam.0.lock().unwrap();
+                let mut user = MemUser {
+                    attached: vec!["arn:aws:iam::aws:policy/ReadOnlyAccess".into()],
+                    keys: vec![AccessKey {
+                        id: AccessKeyId::parse(KEY).unwrap(),
+                        status: key,
+                        created: t(-100),
+                        last_used: Some(LastUsed {
+                            at: t(-60),
+                            service: None,
+                            region: None,
+                        }),
+                    }],
+                    ..MemUser::default()
+                };
+                if tagged {
+                    user.tags.insert(TAG_MIGRATE_TO.into(), runner());
+                }
+                w.users.insert("app".into(), user);
+                w.policies.insert(guard_arn(), guard_policy());
+            }
+            Fixture {
+                iam,
+                state: MemState::default(),
+                audit: MemAudit::default(),
+                sent: Sent::default(),
+            }
+        }
+
+        fn ports(&self) -> MigrationPorts<'_> {
+            MigrationPorts {
+                identity: &Me,
+                iam: &self.iam,
+                keys: &self.iam,
+                roles: &self.iam,
+                state: &self.state,
+                notifier: &self.sent,
+                audit: &self.audit,
+                directory: None,
+            }
+        }
+
+        /// The role keyrotor provisions for `app`, as IAM would have it, with `trust`.
+        fn role(&self, trust: &serde_json::Value, migrated_from: &str) -> String {
+            let plan = self.plan();
+            self.iam.0.lock().unwrap().roles.insert(
+                plan.name.clone(),
+                RoleInfo {
+                    arn: plan.arn.clone(),
+                    last_used: Some(t(-70)),
+                    trust_policy: trust.to_string(),
+                    tags: Tags::from([
+                        (TAG_MIGRATED_FROM.to_owned(), migrated_from.to_owned()),
+                        (TAG_MIGRATE_TO.to_owned(), runner()),
+                    ]),
+                    permissions_boundary: None,
+                },
+            );
+            plan.arn
+        }
+
+        fn plan(&self) -> RolePlan {
+            role_plan(
+                "app",
+                &TrustScope::account("aws", ACCOUNT),
+                &WorkloadIdentity::parse(&runner()).unwrap(),
+                &Permissions::default(),
+                &policy(),
+                false,
+            )
+        }
+
+        /// A migration item written straight into the state table.
+        async fn item(&self, stage: MigrationStage, role_arn: &str, since: DateTime<Utc>) {
+            let record = MigrationRecord {
+                user: "app".into(),
+                role_arn: role_arn.into(),
+                stage,
+                since,
+                provisioned_at: t(-80),
+                adopted_at: Some(t(-70)),
+                deactivated: Vec::new(),
+                migrate_to: None,
+                version: 0,
+            };
+            let pk = MigrationRecord::partition(ACCOUNT);
+            assert!(
+                self.state
+                    .put_versioned(&pk, "app", 0, &record.attrs())
+                    .await
+                    .unwrap()
+            );
+        }
+
+        async fn sweep(&self) -> MigrationSweep {
+            sweep(
+                &self.ports(),
+                &policy(),
+                t(0),
+                &crate::ports::SystemClock::Fixed(t(0)),
+            )
+            .await
+            .unwrap()
+        }
+
+        fn blocked_decisions(&self) -> usize {
+            self.audit
+                .resource_records()
+                .iter()
+                .filter(|r| r.outcome == Some(Outcome::Blocked))
+                .count()
+        }
+    }
+
+    /// (stage, since, key status, the change a real migration makes there)
+    fn destructive_stages() -> [(MigrationStage, DateTime<Utc>, KeyStatus, &'static str); 3] {
+        [
+            (
+                MigrationStage::KeysIdle,
+                t(-1),
+                KeyStatus::Active,
+                "AttachUserPolicy",
+            ),
+            (
+                MigrationStage::Guarded,
+                t(-10),
+                KeyStatus::Active,
+                "UpdateAccessKey",
+            ),
+            (
+                MigrationStage::KeysDeactivated,
+                t(-40),
+                KeyStatus::Inactive,
+                "DeleteAccessKey",
+            ),
+        ]
+    }
+
+    #[tokio::test]
+    async fn a_forged_record_without_its_role_neither_guards_nor_deactivates_nor_deletes() {
+        for (stage, since, key, change) in destructive_stages() {
+            // GIVEN a migration item nobody provisioned: the role it names does not exist
+            let f = Fixture::new(true, key);
+            f.item(stage, &f.plan().arn, since).await;
+            // WHEN the sweep follows it
+            let done = f.sweep().await;
+            // THEN the step is blocked, counted as work left, audited, and IAM untouched
+            assert_eq!(
+                done.transitions.len(),
+                1,
+                "{stage:?}: {:?}",
+                done.transitions
+            );
+            let t0 = &done.transitions[0];
+            assert_eq!(t0.status, "blocked", "{stage:?}: {t0:?}");
+            assert!(t0.detail.contains("does not exist"), "{}", t0.detail);
+            assert_eq!(done.failed(), 1);
+            assert_eq!(f.iam.changes(), Vec::<String>::new(), "{stage:?}");
+            assert_eq!(f.blocked_decisions(), 1, "{stage:?}");
+
+            // The same item backed by the role keyrotor provisions does make the change.
+            let real = Fixture::new(true, key);
+            let arn = real.role(&real.plan().trust_policy, "app");
+            real.item(stage, &arn, since).await;
+            let done = real.sweep().await;
+            assert_eq!(done.transitions[0].status, "done", "{stage:?}: {done:?}");
+            assert!(
+                real.iam.changes().iter().any(|c| c.starts_with(change)),
+                "{stage:?}: {:?}",
+                real.iam.changes()
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_forged_record_is_blocked_when_the_user_or_the_role_does_not_back_it() {
+        let plan_trust = Fixture::new(true, KeyStatus::Active).plan().trust_policy;
+        let other = WorkloadIdentity::parse("arn:aws:iam::999999999999:role/attacker")
+            .unwrap()
+            .trust_policy(&TrustScope::account("aws", ACCOUNT));
+        for (tagged, trust, from, why) in [
+            (false, &plan_trust, "app", "no longer tagged"),
+            (true, &other, "app", "differs"),
+            (true, &plan_trust, "bob", "\"bob\""),
+        ] {
+            let f = Fixture::new(tagged, KeyStatus::Active);
+            let arn = f.role(trust, from);
+            f.item(MigrationStage::KeysIdle, &arn, t(-1)).await;
+            let done = f.sweep().await;
+            let t0 = &done.transitions[0];
+            assert_eq!(t0.status, "blocked", "{why}: {t0:?}");
+            assert!(t0.detail.contains(why), "{why}: {}", t0.detail);
+            assert!(f.iam.changes().is_empty(), "{why}: {:?}", f.iam.changes());
+        }
+    }
+
+    #[tokio::test]
+    async fn the_guard_is_attached_only_as_the_deployed_managed_policy() {
+        let tampered = serde_json::json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "*", "Resource": "*"}
+        ]});
+        for (doc, outcome) in [
+            (None, "does not exist"),
+            (Some(tampered), "does not say"),
+            (Some(guard_policy()), "done"),
+        ] {
+            let f = Fixture::new(true, KeyStatus::Active);
+            match doc {
+                Some(d) => f.iam.0.lock().unwrap().policies.insert(guard_arn(), d),
+                None => f.iam.0.lock().unwrap().policies.remove(&guard_arn()),
+            };
+            let arn = f.role(&f.plan().trust_policy, "app");
+            f.item(MigrationStage::KeysIdle, &arn, t(-1)).await;
+            let done = f.sweep().await;
+            let t0 = &done.transitions[0];
+            if outcome == "done" {
+                assert_eq!(t0.status, "done", "{t0:?}");
+                assert_eq!(
+                    f.iam.changes(),
+                    [format!("AttachUserPolicy app {}", guard_arn())]
+                );
+            } else {
+                assert_eq!(t0.status, "blocked", "{t0:?}");
+                assert!(
+                    t0.detail.contains(outcome) && t0.detail.contains("infra/template.yaml"),
+                    "{}",
+                    t0.detail
+                );
+                assert!(f.iam.changes().is_empty(), "{:?}", f.iam.changes());
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn apply_adopts_only_the_planned_role_and_changes_nothing_otherwise() {
+        let clock = crate::ports::SystemClock::Fixed(t(0));
+        let attacker = WorkloadIdentity::parse("arn:aws:iam::999999999999:role/attacker")
+            .unwrap()
+            .trust_policy(&TrustScope::account("aws", ACCOUNT));
+        for (trust, from, why) in [
+            (Some(&attacker), "app", "differs"),
+            (None, "bob", "\"bob\""),
+        ] {
+            let f = Fixture::new(true, KeyStatus::Active);
+            let planned = f.plan().trust_policy;
+            f.role(trust.unwrap_or(&planned), from);
+            let e = apply(&f.ports(), &policy(), "app", t(0), &clock)
+                .await
+                .unwrap_err();
+            assert!(matches!(e, StepError::Blocked(_)), "{e}");
+            assert!(e.to_string().contains(why), "{e}");
+            assert!(f.iam.changes().is_empty(), "{:?}", f.iam.changes());
+            assert!(
+                f.state
+                    .list("migration#123456789012")
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+        // The planned role itself is adopted (idempotent apply after a partial run).
+        let f = Fixture::new(true, KeyStatus::Active);
+        let arn = f.role(&f.plan().trust_policy, "app");
+        let plan = apply(&f.ports(), &policy(), "app", t(0), &clock)
+            .await
+            .unwrap();
+        let record = plan.record.unwrap();
+        assert_eq!(record.role_arn, arn);
+        assert_eq!(record.migrate_to.as_deref(), Some(runner().as_str()));
+    }
+
+    #[tokio::test]
+    async fn removing_the_guard_also_deletes_an_inline_guard_of_an_earlier_version() {
+        let f = Fixture::new(true, KeyStatus::Active);
+        f.iam
+            .0
+            .lock()
+            .unwrap()
+            .users
+            .get_mut("app")
+            .unwrap()
+            .inline
+            .insert(GUARD_POLICY_NAME.into(), guard_policy());
+        let arn = f.role(&f.plan().trust_policy, "app");
+        f.item(MigrationStage::Guarded, &arn, t(-1)).await;
+        let clock = crate::ports::SystemClock::Fixed(t(0));
+        let (record, note) = rollback_report(&f.ports(), "app", t(0), &clock)
+            .await
+            .unwrap();
+        assert_eq!(record.stage, MigrationStage::RolledBack);
+        assert!(note.unwrap().contains("inline guard policy"));
+        assert_eq!(
+            f.iam.changes(),
+            [
+                format!("DetachUserPolicy app {}", guard_arn()),
+                format!("DeleteUserPolicy app {GUARD_POLICY_NAME}"),
+            ]
+        );
+    }
 }

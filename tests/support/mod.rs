@@ -197,6 +197,22 @@ impl World {
     }
 }
 
+/// The migration guard's managed policy as infra/template.yaml and infra/member-role.yaml
+/// create it in every account (`policy/keyrotor/keyrotor-migration-guard`, the document of
+/// `guard_policy()`); returns its ARN.
+pub async fn create_migration_guard_policy(world: &World) -> String {
+    let iam = aws_sdk_iam::Client::new(&world.sdk().await);
+    let out = iam
+        .create_policy()
+        .policy_name(keyrotor::domain::migration::GUARD_POLICY_NAME)
+        .path(keyrotor::domain::migration::GUARD_POLICY_PATH)
+        .policy_document(keyrotor::domain::migration::guard_policy().to_string())
+        .send()
+        .await
+        .expect("create the migration guard policy");
+    out.policy().and_then(|p| p.arn()).unwrap().to_owned()
+}
+
 /// Removes every AWS/keyrotor variable of the caller's environment and points the AWS
 /// config files at nothing, so a developer's real profile is never used by a test.
 pub fn isolate_env(cmd: &mut Command) {
