@@ -287,7 +287,7 @@ pub(super) fn emit_runs<T: AccountOutput>(
                 let name = if run.target.name.is_empty() {
                     String::new()
                 } else {
-                    format!(" ({})", run.target.name)
+                    format!(" ({})", super::output::clean(&run.target.name))
                 };
                 match &run.result {
                     Ok(done) => {
@@ -298,8 +298,9 @@ pub(super) fn emit_runs<T: AccountOutput>(
                         text.push_str(done.table());
                     }
                     Err(e) => text.push_str(&format!(
-                        "== Account {}{name}: failed: {e}\n",
-                        run.target.account.as_str()
+                        "== Account {}{name}: failed: {}\n",
+                        run.target.account.as_str(),
+                        super::output::clean(&e.to_string())
                     )),
                 }
                 text.push('\n');

@@ -1006,7 +1006,7 @@ async fn execute(
                     OutputFormat::Table => &done.table,
                 })?;
                 if done.failed > 0 {
-                    eprintln!("keyrotor: error: {}", done.failure);
+                    eprintln!("keyrotor: error: {}", output::clean_lines(&done.failure));
                     return Ok(ExitCode::from(4));
                 }
                 Ok(ExitCode::SUCCESS)
@@ -1210,7 +1210,8 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("keyrotor: error: {e}");
+            // Errors quote account data (names, tags): no control characters reach the terminal.
+            eprintln!("keyrotor: error: {}", output::clean_lines(&e.to_string()));
             ExitCode::from(e.exit_code())
         }
     }

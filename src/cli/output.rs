@@ -77,7 +77,7 @@ pub fn clean(text: &str) -> Cow<'_, str> {
 
 /// [`clean`] for a block of several lines (a policy document, a config snippet): each line
 /// cleaned, the line breaks kept.
-fn clean_lines(text: &str) -> String {
+pub fn clean_lines(text: &str) -> String {
     text.lines()
         .map(|l| clean(l).into_owned())
         .collect::<Vec<_>>()
