@@ -11,7 +11,7 @@ lock=state-machine/package-lock.json
 stamp=.venv/.installed
 want=$(cat "$req" "$lock" | sha256sum | cut -d' ' -f1)
 
-if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then
+if [[ -f $stamp && $(cat "$stamp") == "$want" && -d state-machine/node_modules/aws-local-stepfunctions ]]; then
   exit 0
 fi
 
