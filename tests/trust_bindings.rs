@@ -486,3 +486,236 @@ async fn a_forged_rotation_record_does_not_retire_a_key() {
     assert!(g.keys().await.contains(&(g.key.clone(), true)), "{text}");
     assert!(text.contains("mallory/api-key"), "{text}");
 }
+
+/// Stops a run at its first call of `operation` (an SDK interceptor): tells `reached`,
+/// waits for `go`.
+#[derive(Debug)]
+struct Gate {
+    operation: &'static str,
+    reached: std::sync::mpsc::SyncSender<()>,
+    go: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+    passed: std::sync::atomic::AtomicBool,
+}
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for Gate {
+    fn name(&self) -> &'static str {
+        "trust_bindings::Gate"
+    }
+
+    fn read_before_serialization(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<'_>,
+        _runtime_components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        use aws_smithy_runtime_api::client::orchestrator::Metadata;
+        if cfg
+            .load::<Metadata>()
+            .is_some_and(|m| m.name() == self.operation)
+            && !self.passed.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            let _ = self.reached.send(());
+            let _ = self.go.lock().unwrap().recv();
+        }
+        Ok(())
+    }
+}
+
+/// Runs one step of the rotation hook in process, in a thread of its own, stopped at its
+/// first `operation` call until the returned sender says go.
+fn hook_step_paused_at(
+    world: &World,
+    operation: &'static str,
+    step: &str,
+    secret: &str,
+    token: &str,
+    now: DateTime<Utc>,
+) -> (
+    std::sync::mpsc::Sender<()>,
+    std::thread::JoinHandle<Result<Value, String>>,
+) {
+    let (reached_tx, reached) = std::sync::mpsc::sync_channel(1);
+    let (go, go_rx) = std::sync::mpsc::channel();
+    let gate = Gate {
+        operation,
+        reached: reached_tx,
+        go: std::sync::Mutex::new(go_rx),
+        passed: Default::default(),
+    };
+    let world = world.clone();
+    let event = json!({"Step": step, "SecretId": secret, "ClientRequestToken": token});
+    let handle = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let ctx = keyrotor::lambda::Context {
+                    aws: keyrotor::aws::Aws::from_config(world.sdk().await).with_interceptor(gate),
+                    policy: keyrotor::domain::policy::Policy::from_toml(
+                        "mode = \"enforce\"\n",
+                        "test",
+                    )
+                    .unwrap(),
+                    region: support::REGION.to_owned(),
+                    fixed_now: Some(now),
+                    items_bucket: None,
+                    inline_items: 40,
+                    caller: None,
+                };
+                let event =
+                    lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default());
+                keyrotor::lambda::secret_rotation(&ctx, event)
+                    .await
+                    .map_err(|d| format!("{}: {}", d.error_type, d.error_message))
+            })
+    });
+    reached
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("the step reaches {operation}: {e}"));
+    (go, handle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moving_awscurrent_to_another_user_during_the_step_gets_no_key_for_them() {
+    // GIVEN a workload team owning user app and its bound secret, who also put a version
+    // naming the victim into it (version values cannot change, labels can).
+    let world = World::new();
+    world.set_clock(&day(0));
+    let w = Iam::new(&world).await;
+    let (app_key, app_secret) = w.user("app").await;
+    let (victim_key, _) = w.user("victim").await;
+    let arn = w
+        .secret(
+            "app/iam",
+            json!({"userName": "app", "accessKeyId": app_key, "secretAccessKey": app_secret}),
+        )
+        .await;
+    w.tag_user("app", "keyrotor:secret", &arn).await;
+    let v1 = w
+        .secrets
+        .describe_secret()
+        .secret_id("app/iam")
+        .send()
+        .await
+        .unwrap()
+        .version_ids_to_stages()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    let v2 = w
+        .secrets
+        .put_secret_value()
+        .secret_id("app/iam")
+        .secret_string(
+            json!({"userName": "victim", "accessKeyId": victim_key, "secretAccessKey": "x"})
+                .to_string(),
+        )
+        .version_stages("SPARE")
+        .send()
+        .await
+        .unwrap()
+        .version_id()
+        .unwrap()
+        .to_owned();
+    let policy = policy();
+    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+    let token = uuid::Uuid::new_v4().to_string();
+    world.start_rotation("app/iam", &token);
+
+    // WHEN createSecret is stopped right after it proved the binding (its first GetUser),
+    // and AWSCURRENT is moved to the version naming the victim
+    let (go, step) = hook_step_paused_at(
+        &world,
+        "GetUser",
+        "createSecret",
+        "app/iam",
+        &token,
+        t0() + Duration::days(1),
+    );
+    w.secrets
+        .update_secret_version_stage()
+        .secret_id("app/iam")
+        .version_stage("AWSCURRENT")
+        .move_to_version_id(&v2)
+        .remove_from_version_id(&v1)
+        .send()
+        .await
+        .unwrap();
+    go.send(()).unwrap();
+    let done = step.join().unwrap();
+
+    // THEN no key was made for the victim: the step acts on the version it checked.
+    assert_eq!(w.keys("victim").await.len(), 1, "{done:?}");
+    if let Ok(value) = w
+        .secrets
+        .get_secret_value()
+        .secret_id("app/iam")
+        .version_id(&token)
+        .send()
+        .await
+    {
+        let body: Value = serde_json::from_str(value.secret_string().unwrap_or("{}")).unwrap();
+        assert_ne!(body["userName"], "victim", "{done:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_key_made_by_someone_else_with_the_replacements_name_is_not_adopted() {
+    // GIVEN a bound key whose secret's rotation has started (its token is the version id,
+    // visible to anyone who can describe the secret), and an API key someone else created
+    // with the replacement's name, the rotation's tag and a value they chose.
+    let world = World::new();
+    world.set_clock(&day(0));
+    let g = bound_api_key(&world).await;
+    let policy = policy();
+    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+    let token = uuid::Uuid::new_v4().to_string();
+    world.start_rotation("orders/api-key", &token);
+    let planted = g
+        .gateway
+        .create_api_key()
+        .name(format!("orders-client-kr-{}", &token[..8]))
+        .value("chosen-by-mallory-0123456789")
+        .enabled(true)
+        .tags("keyrotor:rotation", &token)
+        .tags("keyrotor:replaces", &g.key)
+        .send()
+        .await
+        .unwrap()
+        .id()
+        .unwrap()
+        .to_owned();
+
+    // WHEN the hook's createSecret runs
+    let done = hook_step(&world, "createSecret", "orders/api-key", &token).await;
+
+    // THEN it stops, naming the planted key, which serves no usage plan of the old key.
+    let err = done.expect_err("blocked");
+    assert!(
+        err.contains(&planted) && err.contains("did not create"),
+        "{err}"
+    );
+    assert!(!g.attached(&planted).await);
+}
+
+/// One step of the rotation hook, in process (as the deployed function runs it).
+async fn hook_step(world: &World, step: &str, secret: &str, token: &str) -> Result<Value, String> {
+    let ctx = keyrotor::lambda::Context {
+        aws: keyrotor::aws::Aws::from_config(world.sdk().await),
+        policy: keyrotor::domain::policy::Policy::from_toml("mode = \"enforce\"\n", "test")
+            .unwrap(),
+        region: support::REGION.to_owned(),
+        fixed_now: Some(t0() + Duration::days(1)),
+        items_bucket: None,
+        inline_items: 40,
+        caller: None,
+    };
+    let event = json!({"Step": step, "SecretId": secret, "ClientRequestToken": token});
+    let event = lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default());
+    keyrotor::lambda::secret_rotation(&ctx, event)
+        .await
+        .map_err(|d| format!("{}: {}", d.error_type, d.error_message))
+}

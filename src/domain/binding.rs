@@ -89,8 +89,8 @@ pub fn api_key_secret(
     }
     if named != secret.name && named != secret.arn {
         return Err(format!(
-            "API key {key_id} ({key_name}) names secret {named:?} ({TAG_SECRET}), not {}; fix the tag on the key",
-            secret.name
+            "API key {key_id} ({key_name}) names secret {named:?} ({TAG_SECRET}), not {} ({}); the tag must hold the secret's name or its full ARN — fix the tag on the key",
+            secret.name, secret.arn
         ));
     }
     if arn_account(secret.arn) != Some(account) {

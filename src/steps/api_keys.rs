@@ -9,7 +9,7 @@
 //! old key keeps working until the replacement is published, verified and promoted, and
 //! for the grace period after that. One run per key at a time (lease).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -26,7 +26,7 @@ use crate::domain::policy::{Mode, Policy};
 use crate::domain::scope;
 use crate::ports::{
     ApiKeyAdmin, ApiKeyInventory, AuditStore, Caller, Clock, Identity, Notification, Notifier,
-    PortError, SecretInventory, SecretValue, SecretVersions, StateStore,
+    ApiKeyInfo, PortError, SecretInventory, SecretValue, SecretVersions, StateStore,
 };
 
 /// API Gateway's quota of API keys per account and region.
@@ -902,9 +902,14 @@ impl Run<'_> {
         };
         match step {
             RotationStep::CreateReplacement => {
-                ensure_replacement(admin, &r.old_key, &r.replacement_name(), &r.token, &r.plans)
-                    .await
-                    .map(Some)
+                ensure_replacement(
+                    admin,
+                    self.ports.state,
+                    r,
+                    &Rotation::partition(self.account.as_str(), &self.region),
+                )
+                .await
+                .map(Some)
             }
             RotationStep::Publish => {
                 // The value goes only into a secret the old key and the secret bind both
@@ -965,7 +970,34 @@ impl Run<'_> {
                 // Moving AWSCURRENT changes what every consumer reads: the record alone
                 // (state table) is not enough, AWS must show this rotation made the version.
                 self.bound(r, step).await?;
-                self.proven_replacement(r, &new_key()?).await?;
+                let new = new_key()?;
+                self.proven_replacement(r, &new).await?;
+                // AWSCURRENT must still hand out the old key (or already the replacement):
+                // if a person moved it to another key meanwhile, promoting would take that
+                // key from its consumers.
+                match secrets.value(&r.secret, None, Some("AWSCURRENT")).await? {
+                    Some(v) => match ApiKeySecret::parse(v.expose()) {
+                        Ok(c) if c.api_key_id == r.old_key || c.api_key_id == new => {}
+                        Ok(c) => {
+                            return Err(Stop::Blocked(format!(
+                                "not promoting: AWSCURRENT of secret {} now holds API key {}, neither {} nor its replacement {new}; someone changed the secret during the rotation — check it, then delete the rotation record to start over",
+                                r.secret, c.api_key_id, r.old_key
+                            )));
+                        }
+                        Err(why) => {
+                            return Err(Stop::Blocked(format!(
+                                "not promoting: the AWSCURRENT value of secret {} {why}",
+                                r.secret
+                            )));
+                        }
+                    },
+                    None => {
+                        return Err(Stop::Blocked(format!(
+                            "not promoting: secret {} has no AWSCURRENT value",
+                            r.secret
+                        )));
+                    }
+                }
                 let stages = secrets.stages(&r.secret).await?.ok_or_else(|| {
                     Stop::Blocked(format!("secret {} no longer exists", r.secret))
                 })?;
@@ -1190,30 +1222,61 @@ impl Run<'_> {
 /// tags; attached to every plan in `plans`.
 pub(crate) async fn ensure_replacement(
     admin: &dyn ApiKeyAdmin,
-    old_key: &str,
-    name: &str,
-    token: &str,
-    plans: &[String],
+    state: &dyn StateStore,
+    rotation: &Rotation,
+    rotations_pk: &str,
 ) -> Result<String, Stop> {
+    let (old_key, token, plans) = (&rotation.old_key, &rotation.token, &rotation.plans);
+    let name = rotation.replacement_name();
     let Some(old) = admin.key(old_key).await? else {
         return Err(Stop::Blocked(format!(
             "API key {old_key} no longer exists; nothing to replace"
         )));
     };
-    let found = admin
-        .keys_named(name)
+    // A key with the replacement's name and this rotation's tag is adopted only when
+    // keyrotor noted, before creating it, that it was about to: the name and the token are
+    // not secret, so someone who can create API keys could otherwise have keyrotor attach
+    // a key of theirs (with a value they chose) to the old key's usage plans.
+    let found: Vec<ApiKeyInfo> = admin
+        .keys_named(&name)
         .await?
         .into_iter()
-        .find(|k| k.tags.get(TAG_ROTATION).map(String::as_str) == Some(token));
-    let id = match found {
-        Some(k) => k.id,
-        None => {
+        .filter(|k| {
+            k.name == name
+                && k.tags.get(TAG_ROTATION).map(String::as_str) == Some(token.as_str())
+        })
+        .collect();
+    let (pk, sk) = (
+        format!("replacement-attempt#{rotations_pk}"),
+        format!("{old_key}#{token}"),
+    );
+    let id = match (found.as_slice(), &rotation.new_key) {
+        ([], _) => {
+            state
+                .put_versioned(&pk, &sk, 0, &BTreeMap::from([("name".to_owned(), name.clone())]))
+                .await?;
             let mut tags = old.tags.clone();
             tags.insert(TAG_ROTATION.into(), token.to_owned());
             tags.insert(TAG_REPLACES.into(), old_key.to_owned());
             admin
-                .create_key(name, old.description.as_deref(), &tags)
+                .create_key(&name, old.description.as_deref(), &tags)
                 .await?
+        }
+        ([one], Some(recorded)) if &one.id == recorded => one.id.clone(),
+        ([one], None)
+            if one.tags.get(TAG_REPLACES) == Some(old_key)
+                && state.get(&pk, &sk).await?.is_some() =>
+        {
+            one.id.clone()
+        }
+        (many, _) => {
+            return Err(Stop::Blocked(format!(
+                "API key(s) [{}] named {name} carry this rotation's tag, but keyrotor did not create them (or not only them); delete them (aws apigateway delete-api-key) and the rotation goes on",
+                many.iter()
+                    .map(|k| k.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
         }
     };
     for plan in plans {

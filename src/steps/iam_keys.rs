@@ -463,7 +463,7 @@ impl Run<'_> {
                     }
                 }
                 if action.reason == Reason::Superseded {
-                    self.recheck_secret(action, key, record).await?;
+                    self.recheck_secret(action, key, user, record).await?;
                 }
                 Ok(())
             }
@@ -518,6 +518,7 @@ impl Run<'_> {
         &self,
         action: &mut Action,
         key: &AccessKeyId,
+        owner: &str,
         record: Option<&KeyRecord>,
     ) -> Result<(), String> {
         let Some(secret) = record.and_then(|r| r.secret.as_deref()) else {
@@ -535,6 +536,11 @@ impl Run<'_> {
         // The record is state-table content: the secret it names must hold this user's key
         // and the user must name that secret (both ways, read now), or nothing is done.
         let user = record.map(|r| r.user.as_str()).unwrap_or_default();
+        if user != owner {
+            return Err(format!(
+                "the lifecycle record of {key} names user {user}, but IAM shows the key belongs to {owner}; the record does not match AWS, so nothing was changed"
+            ));
+        }
         let held = serde_json::from_str::<serde_json::Value>(current.expose())
             .ok()
             .and_then(|v| {

@@ -397,10 +397,11 @@ pub async fn run_step(
             };
             // A missing or malformed value is the step's to report; a value that cannot be
             // read leaves the key unknown, so the step does not run without its lease.
-            let value = ports
-                .secrets
-                .value(&hook.secret.name, None, Some(stage))
-                .await
+            let value = match hook.staged(stage) {
+                Some(version) => hook.version(version).await,
+                None => Ok(None),
+            };
+            let value = value
                 .map_err(|e| {
                     StepError::Port(PortError::NotReady {
                         operation: request.step.as_str().into(),
@@ -561,11 +562,19 @@ impl Hook<'_> {
                                 self.secret.name
                             )));
                         }
+                        // AWSCURRENT's key deleted (a leaked key deleted at once, then
+                        // rotated): nobody else's key, and the user names the secret.
+                        None if which == "AWSCURRENT" => {}
+                        // The new key, not yet visible everywhere (IAM is eventually
+                        // consistent): retried.
                         None => {
-                            return Err(Stop::Blocked(format!(
-                                "{which} of secret {} holds access key {id}, which does not exist (so it cannot be shown to belong to {user}); put a working key of {user} in the secret",
-                                self.secret.name
-                            )));
+                            return Err(Stop::Port(PortError::NotReady {
+                                operation: self.request.step.as_str().into(),
+                                message: format!(
+                                    "access key {id} in {which} of secret {} is not visible in IAM yet; Secrets Manager retries the step",
+                                    self.secret.name
+                                ),
+                            }));
                         }
                     }
                 }
@@ -612,17 +621,35 @@ impl Hook<'_> {
             .await
     }
 
-    async fn current(&self) -> Result<SecretValue, Stop> {
+    /// The version that held `stage` when this step began (DescribeSecret at its start).
+    /// Values are read by version id from then on: a version's value never changes, so a
+    /// label moved during the step cannot swap what was checked for what is acted on.
+    fn staged(&self, stage: &str) -> Option<&str> {
+        self.secret
+            .versions
+            .iter()
+            .find(|(_, s)| s.iter().any(|x| x == stage))
+            .map(|(v, _)| v.as_str())
+    }
+
+    /// The value of version `version`, `None` when it has none.
+    async fn version(&self, version: &str) -> Result<Option<SecretValue>, PortError> {
         self.ports
             .secrets
-            .value(&self.secret.name, None, Some("AWSCURRENT"))
-            .await?
-            .ok_or_else(|| {
-                Stop::Blocked(format!(
-                    "secret {} has no AWSCURRENT value to rotate from",
-                    self.secret.name
-                ))
-            })
+            .value(&self.secret.name, Some(version), None)
+            .await
+    }
+
+    /// The AWSCURRENT value as the step began.
+    async fn current(&self) -> Result<SecretValue, Stop> {
+        let missing = || {
+            Stop::Blocked(format!(
+                "secret {} has no AWSCURRENT value to rotate from",
+                self.secret.name
+            ))
+        };
+        let version = self.staged("AWSCURRENT").ok_or_else(missing)?;
+        self.version(version).await?.ok_or_else(missing)
     }
 
     fn shape<T>(&self, stage: &str, parsed: Result<T, String>) -> Result<T, Stop> {
@@ -695,10 +722,9 @@ impl Hook<'_> {
                 let name = rotation.replacement_name();
                 let new = ensure_replacement(
                     admin,
-                    &rotation.old_key,
-                    &name,
-                    &rotation.token,
-                    &rotation.plans,
+                    self.ports.state,
+                    &rotation,
+                    &Rotation::partition(self.account.as_str(), &self.region),
                 )
                 .await?;
                 created = Some(
@@ -750,8 +776,15 @@ impl Hook<'_> {
         current: &IamKeySecret,
     ) -> Result<(AccessKeyId, SecretValue, Option<AccessKeyId>), Stop> {
         let user = &current.user_name;
-        if let Err(why) = guard::user_in_scope(self.ports.iam, user, self.now, self.policy).await? {
-            return Err(Stop::Blocked(format!("{why} (userName in the secret)")));
+        let found = match guard::user_in_scope(self.ports.iam, user, self.now, self.policy).await? {
+            Ok(found) => found,
+            Err(why) => return Err(Stop::Blocked(format!("{why} (userName in the secret)"))),
+        };
+        // The user acted on, as IAM has it right now, still names this secret.
+        if let Err(why) =
+            crate::domain::binding::iam_user_secret(user, &found.tags, &self.secret.arn)
+        {
+            return Err(Stop::Blocked(format!("{why}; nothing was changed")));
         }
         // A migration to a role owns the user's keys from adoption on (it is taking them
         // away): a rotation would hand out a key the migration then deactivates.
@@ -1342,12 +1375,25 @@ impl Hook<'_> {
     /// used), the API key's rotation becomes Promoted (the sweep retires it after
     /// `grace_days`). Never disables anything itself.
     async fn schedule_previous(&self) -> Result<String, Stop> {
-        let Some(previous) = self
-            .ports
-            .secrets
-            .value(&self.secret.name, None, Some("AWSPREVIOUS"))
-            .await?
-        else {
+        // By version id, as the step began: the version finish demoted (or, when this
+        // token was already current, the one that was AWSPREVIOUS), and the token's.
+        let token = self.request.token.as_str();
+        let demoted = if self.staged("AWSCURRENT") == Some(token) {
+            self.staged("AWSPREVIOUS")
+        } else {
+            self.staged("AWSCURRENT")
+        };
+        let previous = match demoted {
+            Some(v) => self.version(v).await?,
+            None => None,
+        };
+        let promoted = self.version(token).await?.ok_or_else(|| {
+            Stop::Blocked(format!(
+                "version {token} of secret {} has no value",
+                self.secret.name
+            ))
+        })?;
+        let Some(previous) = previous else {
             return Ok("no previous version to retire".into());
         };
         match self.kind {
@@ -1360,7 +1406,7 @@ impl Hook<'_> {
                 let user = self
                     .shape(
                         "AWSCURRENT",
-                        IamKeySecret::parse(self.current().await?.expose()),
+                        IamKeySecret::parse(promoted.expose()),
                     )?
                     .user_name;
                 match self.ports.iam.key_owner(&key).await? {
@@ -1430,7 +1476,7 @@ impl Hook<'_> {
                 let old = self.shape("AWSPREVIOUS", ApiKeySecret::parse(previous.expose()))?;
                 let current = self.shape(
                     "AWSCURRENT",
-                    ApiKeySecret::parse(self.current().await?.expose()),
+                    ApiKeySecret::parse(promoted.expose()),
                 )?;
                 let existing = self.rotation_of(&old.api_key_id).await?;
                 if existing
