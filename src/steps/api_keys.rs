@@ -522,7 +522,11 @@ impl Run<'_> {
 
     /// Records the decision to rotate (no AWS change yet).
     async fn start(&self, key: &ApiKey, trigger: Trigger) -> Result<Rotation, StepError> {
-        let secret = key.bound_secret().unwrap_or_default();
+        let named = key.bound_secret().unwrap_or_default();
+        // Pinned by ARN from here on: a secret deleted and created again under the same
+        // name (by anyone who may create secrets) is not the one this rotation writes to.
+        let described = self.ports.secrets.describe(named).await?;
+        let secret = described.as_ref().map_or(named, |d| d.arn.as_str());
         let token = uuid::Uuid::new_v4().simple().to_string();
         let rotation = Rotation::start(
             &key.id,

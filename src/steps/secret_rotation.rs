@@ -1152,7 +1152,7 @@ impl Hook<'_> {
         let rotation = Rotation::start(
             key,
             &info.name,
-            &self.secret.name,
+            &self.secret.arn,
             &plans,
             self.request.token.clone(),
             Trigger::OnDemand,
@@ -1533,7 +1533,7 @@ impl Hook<'_> {
                         let mut r = Rotation::start(
                             &old.api_key_id,
                             &info.name,
-                            &self.secret.name,
+                            &self.secret.arn,
                             &plans,
                             self.request.token.clone(),
                             Trigger::OnDemand,
