@@ -25,8 +25,8 @@ use crate::domain::plan::{self, ActionType, Plan};
 use crate::domain::policy::{Mode, Policy};
 use crate::domain::scope;
 use crate::ports::{
-    ApiKeyAdmin, ApiKeyInventory, AuditStore, Caller, Clock, Identity, Notification, Notifier,
-    ApiKeyInfo, PortError, SecretInventory, SecretValue, SecretVersions, StateStore,
+    ApiKeyAdmin, ApiKeyInfo, ApiKeyInventory, AuditStore, Caller, Clock, Identity, Notification,
+    Notifier, PortError, SecretInventory, SecretValue, SecretVersions, StateStore,
 };
 
 /// API Gateway's quota of API keys per account and region.
@@ -905,16 +905,14 @@ impl Run<'_> {
             })
         };
         match step {
-            RotationStep::CreateReplacement => {
-                ensure_replacement(
-                    admin,
-                    self.ports.state,
-                    r,
-                    &Rotation::partition(self.account.as_str(), &self.region),
-                )
-                .await
-                .map(Some)
-            }
+            RotationStep::CreateReplacement => ensure_replacement(
+                admin,
+                self.ports.state,
+                r,
+                &Rotation::partition(self.account.as_str(), &self.region),
+            )
+            .await
+            .map(Some),
             RotationStep::Publish => {
                 // The value goes only into a secret the old key and the secret bind both
                 // ways now (tags may have changed since the rotation started).
@@ -1246,8 +1244,7 @@ pub(crate) async fn ensure_replacement(
         .await?
         .into_iter()
         .filter(|k| {
-            k.name == name
-                && k.tags.get(TAG_ROTATION).map(String::as_str) == Some(token.as_str())
+            k.name == name && k.tags.get(TAG_ROTATION).map(String::as_str) == Some(token.as_str())
         })
         .collect();
     let (pk, sk) = (
@@ -1257,7 +1254,12 @@ pub(crate) async fn ensure_replacement(
     let id = match (found.as_slice(), &rotation.new_key) {
         ([], _) => {
             state
-                .put_versioned(&pk, &sk, 0, &BTreeMap::from([("name".to_owned(), name.clone())]))
+                .put_versioned(
+                    &pk,
+                    &sk,
+                    0,
+                    &BTreeMap::from([("name".to_owned(), name.clone())]),
+                )
                 .await?;
             let mut tags = old.tags.clone();
             tags.insert(TAG_ROTATION.into(), token.to_owned());

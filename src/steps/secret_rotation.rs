@@ -1404,10 +1404,7 @@ impl Hook<'_> {
                 // Only a key of the user this secret is bound to is scheduled: AWSPREVIOUS
                 // is secret content, and may name anybody's key.
                 let user = self
-                    .shape(
-                        "AWSCURRENT",
-                        IamKeySecret::parse(promoted.expose()),
-                    )?
+                    .shape("AWSCURRENT", IamKeySecret::parse(promoted.expose()))?
                     .user_name;
                 match self.ports.iam.key_owner(&key).await? {
                     None => {
@@ -1474,10 +1471,7 @@ impl Hook<'_> {
             }
             SecretType::ApiKey => {
                 let old = self.shape("AWSPREVIOUS", ApiKeySecret::parse(previous.expose()))?;
-                let current = self.shape(
-                    "AWSCURRENT",
-                    ApiKeySecret::parse(promoted.expose()),
-                )?;
+                let current = self.shape("AWSCURRENT", ApiKeySecret::parse(promoted.expose()))?;
                 let existing = self.rotation_of(&old.api_key_id).await?;
                 if existing
                     .as_ref()
