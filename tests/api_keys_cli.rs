@@ -86,6 +86,12 @@ async fn setup(world: &World, secret_body: Option<&str>, plans: usize) -> Setup 
                 .value("orders-client")
                 .build(),
         )
+        .tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key("keyrotor:type")
+                .value("apigw-api-key")
+                .build(),
+        )
         .send()
         .await
         .unwrap();

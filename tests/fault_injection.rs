@@ -369,6 +369,12 @@ async fn api_world() -> ApiWorld {
                 .value("billing-client")
                 .build(),
         )
+        .tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key("keyrotor:type")
+                .value("apigw-api-key")
+                .build(),
+        )
         .send()
         .await
         .unwrap();

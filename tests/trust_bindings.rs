@@ -374,6 +374,8 @@ async fn an_api_key_tagged_with_a_foreign_secret_is_not_rotated_into_it() {
         .create_secret()
         .name("drop/box")
         .secret_string(json!({"apiKeyId": g.key, "value": "x"}).to_string())
+        // Its owner may tag it with the type (a weak right); not with the key's agreement.
+        .tags(sm_tag("keyrotor:type", "apigw-api-key"))
         .send()
         .await
         .unwrap();

@@ -16,10 +16,14 @@
 //! The deployed template backs both with IAM conditions (`iam:ResourceTag/keyrotor:secret`
 //! on CreateAccessKey, `secretsmanager:ResourceTag/keyrotor:api-key` on the writes).
 
-use super::model::{TAG_SECRET, Tags};
+use super::model::{TAG_SECRET, TAG_TYPE, Tags};
 
 /// On a secret that holds an API key: the stable name of the key it holds.
 pub const TAG_API_KEY: &str = "keyrotor:api-key";
+
+/// `keyrotor:type` of a secret that holds an API key (the deployed functions may write
+/// only secrets tagged so).
+pub const TYPE_API_KEY: &str = "apigw-api-key";
 
 /// The name of an API key without the `-kr-<8 hex>` suffix keyrotor gives replacements:
 /// the same for a key and every replacement keyrotor makes of it.
@@ -99,6 +103,12 @@ pub fn api_key_secret(
             secret.arn
         ));
     }
+    if secret.tags.get(TAG_TYPE).map(|v| v.trim()) != Some(TYPE_API_KEY) {
+        return Err(format!(
+            "secret {} is not tagged {TAG_TYPE} = {TYPE_API_KEY}; keyrotor writes API key values only into secrets tagged so (its deployed roles can write no others) — tag the secret",
+            secret.name
+        ));
+    }
     let lineage = lineage_name(key_name);
     match secret.tags.get(TAG_API_KEY).map(|v| v.trim()) {
         Some(v) if v == lineage => Ok(()),
@@ -147,7 +157,7 @@ mod tests {
 
     #[test]
     fn an_api_key_and_its_secret_must_name_each_other() {
-        let secret_tags = tags(&[(TAG_API_KEY, "acme")]);
+        let secret_tags = tags(&[(TAG_API_KEY, "acme"), (TAG_TYPE, TYPE_API_KEY)]);
         let secret = SecretSide {
             arn: ARN,
             name: "partner/acme",
@@ -170,7 +180,20 @@ mod tests {
         // The secret names another key (or none).
         let e = api_key_secret("k2", "globex", &by_name, "111122223333", secret).unwrap_err();
         assert!(e.contains("not \"globex\""), "{e}");
-        let bare = Tags::new();
+        let untyped = tags(&[(TAG_API_KEY, "acme")]);
+        let e = api_key_secret(
+            "k1",
+            "acme",
+            &by_name,
+            "111122223333",
+            SecretSide {
+                tags: &untyped,
+                ..secret
+            },
+        )
+        .unwrap_err();
+        assert!(e.contains("keyrotor:type = apigw-api-key"), "{e}");
+        let bare = tags(&[(TAG_TYPE, TYPE_API_KEY)]);
         let e = api_key_secret(
             "k1",
             "acme",
@@ -187,7 +210,7 @@ mod tests {
 
     #[test]
     fn a_secret_in_another_account_is_refused_from_either_side() {
-        let secret_tags = tags(&[(TAG_API_KEY, "acme")]);
+        let secret_tags = tags(&[(TAG_API_KEY, "acme"), (TAG_TYPE, TYPE_API_KEY)]);
         let foreign = "arn:aws:secretsmanager:eu-west-1:999988887777:secret:steal-AbCdEf";
         let e = api_key_secret(
             "k1",

@@ -313,10 +313,16 @@ impl SecretVersions for Fake {
             arn: format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{SECRET}-AbCdEf"),
             name: SECRET.into(),
             rotation_enabled: false,
-            tags: Tags::from([(
-                crate::domain::binding::TAG_API_KEY.to_owned(),
-                "orders-client".to_owned(),
-            )]),
+            tags: Tags::from([
+                (
+                    crate::domain::binding::TAG_API_KEY.to_owned(),
+                    "orders-client".to_owned(),
+                ),
+                (
+                    crate::domain::model::TAG_TYPE.to_owned(),
+                    crate::domain::binding::TYPE_API_KEY.to_owned(),
+                ),
+            ]),
             versions,
         }))
     }

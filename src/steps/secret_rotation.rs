@@ -35,7 +35,7 @@ use crate::ports::{
 /// `keyrotor:type` of a secret holding an IAM access key.
 pub const TYPE_IAM: &str = "iam-access-key";
 /// `keyrotor:type` of a secret holding an API Gateway API key.
-pub const TYPE_API_KEY: &str = "apigw-api-key";
+pub const TYPE_API_KEY: &str = crate::domain::binding::TYPE_API_KEY;
 
 /// Delays between the attempts of testSecret while a new IAM key becomes valid.
 const IAM_TEST_BACKOFF: [u64; 6] = [1, 2, 4, 8, 16, 16];
