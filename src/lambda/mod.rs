@@ -3,7 +3,8 @@
 //! Configuration comes from the environment: `KEYROTOR_POLICY` (the policy's TOML text, as
 //! the SAM template sets it) or `KEYROTOR_CONFIG` (a policy file; built-in defaults when
 //! neither is set), `KEYROTOR_AUDIT_TABLE` and
-//! `KEYROTOR_STATE_TABLE` (override the policy's table names), and the usual AWS variables
+//! `KEYROTOR_STATE_TABLE` (override the policy's table names), `KEYROTOR_EVENT_BUS` (the
+//! bus events go to when the policy names none), and the usual AWS variables
 //! (`AWS_REGION`, `AWS_ENDPOINT_URL` for a local emulator). `KEYROTOR_NOW` fixes the policy
 //! time, as for the CLI.
 
@@ -69,6 +70,14 @@ pub fn policy_from_env() -> Result<Policy, StepError> {
         && !t.trim().is_empty()
     {
         policy.audit.state_table = t;
+    }
+    // The stack's own bus, whose resource policy admits only keyrotor's roles: events go
+    // there unless the policy names another bus.
+    if let Ok(bus) = std::env::var("KEYROTOR_EVENT_BUS")
+        && !bus.trim().is_empty()
+        && policy.notifications.event_bus.is_none()
+    {
+        policy.notifications.event_bus = Some(bus.trim().to_owned());
     }
     Ok(policy)
 }
