@@ -549,3 +549,61 @@ async fn the_external_id_is_read_from_its_secret_once_per_run_and_never_shown() 
     );
     assert!(!stderr(&out).contains(EXTERNAL_ID), "{}", stderr(&out));
 }
+
+#[tokio::test]
+async fn a_blocked_migration_step_in_a_member_account_counts_as_failed_in_the_fan_out() {
+    use keyrotor::lambda::{Job, run_job};
+    // GIVEN an organization whose search account has a migration record keyrotor cannot
+    // back with IAM (no such role): its next step is blocked
+    let org = organization().await;
+    let search = &org.members[1].0;
+    idle_user(search, "search-app").await;
+    let ctx = lambda_context(
+        &org,
+        &format!(
+            "mode = \"enforce\"\n[accounts]\norganization = true\nexternal_id = \"{EXTERNAL_ID}\"\n[migration]\nenabled = true\n"
+        ),
+    )
+    .await;
+    keyrotor::steps::init(
+        &keyrotor::aws::dynamodb::DynamoTables::new(ctx.aws.dynamodb()),
+        &ctx.policy,
+    )
+    .await
+    .unwrap();
+    let text = aws_sdk_dynamodb::types::AttributeValue::S;
+    let at = |days: i64| (now() - Duration::days(days)).to_rfc3339();
+    aws_sdk_dynamodb::Client::new(&org.management.sdk().await)
+        .put_item()
+        .table_name(ctx.policy.audit.state_table.clone())
+        .item("pk", text(format!("migration#{}", search.account)))
+        .item("sk", text("search-app".into()))
+        .item(
+            "role_arn",
+            text(format!(
+                "arn:aws:iam::{}:role/migrated/migrated-search-app",
+                search.account
+            )),
+        )
+        .item("stage", text("keys-idle".into()))
+        .item("since", text(at(40)))
+        .item("provisioned_at", text(at(50)))
+        .item("adopted_at", text(at(45)))
+        .item(
+            "version",
+            aws_sdk_dynamodb::types::AttributeValue::N("1".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    // WHEN the migration job fans out
+    let done = run_job(&ctx, Job::Migration, json!({})).await.unwrap();
+
+    // THEN the blocked step in search is counted, besides the account that cannot be entered
+    let entry = account(&done, &search.account);
+    assert_eq!(entry["status"], "succeeded", "{entry}");
+    assert_eq!(entry["result"]["failed"], 1, "{entry}");
+    assert_eq!(done["failed_accounts"], 1, "{done}");
+    assert_eq!(done["failed"], 2, "{done}");
+}

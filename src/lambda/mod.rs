@@ -656,6 +656,9 @@ async fn run_in(
                     "run_id": done.run_id,
                     "mode": done.mode,
                     "total": done.transitions.len(),
+                    // One definition of "failed" (failed, conflict, blocked), as the CLI's:
+                    // the fan-out adds it up over the accounts.
+                    "failed": done.failed(),
                     "transitions": to_value(&done.transitions.iter().take(MAX_LISTED).collect::<Vec<_>>())?,
                 }),
                 Some(tally),
