@@ -256,12 +256,13 @@ pub trait ApiKeyAdmin: Send + Sync {
     async fn key(&self, id: &str) -> PortResult<Option<ApiKeyInfo>>;
     /// Keys whose name starts with `prefix` (GetApiKeys nameQuery, every page).
     async fn keys_named(&self, prefix: &str) -> PortResult<Vec<ApiKeyInfo>>;
-    /// CreateApiKey, enabled; returns the new key's id.
+    /// CreateApiKey, enabled, with `value`; returns the new key's id.
     async fn create_key(
         &self,
         name: &str,
         description: Option<&str>,
         tags: &Tags,
+        value: &SecretValue,
     ) -> PortResult<String>;
     /// GetApiKey with its value.
     async fn key_value(&self, id: &str) -> PortResult<SecretValue>;

@@ -204,9 +204,13 @@ async fn a_throttled_create_api_key_is_retried_and_creates_one_key() {
 
     // WHEN two keys are created back to back (the SDK does not retry CreateApiKey)
     use keyrotor::ports::ApiKeyAdmin;
-    let first = gateway.create_key("first", None, &tags).await.unwrap();
+    let value = |n: u8| keyrotor::ports::SecretValue::new(format!("throttling-test-value-{n:02}"));
+    let first = gateway
+        .create_key("first", None, &tags, &value(1))
+        .await
+        .unwrap();
     let second = gateway
-        .create_key("second", None, &tags)
+        .create_key("second", None, &tags, &value(2))
         .await
         .expect("the throttled create is retried");
 

@@ -204,6 +204,7 @@ impl ApiKeyAdmin for ApiGatewayClient {
         name: &str,
         description: Option<&str>,
         tags: &Tags,
+        value: &SecretValue,
     ) -> PortResult<String> {
         const OP: &str = "apigateway:CreateApiKey";
         // The SDK does not retry this call: after a lost response a retry would create a
@@ -217,6 +218,7 @@ impl ApiKeyAdmin for ApiGatewayClient {
                 .client
                 .create_api_key()
                 .name(name)
+                .value(value.expose())
                 .set_description(description.map(str::to_owned))
                 .enabled(true)
                 .set_tags(Some(

@@ -16,10 +16,10 @@ use serde::Serialize;
 
 use super::{StepError, new_run_id, with_lease};
 use crate::audit::AuditLog;
-use crate::audit::record::{Entry, Outcome, Phase, ResourceRef};
 use crate::domain::api_rotation::{
     ApiKeySecret, Rotation, RotationStage, RotationStep, TAG_REPLACES, TAG_ROTATION, Trigger,
 };
+use crate::audit::record::{Entry, Outcome, Phase, ResourceRef};
 use crate::domain::model::{AccountId, ApiKey, DiscoveryProblem, Inventory, Kind};
 use crate::domain::plan::{self, ActionType, Plan};
 use crate::domain::policy::{Mode, Policy};
@@ -1236,9 +1236,11 @@ pub(crate) async fn ensure_replacement(
         )));
     };
     // A key with the replacement's name and this rotation's tag is adopted only when
-    // keyrotor noted, before creating it, that it was about to: the name and the token are
-    // not secret, so someone who can create API keys could otherwise have keyrotor attach
-    // a key of theirs (with a value they chose) to the old key's usage plans.
+    // keyrotor can prove it made it. keyrotor chooses the value (random, never stored) and
+    // notes a digest of it before CreateApiKey; a key whose value has no such note was made
+    // by someone else. The name and the token are not secret, so someone who can create
+    // API keys could otherwise have keyrotor attach a key of theirs, with a value they
+    // chose, to the old key's usage plans.
     let found: Vec<ApiKeyInfo> = admin
         .keys_named(&name)
         .await?
@@ -1247,37 +1249,48 @@ pub(crate) async fn ensure_replacement(
             k.name == name && k.tags.get(TAG_ROTATION).map(String::as_str) == Some(token.as_str())
         })
         .collect();
-    let (pk, sk) = (
-        format!("replacement-attempt#{rotations_pk}"),
-        format!("{old_key}#{token}"),
-    );
-    let id = match (found.as_slice(), &rotation.new_key) {
-        ([], _) => {
+    let pk = format!("replacement-value#{rotations_pk}");
+    let note = |value: &SecretValue| {
+        use sha2::Digest;
+        format!(
+            "{old_key}#{token}#{}",
+            hex::encode(sha2::Sha256::digest(value.expose().as_bytes()))
+        )
+    };
+    let recorded = match &rotation.new_key {
+        Some(k) => admin.key(k).await?.map(|_| k.clone()),
+        None => None,
+    };
+    let id = match (found.as_slice(), recorded) {
+        // The record names the replacement (the state table is keyrotor's alone).
+        (_, Some(recorded)) if found.iter().all(|k| k.id == recorded) => recorded,
+        ([], None) => {
+            let value = SecretValue::new(format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            ));
             state
-                .put_versioned(
-                    &pk,
-                    &sk,
-                    0,
-                    &BTreeMap::from([("name".to_owned(), name.clone())]),
-                )
+                .put_versioned(&pk, &note(&value), 0, &BTreeMap::new())
                 .await?;
             let mut tags = old.tags.clone();
             tags.insert(TAG_ROTATION.into(), token.to_owned());
             tags.insert(TAG_REPLACES.into(), old_key.to_owned());
             admin
-                .create_key(&name, old.description.as_deref(), &tags)
+                .create_key(&name, old.description.as_deref(), &tags, &value)
                 .await?
         }
-        ([one], Some(recorded)) if &one.id == recorded => one.id.clone(),
         ([one], None)
-            if one.tags.get(TAG_REPLACES) == Some(old_key)
-                && state.get(&pk, &sk).await?.is_some() =>
+            if state
+                .get(&pk, &note(&admin.key_value(&one.id).await?))
+                .await?
+                .is_some() =>
         {
             one.id.clone()
         }
         (many, _) => {
             return Err(Stop::Blocked(format!(
-                "API key(s) [{}] named {name} carry this rotation's tag, but keyrotor did not create them (or not only them); delete them (aws apigateway delete-api-key) and the rotation goes on",
+                "API key(s) [{}] named {name} carry this rotation's tag, but keyrotor did not create them; delete them (aws apigateway delete-api-key) and the rotation goes on",
                 many.iter()
                     .map(|k| k.id.as_str())
                     .collect::<Vec<_>>()

@@ -225,6 +225,7 @@ impl ApiKeyAdmin for Fake {
         name: &str,
         description: Option<&str>,
         tags: &Tags,
+        value: &SecretValue,
     ) -> PortResult<String> {
         Ok(self
             .call(|aws| {
@@ -237,7 +238,7 @@ impl ApiKeyAdmin for Fake {
                         description: description.map(str::to_owned),
                         enabled: true,
                         tags: tags.clone(),
-                        value: format!("value-{}", aws.created),
+                        value: value.expose().to_owned(),
                     },
                 );
                 id

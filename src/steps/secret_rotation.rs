@@ -19,10 +19,10 @@ use super::api_keys::{Stop, ensure_replacement, replacement_problems};
 use super::guard::{self, Removal};
 use super::{StepError, new_run_id};
 use crate::audit::AuditLog;
-use crate::audit::record::{Entry, Outcome, Phase, ResourceRef};
 use crate::domain::api_rotation::{
     ApiKeySecret, Rotation, RotationStage, RotationStep, Trigger, is_token,
 };
+use crate::audit::record::{Entry, Outcome, Phase, ResourceRef};
 use crate::domain::lifecycle::{KeyRecord, Stage};
 use crate::domain::model::{AccessKeyId, AccountId, Kind, TAG_TYPE};
 use crate::domain::policy::{Mode, Policy};
@@ -1797,7 +1797,13 @@ mod tests {
         async fn keys_named(&self, _p: &str) -> PortResult<Vec<ApiKeyInfo>> {
             unreachable!()
         }
-        async fn create_key(&self, _n: &str, _d: Option<&str>, _t: &Tags) -> PortResult<String> {
+        async fn create_key(
+            &self,
+            _n: &str,
+            _d: Option<&str>,
+            _t: &Tags,
+            _v: &SecretValue,
+        ) -> PortResult<String> {
             unreachable!()
         }
         async fn key_value(&self, _id: &str) -> PortResult<SecretValue> {
