@@ -16,10 +16,10 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use keyrotor::domain::credential_report;
+use keyrotor::domain::inventory::{DiscoveryProblem, Inventory};
 use keyrotor::domain::model::{
-    AccessKey, AccessKeyId, AccountId, ApiKey, CertType, Certificate, DiscoveryProblem, IamUser,
-    Inventory, KeyStatus, Kind, LastUsed, Secret, TAG_EXEMPT, TAG_MIGRATE_TO, TAG_OWNER,
-    TAG_SECRET, TAG_TYPE, Tags,
+    AccessKey, AccessKeyId, AccountId, ApiKey, CertType, Certificate, IamUser, KeyStatus, Kind,
+    LastUsed, Secret, TAG_EXEMPT, TAG_MIGRATE_TO, TAG_OWNER, TAG_SECRET, TAG_TYPE, Tags,
 };
 use keyrotor::domain::plan::{Plan, plan};
 use keyrotor::domain::policy::Policy;

@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::audit::record::{AuditRecord, StoredRecord};
+use crate::domain::audit_record::{AuditRecord, StoredRecord};
 use crate::domain::credential_report::ReportRow;
 use crate::domain::model::{
     AccessKey, AccessKeyId, AccountId, ApiKey, Certificate, IamUser, LastUsed, Secret, Tags,

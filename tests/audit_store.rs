@@ -4,9 +4,9 @@
 mod support;
 
 use chrono::{TimeZone, Utc};
-use keyrotor::audit::record::{Entry, Outcome, Phase, ResourceRef};
 use keyrotor::audit::{AuditLog, verify};
 use keyrotor::aws::dynamodb::{DynamoAuditStore, DynamoTables};
+use keyrotor::domain::audit_record::{Entry, Outcome, Phase, ResourceRef};
 use keyrotor::domain::model::Kind;
 use keyrotor::ports::{AppendError, AuditStore, TableAdmin};
 use support::World;

@@ -24,9 +24,9 @@ use std::pin::Pin;
 use aws_config::retry::RetryConfig;
 use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
-use keyrotor::audit::record::{AuditRecord, Phase};
 use keyrotor::aws::Aws;
 use keyrotor::aws::dynamodb::{DynamoAuditStore, DynamoTables};
+use keyrotor::domain::audit_record::{AuditRecord, Phase};
 use keyrotor::domain::policy::Policy;
 use keyrotor::lambda::{Context, Job};
 use keyrotor::steps::StepError;
@@ -1702,14 +1702,14 @@ async fn a_key_removed_to_make_room_is_audited_on_its_own_chain_and_named_when_t
     );
     assert_eq!(
         own[1].outcome,
-        Some(keyrotor::audit::record::Outcome::Succeeded)
+        Some(keyrotor::domain::audit_record::Outcome::Succeeded)
     );
     assert_eq!(own[0].reason, "make-room-for-rotation");
     let failed = records
         .iter()
         .find(|r| {
             r.resource.contains("svc/iam")
-                && r.outcome == Some(keyrotor::audit::record::Outcome::Failed)
+                && r.outcome == Some(keyrotor::domain::audit_record::Outcome::Failed)
         })
         .expect("the step's failed outcome");
     assert!(

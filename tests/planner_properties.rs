@@ -13,12 +13,14 @@
 use std::collections::{BTreeSet, HashSet};
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use keyrotor::domain::action::{Action, ActionType};
+use keyrotor::domain::inventory::Inventory;
 use keyrotor::domain::lifecycle::{KeyRecord, Stage};
 use keyrotor::domain::model::{
-    AccessKey, AccessKeyId, AccountId, ApiKey, CertType, Certificate, IamUser, Inventory,
-    KeyStatus, Kind, LastUsed, Secret, TAG_EXEMPT, TAG_MIGRATE_TO, TAG_OWNER, TAG_SECRET, Tags,
+    AccessKey, AccessKeyId, AccountId, ApiKey, CertType, Certificate, IamUser, KeyStatus, Kind,
+    LastUsed, Secret, TAG_EXEMPT, TAG_MIGRATE_TO, TAG_OWNER, TAG_SECRET, Tags,
 };
-use keyrotor::domain::plan::{Action, ActionType, Plan, plan};
+use keyrotor::domain::plan::{Plan, plan};
 use keyrotor::domain::policy::Policy;
 use proptest::prelude::*;
 use proptest::sample::{Index, select, subsequence};

@@ -11,10 +11,12 @@ use std::io::Write;
 
 use aws_sdk_iam::types::Tag;
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use keyrotor::domain::action::ActionType;
+use keyrotor::domain::inventory::Inventory;
 use keyrotor::domain::model::{
-    AccessKey, AccessKeyId, AccountId, IamUser, Inventory, KeyStatus, Kind, TAG_EXEMPT, Tags,
+    AccessKey, AccessKeyId, AccountId, IamUser, KeyStatus, Kind, TAG_EXEMPT, Tags,
 };
-use keyrotor::domain::plan::{ActionType, plan};
+use keyrotor::domain::plan::plan;
 use keyrotor::domain::policy::Policy;
 use serde_json::Value;
 use support::{World, ok, run};

@@ -1,4 +1,5 @@
-//! The tamper-evident audit log: record schema, hash chain, writer and verifier.
+//! The tamper-evident audit log: hash chain, writer and verifier of the records defined in
+//! [`crate::domain::audit_record`].
 //!
 //! The writer appends through the [`AuditStore`] port: it reads the resource's last record,
 //! seals the next one (`seq + 1`, `prev_hash` = last hash) and puts it only if that sequence
@@ -15,17 +16,14 @@
 //! before anchoring), removing the newest anchors together with what they anchor, and
 //! records appended by anyone able to write the table (the hash is not keyed).
 
-pub mod record;
-
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::domain::audit_record::{AuditRecord, Entry, GENESIS, Phase, ResourceRef, StoredRecord};
 use crate::ports::{AppendError, AuditStore, PortError};
-pub use record::AuditRecord;
-use record::{Entry, GENESIS, StoredRecord};
 
 /// Attempts at appending one record when other writers keep winning the race.
 const APPEND_ATTEMPTS: usize = 16;
@@ -103,14 +101,14 @@ impl<'a> AuditLog<'a> {
                 message: e.to_string(),
             })?;
             let entry = Entry {
-                resource: record::ResourceRef {
+                resource: ResourceRef {
                     kind,
                     account,
                     region: "global".into(),
                     id: ANCHOR_ID.into(),
                 },
                 action: "anchor".into(),
-                phase: record::Phase::Decision,
+                phase: Phase::Decision,
                 outcome: None,
                 reason: "anchor".into(),
                 detail,
@@ -408,9 +406,9 @@ fn check_anchors(chains: &BTreeMap<String, Vec<AuditRecord>>, findings: &mut Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::audit_record::{Outcome, UnreadableRecord};
     use crate::domain::model::Kind;
     use chrono::TimeZone;
-    use record::{Outcome, Phase, ResourceRef, UnreadableRecord};
 
     fn entry(id: &str) -> Entry {
         Entry {

@@ -17,7 +17,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use chrono::{DateTime, Utc};
 
 use super::classify;
-use crate::audit::record::{AuditRecord, StoredRecord, UnreadableRecord};
+use crate::domain::audit_record::{AuditRecord, StoredRecord, UnreadableRecord};
 use crate::ports::{
     AppendError, AuditQuery, AuditStore, LeaseHolder, PortError, PortResult, StateItem, StateStore,
     TableAdmin, TableStatus,

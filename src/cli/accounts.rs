@@ -3,11 +3,10 @@
 //! entered through its role ([`crate::aws::organizations`]) while keyrotor's tables and
 //! notification channels stay in the caller's account.
 
-use std::process::ExitCode;
-
 use chrono::{DateTime, Utc};
 
-use super::{CliError, OutputFormat, Scope, emit, output, to_json};
+use super::wiring::{Readers, Scope, with_api_key_ports, with_migration_ports};
+use super::{CliError, Exit, OutputFormat, emit, output, to_json};
 use crate::aws::acm::AcmInventory;
 use crate::aws::iam::IamClient;
 use crate::aws::organizations::{self, OrganizationAccounts};
@@ -103,7 +102,7 @@ pub(super) async fn sweep(
             })
         }
         Kind::ApiKeys => {
-            super::with_api_key_ports(scope, policy, async |ports| {
+            with_api_key_ports(scope, policy, async |ports| {
                 let done = steps::api_keys::sweep(ports, policy, region, now, &clock).await?;
                 Ok(Swept {
                     json: to_json(&done)?,
@@ -119,7 +118,7 @@ pub(super) async fn sweep(
             .await
         }
         Kind::Migration => {
-            super::with_migration_ports(scope, policy, async |ports| {
+            with_migration_ports(scope, policy, async |ports| {
                 let done = steps::migration::sweep(ports, policy, now, &clock).await?;
                 let failed = done.failed();
                 Ok(Swept {
@@ -179,7 +178,7 @@ pub(super) async fn plan(
     region: &str,
     record: bool,
 ) -> Result<Planned, CliError> {
-    let readers = super::Readers::new(scope.work);
+    let readers = Readers::new(scope.work);
     let discovery = readers.ports();
     let identity = StsIdentity::new(scope.work.sts());
     let state = scope.state(policy);
@@ -240,11 +239,11 @@ where
 }
 
 /// Prints the runs of a multi-account command: per account its own output (or its error),
-/// then a summary. Exit 4 when an account failed or had failed actions.
+/// then a summary. [`Exit::Failed`] when an account failed or had failed actions.
 pub(super) fn emit_runs<T: AccountOutput>(
     runs: &[AccountRun<T, CliError>],
     format: OutputFormat,
-) -> Result<ExitCode, CliError> {
+) -> Result<Exit, CliError> {
     let failed_accounts = runs.iter().filter(|r| r.result.is_err()).count();
     let failed_total: usize = runs
         .iter()
@@ -270,7 +269,7 @@ pub(super) fn emit_runs<T: AccountOutput>(
                     Err(e) => {
                         entry["status"] = "failed".into();
                         entry["error"] = e.to_string().into();
-                        entry["exit_code"] = e.exit_code().into();
+                        entry["exit_code"] = e.exit_code().code().into();
                     }
                 }
                 accounts.push(entry);
@@ -319,7 +318,7 @@ pub(super) fn emit_runs<T: AccountOutput>(
         eprintln!(
             "keyrotor: error: {failed_accounts} account(s) failed and {failed_total} action(s) failed in the others (see the output and the audit trail); the next run retries them"
         );
-        return Ok(ExitCode::from(4));
+        return Ok(Exit::Failed);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success)
 }

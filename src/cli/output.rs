@@ -10,8 +10,9 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 
-use crate::audit::record::StoredRecord;
-use crate::audit::{AuditRecord, VerifyReport};
+use crate::audit::VerifyReport;
+use crate::domain::audit_record::AuditRecord;
+use crate::domain::audit_record::StoredRecord;
 use crate::domain::plan::{KeyView, Plan};
 use crate::domain::posture::{ControlStatus, Posture};
 use crate::ports::TableStatus;
@@ -891,8 +892,9 @@ mod tests {
 
     #[test]
     fn a_plan_naming_an_api_key_with_escapes_renders_without_them() {
+        use crate::domain::action::{Action, ActionType, Reason};
         use crate::domain::model::{AccountId, Kind};
-        use crate::domain::plan::{Action, ActionType, Reason, Skipped};
+        use crate::domain::plan::Skipped;
         use chrono::TimeZone;
         let at = chrono::Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).unwrap();
         let account = AccountId::parse("123456789012").unwrap();

@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::action::{ActionType, Reason};
 use super::model::AccessKeyId;
-use super::plan::{ActionType, Reason};
 use super::policy::Policy;
 
 /// Where a key is in its lifecycle, as recorded in the state table.

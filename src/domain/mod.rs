@@ -3,10 +3,13 @@
 //! Everything here takes its inputs (inventory, time, policy) as arguments, so every decision
 //! keyrotor makes can be unit- and property-tested without an AWS account.
 
+pub mod action;
 pub mod api_rotation;
+pub mod audit_record;
 pub mod binding;
 pub mod cert;
 pub mod credential_report;
+pub mod inventory;
 pub mod lifecycle;
 pub mod migration;
 pub mod model;

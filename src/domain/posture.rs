@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::api_rotation::{Rotation, RotationStage};
+use super::audit_record::{AuditRecord, Phase};
 use super::cert::{self, Diagnosis};
 use super::credential_report::ReportRow;
 use super::lifecycle::{KeyRecord, Stage};
@@ -17,7 +18,6 @@ use super::migration::MigrationStage;
 use super::model::{ApiKey, Certificate, Kind, TAG_SECRET};
 use super::plan::Plan;
 use super::policy::Policy;
-use crate::audit::record::{AuditRecord, Phase};
 
 /// The 90-day rotation line of CIS 1.14 and Security Hub IAM.3.
 pub const ROTATION_DAYS: i64 = 90;

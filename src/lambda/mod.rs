@@ -15,7 +15,6 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
 
 use crate::audit::AuditLog;
-use crate::audit::record::{Entry, Outcome, Phase, ResourceRef};
 use crate::aws::acm::AcmInventory;
 use crate::aws::apigateway::ApiGatewayClient;
 use crate::aws::dynamodb::{DynamoAuditStore, DynamoStateStore};
@@ -24,6 +23,7 @@ use crate::aws::secretsmanager::SecretsManagerInventory;
 use crate::aws::sts::{StsIdentity, StsKeyTester};
 use crate::aws::{Aws, Connection};
 use crate::domain::api_rotation::{RotationStage, Trigger};
+use crate::domain::audit_record::{Entry, Outcome, Phase, ResourceRef};
 use crate::domain::model::Kind;
 use crate::domain::policy::Policy;
 use crate::metrics::Tally;

@@ -16,12 +16,14 @@ use serde::Serialize;
 
 use super::{StepError, new_run_id, with_lease};
 use crate::audit::AuditLog;
+use crate::domain::action::ActionType;
 use crate::domain::api_rotation::{
     ApiKeySecret, Rotation, RotationStage, RotationStep, TAG_REPLACES, TAG_ROTATION, Trigger,
 };
-use crate::audit::record::{Entry, Outcome, Phase, ResourceRef};
-use crate::domain::model::{AccountId, ApiKey, DiscoveryProblem, Inventory, Kind};
-use crate::domain::plan::{self, ActionType, Plan};
+use crate::domain::audit_record::{Entry, Outcome, Phase, ResourceRef};
+use crate::domain::inventory::{DiscoveryProblem, Inventory};
+use crate::domain::model::{AccountId, ApiKey, Kind};
+use crate::domain::plan::{self, Plan};
 use crate::domain::policy::{Mode, Policy};
 use crate::domain::scope;
 use crate::ports::{

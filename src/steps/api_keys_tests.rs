@@ -13,7 +13,7 @@ use chrono::{Duration, TimeZone};
 use tokio::sync::Notify;
 
 use super::*;
-use crate::audit::record::{AuditRecord, StoredRecord};
+use crate::domain::audit_record::{AuditRecord, StoredRecord};
 use crate::domain::model::{Secret, Tags};
 use crate::ports::{
     ApiKeyInfo, AppendError, AuditQuery, LeaseHolder, PortResult, StateItem, SystemClock,

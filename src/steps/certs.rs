@@ -8,9 +8,10 @@ use serde::Serialize;
 
 use super::discover::{self, cert_regions};
 use crate::audit::AuditLog;
-use crate::audit::record::{Entry, Outcome, Phase, ResourceRef};
+use crate::domain::audit_record::{Entry, Outcome, Phase, ResourceRef};
 use crate::domain::cert::{self, CertAssessment, LadderStep};
-use crate::domain::model::{AccountId, DiscoveryProblem, Kind};
+use crate::domain::inventory::DiscoveryProblem;
+use crate::domain::model::{AccountId, Kind};
 use crate::domain::policy::Policy;
 use crate::domain::scope;
 use crate::ports::{

@@ -12,8 +12,9 @@ use chrono::{DateTime, Duration, Utc};
 use futures::{StreamExt, TryStreamExt};
 
 use crate::domain::credential_report::ReportRow;
+use crate::domain::inventory::{DiscoveryProblem, Inventory};
 use crate::domain::lifecycle::{self, KeyFacts, KeyRecord, Stage};
-use crate::domain::model::{Certificate, DiscoveryProblem, IamUser, Inventory, Kind};
+use crate::domain::model::{Certificate, IamUser, Kind};
 use crate::domain::policy::Policy;
 use crate::ports::{
     ApiKeyInventory, CertInventory, IamInventory, PortError, PortResult, SecretInventory,

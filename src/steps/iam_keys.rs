@@ -16,10 +16,12 @@ use serde::Serialize;
 use super::guard::{self, Removal};
 use super::{StepError, discover, new_run_id, with_lease};
 use crate::audit::AuditLog;
-use crate::audit::record::{Entry, Outcome, Phase, ResourceRef};
+use crate::domain::action::{Action, ActionType, Reason};
+use crate::domain::audit_record::{Entry, Outcome, Phase, ResourceRef};
+use crate::domain::inventory::Inventory;
 use crate::domain::lifecycle::{self, KeyRecord, Stage};
-use crate::domain::model::{AccessKeyId, AccountId, Inventory, KeyStatus, Kind};
-use crate::domain::plan::{self, Action, ActionType, GLOBAL, Plan, Reason, key_facts};
+use crate::domain::model::{AccessKeyId, AccountId, KeyStatus, Kind};
+use crate::domain::plan::{self, GLOBAL, Plan, key_facts};
 use crate::domain::policy::{Mode, Policy};
 use crate::ports::{
     AuditStore, Caller, Clock, IamInventory, IamKeyAdmin, Identity, Notification, Notifier,

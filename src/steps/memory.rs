@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::audit::record::{AuditRecord, StoredRecord};
+use crate::domain::audit_record::{AuditRecord, StoredRecord};
 use crate::domain::model::AccountId;
 use crate::ports::{
     AppendError, AuditQuery, AuditStore, Caller, Identity, LeaseHolder, PortError, PortResult,

@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::guard::{self, Removal};
 use super::{StepError, discover, new_run_id, with_lease};
 use crate::audit::AuditLog;
-use crate::audit::record::{Entry, Outcome, Phase, ResourceRef};
+use crate::domain::audit_record::{Entry, Outcome, Phase, ResourceRef};
 use crate::domain::migration::{
     self, GUARD_POLICY_NAME, INLINE_POLICY_NAME, MigrationChange, MigrationFacts, MigrationRecord,
     MigrationStage, Permissions, RolePlan, RoleSeen, TrustScope, WorkloadIdentity, guard_policy,
@@ -501,6 +501,29 @@ async fn provision(
             &tags,
         )
         .await?;
+    // CreateRole answers with the existing role when the name is taken (role names are
+    // unique whatever the path): one made between the re-read above and the create is
+    // checked again before any permission is attached to it.
+    if arn != role.arn {
+        return Err(PortError::Conflict {
+            operation: "iam:CreateRole".into(),
+            message: format!(
+                "role {arn} took the name of the role keyrotor plans for {user} ({}) before it was created; no permission was attached — remove or rename it",
+                role.arn
+            ),
+        });
+    }
+    if let Some(existing) = ports.roles.role(&role.name).await?
+        && let Err(why) = migration::matches_plan(user, seen(&existing), role)
+    {
+        return Err(PortError::Conflict {
+            operation: "iam:CreateRole".into(),
+            message: format!(
+                "role {} is not the one keyrotor plans for {user}: {why}; no permission was attached — remove or rename it",
+                existing.arn
+            ),
+        });
+    }
     for policy_arn in &role.managed_policies {
         ports
             .roles

@@ -19,9 +19,10 @@ pub mod secret_rotation;
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 
-use crate::audit::record::{Entry, Outcome, Phase, ResourceRef, StoredRecord};
 use crate::audit::{self, AuditLog, VerifyReport};
-use crate::domain::model::{Inventory, Kind};
+use crate::domain::audit_record::{Entry, Outcome, Phase, ResourceRef, StoredRecord};
+use crate::domain::inventory::Inventory;
+use crate::domain::model::Kind;
 use crate::domain::plan::{self, Plan};
 use crate::domain::policy::Policy;
 use crate::ports::{

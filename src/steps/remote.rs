@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::StepError;
-use crate::audit::record::StoredRecord;
+use crate::domain::audit_record::StoredRecord;
 use crate::ports::{AuditQuery, AuditStore, Clock, ExecutionStatus, Orchestrator};
 
 /// What came of a remote run.

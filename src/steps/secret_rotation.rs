@@ -22,7 +22,7 @@ use crate::audit::AuditLog;
 use crate::domain::api_rotation::{
     ApiKeySecret, Rotation, RotationStage, RotationStep, Trigger, is_token,
 };
-use crate::audit::record::{Entry, Outcome, Phase, ResourceRef};
+use crate::domain::audit_record::{Entry, Outcome, Phase, ResourceRef};
 use crate::domain::lifecycle::{KeyRecord, Stage};
 use crate::domain::model::{AccessKeyId, AccountId, Kind, TAG_TYPE};
 use crate::domain::policy::{Mode, Policy};

@@ -1,4 +1,6 @@
-//! The audit record and its hash.
+//! The audit record and its hash: what keyrotor writes down about every action and every
+//! decision not to act. Pure data; the audit layer (`keyrotor::audit`) appends, reads and
+//! verifies chains of these records through the `AuditStore` port.
 //!
 //! A record's hash is SHA-256 over its canonical form: a JSON object of every field except
 //! `hash`, keys in lexicographic order, no whitespace, absent optional fields left out. The
@@ -9,7 +11,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::domain::model::Kind;
+use super::model::Kind;
 
 /// `prev_hash` of the first record of every chain.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";

@@ -1,0 +1,224 @@
+//! `keyrotor sweep` with no `--kind` against the emulator: every kind in this process, as
+//! the scheduled sweep does, with one combined output.
+
+mod support;
+
+use aws_sdk_acm::primitives::Blob;
+use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
+use serde_json::Value;
+use support::{World, ok, run};
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+}
+
+fn day(n: i64) -> DateTime<Utc> {
+    t0() + Duration::days(n)
+}
+
+/// An IAM user whose key is never used, created on day 0; returns the key id.
+async fn stale_iam_key(world: &World) -> String {
+    let iam = aws_sdk_iam::Client::new(&world.sdk().await);
+    iam.create_user().user_name("alice").send().await.unwrap();
+    let key = iam
+        .create_access_key()
+        .user_name("alice")
+        .send()
+        .await
+        .unwrap();
+    key.access_key().unwrap().access_key_id().to_owned()
+}
+
+/// An API key in a usage plan, bound to secret `orders/api-key`, created on day 0;
+/// returns the key id.
+async fn api_key_with_secret(world: &World) -> String {
+    let sdk = world.sdk().await;
+    let gateway = aws_sdk_apigateway::Client::new(&sdk);
+    let key = gateway
+        .create_api_key()
+        .name("orders-client")
+        .enabled(true)
+        .tags("keyrotor:secret", "orders/api-key")
+        .tags("owner", "orders@example.com")
+        .send()
+        .await
+        .unwrap();
+    let (id, value) = (
+        key.id().unwrap().to_owned(),
+        key.value().unwrap().to_owned(),
+    );
+    let plan = gateway
+        .create_usage_plan()
+        .name("plan-0")
+        .send()
+        .await
+        .unwrap();
+    gateway
+        .create_usage_plan_key()
+        .usage_plan_id(plan.id().unwrap())
+        .key_id(&id)
+        .key_type("API_KEY")
+        .send()
+        .await
+        .unwrap();
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name("orders/api-key")
+        .secret_string(serde_json::json!({"apiKeyId": id, "value": value}).to_string())
+        .tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key("keyrotor:api-key")
+                .value("orders-client")
+                .build(),
+        )
+        .tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key("keyrotor:type")
+                .value("apigw-api-key")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    id
+}
+
+/// A certificate valid from day 0 that expires `days_left` days after day `n`, imported
+/// into ACM on day 1; returns its ARN.
+async fn expiring_certificate(world: &World, n: i64, days_left: i64) -> String {
+    let not_after = day(n + days_left);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["soon.example.com".to_owned()]).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "soon.example.com");
+    params.not_before = rcgen::date_time_ymd(2026, 1, 1);
+    params.not_after = rcgen::date_time_ymd(
+        not_after.year(),
+        not_after.month() as u8,
+        not_after.day() as u8,
+    );
+    let cert = params.self_signed(&key).unwrap();
+    // moto refuses certificates that are not valid at import time.
+    world.set_clock(&day(1).to_rfc3339());
+    let out = aws_sdk_acm::Client::new(&world.sdk().await)
+        .import_certificate()
+        .certificate(Blob::new(cert.pem()))
+        .private_key(Blob::new(key.serialize_pem()))
+        .tags(
+            aws_sdk_acm::types::Tag::builder()
+                .key("owner")
+                .value("tls-team@example.com")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    out.certificate_arn().unwrap().to_owned()
+}
+
+/// An enforce-mode policy notifying through a fresh SNS topic.
+async fn enforce_policy(world: &World) -> tempfile::NamedTempFile {
+    let topic = aws_sdk_sns::Client::new(&world.sdk().await)
+        .create_topic()
+        .name("keyrotor")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn()
+        .unwrap()
+        .to_owned();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        file.path(),
+        format!(
+            "mode = \"enforce\"\n[notifications]\nsns_topic_arn = \"{topic}\"\ndefault_contact = \"security@example.com\"\n"
+        ),
+    )
+    .unwrap();
+    file
+}
+
+fn keyrotor(world: &World, policy: &tempfile::NamedTempFile, n: i64) -> std::process::Command {
+    world.set_clock(&day(n).to_rfc3339());
+    let mut cmd = world.keyrotor();
+    cmd.env("KEYROTOR_NOW", day(n).to_rfc3339())
+        .arg("--config")
+        .arg(policy.path());
+    cmd
+}
+
+#[tokio::test]
+async fn sweep_without_a_kind_runs_iam_keys_api_keys_and_certificates_in_one_process() {
+    // GIVEN on day 100 an IAM key never used since day 0, an API key older than its 90
+    // days, and a certificate expiring in 3 days
+    let world = World::new();
+    world.set_clock(&day(0).to_rfc3339());
+    let iam_key = stale_iam_key(&world).await;
+    let api_key = api_key_with_secret(&world).await;
+    let cert = expiring_certificate(&world, 100, 3).await;
+    let policy = enforce_policy(&world).await;
+    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+
+    // WHEN `keyrotor sweep` runs with no --kind
+    let out = ok(&run(
+        keyrotor(&world, &policy, 100).args(["sweep", "--output", "json"])
+    ));
+
+    // THEN the output is one object keyed by kind, with every kind in it
+    let done: Value = serde_json::from_str(&out).expect("sweep output is JSON");
+    let kinds: Vec<&str> = done
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for kind in ["api-keys", "iam-keys", "migration", "certs"] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
+    // AND the stale IAM key was warned about
+    let warned = done["iam-keys"]["applied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["key"] == iam_key.as_str())
+        .unwrap_or_else(|| panic!("no action on {iam_key}: {done}"));
+    assert_eq!(warned["action"], "warn", "{done}");
+    assert_eq!(warned["status"], "done", "{done}");
+    // AND the API key was rotated up to promotion: the secret now names the replacement
+    let rotation = &done["api-keys"]["rotations"][0];
+    assert_eq!(rotation["stage"], "promoted", "{done}");
+    let replacement = rotation["new_key"].as_str().unwrap();
+    assert_ne!(replacement, api_key);
+    let current = aws_sdk_secretsmanager::Client::new(&world.sdk().await)
+        .get_secret_value()
+        .secret_id("orders/api-key")
+        .version_stage("AWSCURRENT")
+        .send()
+        .await
+        .unwrap();
+    let current: Value = serde_json::from_str(current.secret_string().unwrap()).unwrap();
+    assert_eq!(current["apiKeyId"], replacement, "old {api_key}: {done}");
+    // AND the certificate's owner was notified at the 7-day step
+    let notified = done["certs"]["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["arn"] == cert.as_str())
+        .unwrap_or_else(|| panic!("no notification for {cert}: {done}"));
+    assert_eq!(notified["status"], "sent", "{done}");
+    assert_eq!(notified["step"], "7d", "{done}");
+
+    // WHEN it runs again, as a table
+    let table = ok(&run(keyrotor(&world, &policy, 100).arg("sweep")));
+
+    // THEN there is one section per kind, in the fixed order
+    let sections: Vec<&str> = table.lines().filter(|l| l.starts_with("== ")).collect();
+    assert_eq!(
+        sections,
+        ["== api-keys", "== iam-keys", "== migration", "== certs"],
+        "{table}"
+    );
+}
