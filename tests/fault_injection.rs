@@ -1610,6 +1610,7 @@ async fn a_deactivation_stopped_after_the_first_key_is_still_rolled_back_whole()
     };
     let record = keyrotor::steps::migration::rollback(
         &ports,
+        &ctx.policy,
         MIGRATING,
         t0() + Duration::days(43),
         &keyrotor::ports::SystemClock::Real,

@@ -59,7 +59,7 @@ pub(super) async fn migrate(ctx: &Context, command: &MigrateCommand) -> Result<E
             }
             MigrateCommand::Rollback { user } => {
                 let (record, note) =
-                    steps::migration::rollback_report(ports, user, now, &SystemClock::Real)
+                    steps::migration::rollback_report(ports, policy, user, now, &SystemClock::Real)
                         .await?;
                 if let Some(note) = note {
                     eprintln!("keyrotor: {note}");

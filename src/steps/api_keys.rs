@@ -172,6 +172,7 @@ pub async fn rotate(
     now: DateTime<Utc>,
     wall: &dyn Clock,
 ) -> Result<Advanced, StepError> {
+    super::require_enforce(policy, &format!("rotating API key {key_ref}"))?;
     let caller = ports.identity.caller().await?;
     let inv = inventory(ports, &caller, region).await?;
     // A key its own rotation already deleted (a repeated or duplicate execution): done.

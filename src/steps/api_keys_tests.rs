@@ -643,3 +643,33 @@ async fn a_second_rotation_of_the_same_key_waits_for_the_first() {
     assert!(err.to_string().contains("in progress"), "{err}");
     assert_eq!(fake.aws.lock().unwrap().created, 0);
 }
+
+#[tokio::test]
+async fn in_plan_mode_rotate_refuses_before_any_call() {
+    // Invariant 7 is held by the step, not only by its callers (CLI, Lambda).
+    let fake = Fake::new();
+    let ports = ApiKeyPorts {
+        identity: &Me,
+        keys: &fake,
+        secret_list: &fake,
+        admin: &fake,
+        secrets: &fake,
+        state: &fake.state,
+        audit: &fake.audit,
+        notifier: &fake.sent,
+    };
+    let err = rotate(
+        &ports,
+        &Policy::default(),
+        "us-east-1",
+        OLD,
+        Trigger::OnDemand,
+        t(100),
+        &SystemClock::Fixed(t(100)),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, StepError::Blocked(_)), "{err:?}");
+    assert!(err.to_string().contains("mode is \"plan\""), "{err}");
+    assert_eq!(fake.killer.calls.load(Ordering::SeqCst), 0);
+}

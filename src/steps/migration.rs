@@ -316,6 +316,7 @@ pub async fn apply_with(
     wall: &dyn Clock,
     allow_external: bool,
 ) -> Result<MigrationPlan, StepError> {
+    super::require_enforce(policy, &format!("applying the migration of {user}"))?;
     let mut plan = plan_for(ports, policy, user, now, allow_external).await?;
     let caller = ports.identity.caller().await?;
     let run_id = new_run_id(wall.now());
@@ -1194,11 +1195,12 @@ pub async fn status(
 /// the guard; the role stays. Audited.
 pub async fn rollback(
     ports: &MigrationPorts<'_>,
+    policy: &Policy,
     user: &str,
     now: DateTime<Utc>,
     wall: &dyn Clock,
 ) -> Result<MigrationRecord, StepError> {
-    rollback_report(ports, user, now, wall)
+    rollback_report(ports, policy, user, now, wall)
         .await
         .map(|(record, _)| record)
 }
@@ -1207,10 +1209,12 @@ pub async fn rollback(
 /// that was deleted too).
 pub async fn rollback_report(
     ports: &MigrationPorts<'_>,
+    policy: &Policy,
     user: &str,
     now: DateTime<Utc>,
     wall: &dyn Clock,
 ) -> Result<(MigrationRecord, Option<String>), StepError> {
+    super::require_enforce(policy, &format!("rolling back the migration of {user}"))?;
     let caller = ports.identity.caller().await?;
     let account = caller.account.clone();
     let Some(record) = record_of(ports.state, &account, user).await? else {
@@ -1594,6 +1598,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn in_plan_mode_apply_and_rollback_refuse_and_change_nothing() {
+        // Invariant 7 is held by the steps, not only by their callers (CLI, Lambda).
+        let clock = crate::ports::SystemClock::Fixed(t(0));
+        let plan_mode =
+            Policy::from_toml("[migration]\nenabled = true\n", "keyrotor.toml").unwrap();
+        let f = Fixture::new(true, KeyStatus::Active);
+        let e = apply(&f.ports(), &plan_mode, "app", t(0), &clock)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, StepError::Blocked(_)), "{e}");
+        assert!(e.to_string().contains("mode is \"plan\""), "{e}");
+        let e = rollback(&f.ports(), &plan_mode, "app", t(0), &clock)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, StepError::Blocked(_)), "{e}");
+        assert!(f.iam.changes().is_empty(), "{:?}", f.iam.changes());
+        assert!(f.audit.resource_records().is_empty());
+    }
+
+    #[tokio::test]
     async fn apply_adopts_only_the_planned_role_and_changes_nothing_otherwise() {
         let clock = crate::ports::SystemClock::Fixed(t(0));
         let attacker = WorkloadIdentity::parse("arn:aws:iam::999999999999:role/attacker")
@@ -1646,7 +1670,7 @@ mod tests {
         let arn = f.role(&f.plan().trust_policy, "app");
         f.item(MigrationStage::Guarded, &arn, t(-1)).await;
         let clock = crate::ports::SystemClock::Fixed(t(0));
-        let (record, note) = rollback_report(&f.ports(), "app", t(0), &clock)
+        let (record, note) = rollback_report(&f.ports(), &policy(), "app", t(0), &clock)
             .await
             .unwrap();
         assert_eq!(record.stage, MigrationStage::RolledBack);

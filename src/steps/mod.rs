@@ -31,6 +31,20 @@ use crate::ports::{
 };
 use discover::DiscoveryPorts;
 
+/// Safety invariant 7, held by the steps themselves: with `mode = "plan"` nothing is
+/// changed. Every step that changes credentials on request (rotate an API key, apply or
+/// roll back a migration; the rotation hook checks per protocol step) calls this first, so
+/// the gate does not depend on each caller (CLI, Lambda, a future one) remembering it.
+pub fn require_enforce(policy: &Policy, what: &str) -> Result<(), StepError> {
+    if policy.mode == crate::domain::policy::Mode::Enforce {
+        Ok(())
+    } else {
+        Err(StepError::Blocked(format!(
+            "{what}: the policy's mode is \"plan\", which changes nothing; set mode = \"enforce\""
+        )))
+    }
+}
+
 /// Why a step stopped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StepError {
