@@ -119,6 +119,21 @@ impl WorkloadIdentity {
             if !profile.starts_with("arn:aws:rolesanywhere:") || !profile.contains(":profile/") {
                 return bad("the second ARN is not a Roles Anywhere profile");
             }
+            // The trust matches the anchor with ArnEquals, where * and ? are wildcards: one
+            // would trust every trust anchor (present and future) it matches.
+            if anchor.contains(['*', '?']) || profile.contains(['*', '?']) {
+                return bad(
+                    "an ARN holds a wildcard (* or ?); name one trust anchor and one profile",
+                );
+            }
+            if anchor.split(':').nth(3).is_none_or(str::is_empty)
+                || anchor
+                    .split(':')
+                    .nth(4)
+                    .is_none_or(|a| a.len() != 12 || !a.chars().all(|c| c.is_ascii_digit()))
+            {
+                return bad("the trust anchor ARN needs its region and 12-digit account");
+            }
             return Ok(WorkloadIdentity::RolesAnywhere {
                 trust_anchor: anchor.to_owned(),
                 profile: profile.to_owned(),
@@ -946,6 +961,9 @@ mod tests {
             "arn:aws:iam::123456789012:user/bob",
             "oidc:token.actions.githubusercontent.com:*",
             "rolesanywhere:arn:aws:iam::123456789012:role/x",
+            "rolesanywhere:arn:aws:rolesanywhere:*:123456789012:trust-anchor/*,arn:aws:rolesanywhere:us-east-1:123456789012:profile/p1",
+            "rolesanywhere:arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/a?,arn:aws:rolesanywhere:us-east-1:123456789012:profile/p1",
+            "rolesanywhere:arn:aws:rolesanywhere::123456789012:trust-anchor/a1,arn:aws:rolesanywhere:us-east-1:123456789012:profile/p1",
             "EC2.amazonaws.com",
         ] {
             let e = WorkloadIdentity::parse(bad).unwrap_err();
