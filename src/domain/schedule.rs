@@ -244,7 +244,14 @@ impl EventSchedule {
     /// The next `n` times the schedule fires after `after` (UTC, as EventBridge evaluates).
     pub fn upcoming(&self, after: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
         match &self.kind {
-            Kind::Rate(step) => (1..=n as i32).map(|i| after + *step * i).collect(),
+            // A rate so long that its next times lie past chrono's range ends the list
+            // there (found by the fuzzer: `rate(2888888888 hours)`).
+            Kind::Rate(step) => (1..=i32::try_from(n).unwrap_or(i32::MAX))
+                .map_while(|i| {
+                    step.checked_mul(i)
+                        .and_then(|d| after.checked_add_signed(d))
+                })
+                .collect(),
             Kind::Cron { schedule, day } => schedule
                 .after(&after)
                 .filter(|t| day.is_none_or(|rule| rule.matches(t.date_naive())))
@@ -258,6 +265,15 @@ impl EventSchedule {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn a_rate_beyond_chronos_range_lists_what_fits_and_never_panics() {
+        let after = Utc.with_ymd_and_hms(2026, 12, 4, 0, 0, 0).unwrap();
+        let s = EventSchedule::parse("rate(2888888888 hours)").unwrap();
+        let times = s.upcoming(after, 5);
+        assert!(times.len() < 5, "{times:?}");
+        assert!(times.iter().all(|t| *t > after));
+    }
 
     fn t0() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
