@@ -186,6 +186,26 @@ fn table_toned(
     out
 }
 
+/// Resources the plan left alone, or reported for a tag to fix: one row each.
+fn skipped_table(list: &[crate::domain::plan::Skipped]) -> String {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|s| {
+            vec![
+                s.kind.to_string(),
+                s.reason.clone(),
+                s.resource.clone(),
+                s.principal.clone().unwrap_or_default(),
+                s.detail.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &["KIND", "REASON", "RESOURCE", "PRINCIPAL", "DETAIL"],
+        &rows,
+    )
+}
+
 pub fn plan_table(plan: &Plan) -> String {
     let mut out = format!(
         "Plan for account {} at {} (mode: {})\n\n",
@@ -229,48 +249,14 @@ pub fn plan_table(plan: &Plan) -> String {
             &rows,
         ));
     }
-    if !plan.skipped.is_empty() {
-        let rows: Vec<Vec<String>> = plan
-            .skipped
-            .iter()
-            .map(|s| {
-                vec![
-                    s.kind.to_string(),
-                    s.reason.clone(),
-                    s.resource.clone(),
-                    s.principal.clone().unwrap_or_default(),
-                    s.detail.clone(),
-                ]
-            })
-            .collect();
-        out.push_str(&format!("\n{} left alone:\n", plan.skipped.len()));
-        out.push_str(&table(
-            &["KIND", "REASON", "RESOURCE", "PRINCIPAL", "DETAIL"],
-            &rows,
-        ));
-    }
-    if !plan.notices.is_empty() {
-        let rows: Vec<Vec<String>> = plan
-            .notices
-            .iter()
-            .map(|s| {
-                vec![
-                    s.kind.to_string(),
-                    s.reason.clone(),
-                    s.resource.clone(),
-                    s.principal.clone().unwrap_or_default(),
-                    s.detail.clone(),
-                ]
-            })
-            .collect();
-        out.push_str(&format!(
-            "\n{} notice(s) (in scope; fix these tags):\n",
-            plan.notices.len()
-        ));
-        out.push_str(&table(
-            &["KIND", "REASON", "RESOURCE", "PRINCIPAL", "DETAIL"],
-            &rows,
-        ));
+    for (list, heading) in [
+        (&plan.skipped, "left alone"),
+        (&plan.notices, "notice(s) (in scope; fix these tags)"),
+    ] {
+        if !list.is_empty() {
+            out.push_str(&format!("\n{} {heading}:\n", list.len()));
+            out.push_str(&skipped_table(list));
+        }
     }
     if !plan.keys.is_empty() {
         out.push_str(&format!(
