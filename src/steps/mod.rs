@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub(crate) mod audited;
 pub mod certs;
 pub mod discover;
 pub(crate) mod guard;
@@ -15,6 +16,7 @@ pub mod migration;
 pub mod remote;
 pub mod report;
 pub mod secret_rotation;
+pub mod status;
 
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
