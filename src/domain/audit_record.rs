@@ -6,6 +6,13 @@
 //! `hash`, keys in lexicographic order, no whitespace, absent optional fields left out. The
 //! canonical form includes `prev_hash` and `seq`, so changing, removing or reordering a record
 //! breaks its chain. Records hold identifiers and reasons, never secret values.
+//!
+//! For these records (ASCII keys, strings, booleans and integers below 2^53) that form is
+//! exactly RFC 8785, the JSON Canonicalization Scheme, so an auditor can re-hash a chain with
+//! any JCS implementation: a property test checks it against an independent one. It is
+//! written here rather than taken from a JCS crate because it is a dozen lines over
+//! serde_json and pinned byte for byte by a test; were it ever to change, records would need
+//! a form version so that existing chains still verify.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -276,5 +283,36 @@ mod tests {
         let mut c = a.clone();
         c.seq = 2;
         assert_ne!(a.compute_hash(), c.compute_hash());
+    }
+
+    proptest::proptest! {
+        /// The canonical form is RFC 8785 (JCS) for every record keyrotor writes: an
+        /// auditor can re-hash a chain with any JCS implementation. Checked against an
+        /// independent one over arbitrary text (control characters, quotes, backslashes,
+        /// non-ASCII, line and paragraph separators) in every free-text field, and any
+        /// sequence number a chain can reach (JCS numbers are exact up to 2^53).
+        #[test]
+        fn canonical_form_is_rfc_8785(
+            id in "\\PC{0,12}[\\x00-\\x1f\"\\\\\\u{7f}\\u{2028}\\u{2029}\\u{1F600}]{0,4}",
+            detail in "\\PC{0,24}[\\x00-\\x1f\"\\\\]{0,4}\\PC{0,8}",
+            reason in "\\PC{0,16}",
+            after in proptest::option::of("\\PC{0,8}"),
+            seq in 1u64..(1u64 << 53),
+        ) {
+            let t = Utc.with_ymd_and_hms(2026, 11, 25, 1, 0, 0).unwrap();
+            let mut e = entry(&id);
+            e.detail = detail;
+            e.reason = reason;
+            e.after = after;
+            let mut record = AuditRecord::seal(&e, None, "run-1", "arn:me", t);
+            record.seq = seq;
+            let mut value = serde_json::to_value(&record).unwrap();
+            value.as_object_mut().unwrap().remove("hash");
+            let jcs = serde_json_canonicalizer::to_vec(&value).unwrap();
+            proptest::prop_assert_eq!(
+                String::from_utf8(record.canonical()).unwrap(),
+                String::from_utf8(jcs).unwrap()
+            );
+        }
     }
 }
