@@ -3,7 +3,7 @@
 //!
 //! The markup is in askama templates (`templates/report/page.html` and its chart macros in
 //! `templates/report/charts.html`), compiled into the binary. This module only computes what
-//! the page shows: chart geometry as numbers, colours from a fixed palette, and the posture
+//! the page shows: chart geometry as numbers ([`charts`]), colours from a fixed palette, and the posture
 //! itself. The page shows names that come from the audited account (user names, tags,
 //! domains, reasons), so the safety invariant is that **every interpolation is escaped**: the
 //! templates are `.html`, where askama escapes each `{{ … }}` by itself, and no template marks
@@ -132,7 +132,7 @@ impl<'a> Page<'a> {
 
 /// The whole page.
 ///
-/// Rendering writes only `str`s, integers and [`Px`] into a `String`, none of which can fail
+/// Rendering writes only `str`s, integers and [`charts::Px`] into a `String`, none of which can fail
 /// to format, so the error arm is not expected to run; if it ever does, the page says what
 /// went wrong and where the same data is, instead of the command panicking.
 pub fn render(p: &Posture) -> String {
