@@ -3,8 +3,8 @@
 //!
 //! The markup is in askama templates (`templates/report/page.html` and its chart macros in
 //! `templates/report/charts.html`), compiled into the binary. This module only computes what
-//! the page shows: chart geometry as numbers ([`charts`]), colours from a fixed palette, and the posture
-//! itself. The page shows names that come from the audited account (user names, tags,
+//! the page shows: chart geometry as numbers ([`charts`]), colours from a fixed palette, and
+//! the posture itself. The page shows names that come from the audited account (user names, tags,
 //! domains, reasons), so the safety invariant is that **every interpolation is escaped**: the
 //! templates are `.html`, where askama escapes each `{{ … }}` by itself, and no template marks
 //! account data `|safe`. A forgotten call can no longer turn a key's name into script in a
