@@ -15,26 +15,26 @@
 //! One file per concern: `identity` (the tag and the client profile), `trust` (the trust
 //! policy and the allow-lists), `role` (the role plan, IAM's limits, the checks that an
 //! existing role is the planned one), `document` (policy documents compared as sets),
-//! `guard` (the canary guard), `record` (the state-table record) and `stages` (the stages
-//! and the next transition).
+//! `guard` (the canary guard), `record` (the stage and the state-table record) and
+//! `transition` (the next transition).
 
 mod document;
 mod guard;
 mod identity;
 mod record;
 mod role;
-mod stages;
 #[cfg(test)]
 mod tests;
+mod transition;
 mod trust;
 
 pub use document::same_document;
 pub use guard::{GUARD_POLICY_NAME, GUARD_POLICY_PATH, guard_policy, guard_policy_arn};
 pub use identity::{IDENTITY_FORMS, WorkloadIdentity};
-pub use record::MigrationRecord;
+pub use record::{MigrationRecord, MigrationStage};
 pub use role::{
     INLINE_POLICY_LIMIT, INLINE_POLICY_NAME, LEGACY_ROLE_PATH, MANAGED_POLICIES_LIMIT, Permissions,
     ROLE_PATH, RolePlan, RoleSeen, TRUST_POLICY_LIMIT, confirm, matches_plan, role_name, role_plan,
 };
-pub use stages::{MigrationChange, MigrationFacts, MigrationNext, MigrationStage, next};
+pub use transition::{MigrationChange, MigrationFacts, MigrationNext, next};
 pub use trust::{TrustScope, oidc_subject_matches};

@@ -1,12 +1,65 @@
-//! keyrotor's record of a migration in the state table, and its encoding as item
-//! attributes (records of earlier versions, without `migrate_to`, still decode).
+//! keyrotor's record of a migration in the state table: the stage it is at, and its
+//! encoding as item attributes (records of earlier versions, without `migrate_to`, still
+//! decode).
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::MigrationStage;
+/// Where a migration is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MigrationStage {
+    RoleProvisioned,
+    Adopted,
+    KeysIdle,
+    Guarded,
+    KeysDeactivated,
+    Migrated,
+    /// Keys used again after adoption: progression stopped, owner alerted.
+    Regressed,
+    /// `keyrotor migrate rollback`: keys reactivated, guard removed, role kept.
+    RolledBack,
+}
+
+impl MigrationStage {
+    /// Whether the migration owns the user's access keys at this stage: from the role's
+    /// provisioning until the keys are deleted or the migration is rolled back, only the
+    /// migration changes them (the IAM key sweep leaves them alone), so `migrate rollback`
+    /// can restore everything that was done to them.
+    pub fn owns_keys(self) -> bool {
+        !matches!(self, MigrationStage::Migrated | MigrationStage::RolledBack)
+    }
+
+    pub const ALL: [MigrationStage; 8] = [
+        MigrationStage::RoleProvisioned,
+        MigrationStage::Adopted,
+        MigrationStage::KeysIdle,
+        MigrationStage::Guarded,
+        MigrationStage::KeysDeactivated,
+        MigrationStage::Migrated,
+        MigrationStage::Regressed,
+        MigrationStage::RolledBack,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MigrationStage::RoleProvisioned => "role-provisioned",
+            MigrationStage::Adopted => "adopted",
+            MigrationStage::KeysIdle => "keys-idle",
+            MigrationStage::Guarded => "guarded",
+            MigrationStage::KeysDeactivated => "keys-deactivated",
+            MigrationStage::Migrated => "migrated",
+            MigrationStage::Regressed => "regressed",
+            MigrationStage::RolledBack => "rolled-back",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<MigrationStage> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
 
 /// keyrotor's record of one user's migration (state table, `migration#<account>` / user).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

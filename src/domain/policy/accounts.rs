@@ -5,8 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::PolicyError;
-use super::source::{Field, Source};
+use super::source::{Field, PolicyError, Source};
 use super::validate::{is_external_id, is_iam_path, is_role_name, is_secret_id};
 use crate::domain::model::AccountId;
 

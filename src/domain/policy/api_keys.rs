@@ -3,8 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::PolicyError;
-use super::source::{DAYS, Field, Source};
+use super::source::{DAYS, Field, PolicyError, Source};
 
 /// `[api_keys]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -2,8 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::PolicyError;
-use super::source::{Field, Source};
+use super::source::{Field, PolicyError, Source};
 use super::validate::is_table_name;
 
 /// `[audit]`.

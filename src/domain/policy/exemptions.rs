@@ -2,8 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::PolicyError;
-use super::source::{DAYS, Field, Source};
+use super::source::{DAYS, Field, PolicyError, Source};
 
 /// `[exemptions]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

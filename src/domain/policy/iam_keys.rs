@@ -3,8 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::PolicyError;
-use super::source::{DAYS, Field, Source};
+use super::source::{DAYS, Field, PolicyError, Source};
 use crate::domain::model::Tags;
 
 /// `[iam_keys]`.

@@ -3,8 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::PolicyError;
-use super::source::{DAYS, Field, Source};
+use super::source::{DAYS, Field, PolicyError, Source};
 use super::validate::{is_managed_policy_arn, is_oidc_subject_entry};
 use crate::domain::model::AccountId;
 

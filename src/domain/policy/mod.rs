@@ -40,6 +40,8 @@ pub use migration::MigrationPolicy;
 pub use notifications::NotificationsPolicy;
 pub use pacing::{PacingPolicy, Rate};
 
+pub use source::PolicyError;
+
 use source::{Field, Source};
 
 /// Whether destructive actions are carried out.
@@ -84,33 +86,6 @@ impl Default for Policy {
             Ok(policy) => policy,
             Err(e) => unreachable!("the built-in defaults are invalid: {e}"),
         }
-    }
-}
-
-/// A policy file that cannot be used, located to the line.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct PolicyError {
-    pub file: String,
-    pub line: usize,
-    pub column: usize,
-    /// Dotted key, e.g. `iam_keys.max_age_days` (empty when the document itself is broken).
-    pub key: String,
-    pub message: String,
-    /// The offending line of the file, for context.
-    pub source_line: String,
-}
-
-impl fmt::Display for PolicyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
-        if !self.key.is_empty() {
-            write!(f, "{}: ", self.key)?;
-        }
-        write!(f, "{}", self.message)?;
-        if !self.source_line.trim().is_empty() {
-            write!(f, "\n  {:>4} | {}", self.line, self.source_line)?;
-        }
-        Ok(())
     }
 }
 

@@ -3,8 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::PolicyError;
-use super::source::{Field, Source};
+use super::source::{Field, PolicyError, Source};
 
 /// Client-side pacing of one service: `per_second` calls started per second, after at most
 /// `burst` started back to back. The default burst is 1: calls evenly spaced, which leaves

@@ -1,11 +1,37 @@
 //! Span-located errors: turns a position in the policy text into a [`PolicyError`] that
 //! names the file, line, column and key, and reads the whole numbers every section uses.
 
+use std::fmt;
 use std::ops::RangeInclusive;
 
 use toml::Spanned;
 
-use super::PolicyError;
+/// A policy file that cannot be used, located to the line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct PolicyError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    /// Dotted key, e.g. `iam_keys.max_age_days` (empty when the document itself is broken).
+    pub key: String,
+    pub message: String,
+    /// The offending line of the file, for context.
+    pub source_line: String,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        if !self.key.is_empty() {
+            write!(f, "{}: ", self.key)?;
+        }
+        write!(f, "{}", self.message)?;
+        if !self.source_line.trim().is_empty() {
+            write!(f, "\n  {:>4} | {}", self.line, self.source_line)?;
+        }
+        Ok(())
+    }
+}
 
 /// A key of a raw section: absent, or its value with where it was written.
 pub(super) type Field<T> = Option<Spanned<T>>;

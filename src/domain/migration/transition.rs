@@ -1,5 +1,5 @@
-//! The stages that follow the role's provisioning and the one transition due next, from
-//! what the sweep sees of the user (role and key last use):
+//! The one transition of a migration due next, from what the sweep sees of the user (role
+//! and key last use) and the policy's waiting times:
 //!
 //! ```text
 //! RoleProvisioned -> Adopted -> KeysIdle -> Guarded -> KeysDeactivated -> Migrated
@@ -7,64 +7,10 @@
 //! ```
 
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::MigrationRecord;
+use super::{MigrationRecord, MigrationStage};
 use crate::domain::policy::Policy;
-
-/// Where a migration is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum MigrationStage {
-    RoleProvisioned,
-    Adopted,
-    KeysIdle,
-    Guarded,
-    KeysDeactivated,
-    Migrated,
-    /// Keys used again after adoption: progression stopped, owner alerted.
-    Regressed,
-    /// `keyrotor migrate rollback`: keys reactivated, guard removed, role kept.
-    RolledBack,
-}
-
-impl MigrationStage {
-    /// Whether the migration owns the user's access keys at this stage: from the role's
-    /// provisioning until the keys are deleted or the migration is rolled back, only the
-    /// migration changes them (the IAM key sweep leaves them alone), so `migrate rollback`
-    /// can restore everything that was done to them.
-    pub fn owns_keys(self) -> bool {
-        !matches!(self, MigrationStage::Migrated | MigrationStage::RolledBack)
-    }
-
-    pub const ALL: [MigrationStage; 8] = [
-        MigrationStage::RoleProvisioned,
-        MigrationStage::Adopted,
-        MigrationStage::KeysIdle,
-        MigrationStage::Guarded,
-        MigrationStage::KeysDeactivated,
-        MigrationStage::Migrated,
-        MigrationStage::Regressed,
-        MigrationStage::RolledBack,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MigrationStage::RoleProvisioned => "role-provisioned",
-            MigrationStage::Adopted => "adopted",
-            MigrationStage::KeysIdle => "keys-idle",
-            MigrationStage::Guarded => "guarded",
-            MigrationStage::KeysDeactivated => "keys-deactivated",
-            MigrationStage::Migrated => "migrated",
-            MigrationStage::Regressed => "regressed",
-            MigrationStage::RolledBack => "rolled-back",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<MigrationStage> {
-        Self::ALL.into_iter().find(|s| s.as_str() == text)
-    }
-}
 
 /// What the sweep sees of a migrating user.
 #[derive(Debug, Clone, PartialEq, Eq)]
