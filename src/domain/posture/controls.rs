@@ -6,13 +6,7 @@ use serde::Serialize;
 
 use super::certs::CertLine;
 use super::iam_keys::ActiveKey;
-
-/// The 90-day rotation line of CIS 1.14 and Security Hub IAM.3.
-pub const ROTATION_DAYS: i64 = 90;
-/// The 45-day unused line of CIS 1.12 and Security Hub IAM.22.
-pub const UNUSED_DAYS: i64 = 45;
-/// Security Hub ACM.1's default `daysToExpiration`.
-pub const CERT_DAYS: i64 = 30;
+use super::{CERT_DAYS, ROTATION_DAYS, UNUSED_DAYS};
 
 /// Whether the account meets a control, as far as keyrotor's inventory shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -3,8 +3,7 @@
 
 use serde::Serialize;
 
-use super::controls::ROTATION_DAYS;
-use super::{Count, PostureInput, count, days};
+use super::{Count, PostureInput, ROTATION_DAYS, count, days};
 use crate::domain::credential_report::ReportRow;
 use crate::domain::lifecycle::{KeyRecord, Stage};
 

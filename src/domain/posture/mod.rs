@@ -33,8 +33,15 @@ mod tests;
 pub use api_keys::ApiKeyLine;
 pub use audit::AuditLine;
 pub use certs::CertLine;
-pub use controls::{CERT_DAYS, Control, ControlStatus, ROTATION_DAYS, UNUSED_DAYS};
+pub use controls::{Control, ControlStatus};
 pub use iam_keys::{AGE_BUCKETS, IamPosture};
+
+/// The 90-day rotation line of CIS 1.14 and Security Hub IAM.3.
+pub const ROTATION_DAYS: i64 = 90;
+/// The 45-day unused line of CIS 1.12 and Security Hub IAM.22.
+pub const UNUSED_DAYS: i64 = 45;
+/// Security Hub ACM.1's default `daysToExpiration`.
+pub const CERT_DAYS: i64 = 30;
 
 /// Everything the posture is computed from.
 pub struct PostureInput<'a> {
