@@ -8,12 +8,11 @@
 //! continues from its record on the next run and never creates a second replacement. The
 //! old key keeps working until the replacement is published, verified and promoted, and
 //! for the grace period after that. One run per key at a time (lease).
-
 //!
 //! The folder, by concern: [`rotate`] (on demand) and [`sweep`] (scheduled) are the entry
 //! points; `run` records the decisions and starts rotations, `advance` carries out the due
 //! steps (each an audited mutation), `effects` holds the AWS calls of each step and the
-//! checks that guard them, [`replacement`] the pieces the rotation hook shares
+//! checks that guard them, `replacement` the pieces the rotation hook shares
 //! ([`crate::steps::secret_rotation`]), and `store` the typed rotation records.
 
 mod advance;
