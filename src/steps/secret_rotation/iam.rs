@@ -21,6 +21,7 @@ use crate::steps::guard::{self, Removal};
 /// Delays between the attempts of testSecret while a new IAM key becomes valid.
 pub(super) const IAM_TEST_BACKOFF: [u64; 6] = [1, 2, 4, 8, 16, 16];
 
+/// The JSON an IAM key secret holds. No `Debug`: it carries the secret access key.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct IamKeySecret {
     #[serde(rename = "userName")]
@@ -289,7 +290,11 @@ impl Hook<'_> {
     /// outcome); the deletion is also noted for the step's outcome, so a later failure in
     /// the same step says the key is gone.
     async fn remove_to_make_room(&self, user: &str, key: &AccessKeyId) -> Result<(), Stop> {
-        let entry = |phase, outcome, detail: String| Entry {
+        let detail = format!(
+            "delete access key {key} of {user} to make room under the 2-key limit for the rotation of secret {} (version {})",
+            self.secret.name, self.request.token
+        );
+        let intent = Entry {
             resource: ResourceRef {
                 kind: Kind::IamKeys,
                 account: self.account.to_string(),
@@ -297,8 +302,8 @@ impl Hook<'_> {
                 id: key.to_string(),
             },
             action: "delete".into(),
-            phase,
-            outcome,
+            phase: Phase::Intent,
+            outcome: None,
             reason: "make-room-for-rotation".into(),
             detail,
             before: None,
@@ -306,12 +311,7 @@ impl Hook<'_> {
             dry_run: false,
             policy_time: self.now,
         };
-        let detail = format!(
-            "delete access key {key} of {user} to make room under the 2-key limit for the rotation of secret {} (version {})",
-            self.secret.name, self.request.token
-        );
-        let mutation =
-            Mutation::begin(&self.log, self.wall, entry(Phase::Intent, None, detail)).await?;
+        let mutation = Mutation::begin(&self.log, self.wall, intent).await?;
         let result = match self.ports.iam_admin.delete_key(user, key).await {
             Err(PortError::NotFound { .. }) => Ok(()),
             other => other,

@@ -10,7 +10,8 @@ use crate::steps::api_keys::replacement::Stop;
 use crate::steps::audited::Mutation;
 
 impl Hook<'_> {
-    fn entry(&self, phase: Phase, outcome: Option<Outcome>, detail: String) -> Entry {
+    /// The intent record of this step (its outcome repeats it, with what came of it).
+    fn intent(&self, detail: String) -> Entry {
         Entry {
             resource: ResourceRef {
                 kind: match self.kind {
@@ -22,8 +23,8 @@ impl Hook<'_> {
                 id: self.secret.arn.clone(),
             },
             action: self.request.step.as_str().to_owned(),
-            phase,
-            outcome,
+            phase: Phase::Intent,
+            outcome: None,
             reason: "secrets-manager-rotation".into(),
             detail,
             before: None,
@@ -43,11 +44,7 @@ impl Hook<'_> {
         let mutation = Mutation::begin(
             &self.log,
             self.wall,
-            self.entry(
-                Phase::Intent,
-                None,
-                format!("{} of secret {}", step.as_str(), self.secret.name),
-            ),
+            self.intent(format!("{} of secret {}", step.as_str(), self.secret.name)),
         )
         .await?;
         let work = match self.bound().await {
