@@ -5,7 +5,6 @@ use chrono::{DateTime, Utc};
 
 use super::run::Run;
 use super::{API_KEY_QUOTA, Advanced, ApiKeyPorts, inventory, lease_name};
-use crate::audit::AuditLog;
 use crate::domain::api_rotation::{ApiKeySecret, RotationStage, Trigger};
 use crate::domain::inventory::Inventory;
 use crate::domain::model::ApiKey;
@@ -78,15 +77,7 @@ pub async fn rotate(
         },
     };
     let run_id = new_run_id(wall.now());
-    let run = Run {
-        ports,
-        policy,
-        now,
-        wall,
-        log: AuditLog::new(ports.audit, run_id.clone(), caller.arn.clone()),
-        account: caller.account.clone(),
-        region: region.to_owned(),
-    };
+    let run = Run::new(ports, policy, now, wall, &run_id, &caller, region);
     let existing = inv
         .api_rotations
         .iter()

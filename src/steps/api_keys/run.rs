@@ -11,7 +11,7 @@ use crate::domain::api_rotation::{Rotation, RotationStage, Trigger};
 use crate::domain::audit_record::{Entry, Outcome, Phase, ResourceRef};
 use crate::domain::model::{AccountId, ApiKey, Kind};
 use crate::domain::policy::Policy;
-use crate::ports::Clock;
+use crate::ports::{Caller, Clock};
 use crate::steps::StepError;
 use crate::steps::audited::Mutation;
 use crate::steps::status::Status;
@@ -27,7 +27,29 @@ pub(super) struct Run<'a> {
     pub(super) region: String,
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
+    /// A run `run_id` by `caller` in `region`, deciding at `now` (policy time) and
+    /// recording at the `wall` clock's times.
+    pub(super) fn new(
+        ports: &'a ApiKeyPorts<'a>,
+        policy: &'a Policy,
+        now: DateTime<Utc>,
+        wall: &'a dyn Clock,
+        run_id: &str,
+        caller: &Caller,
+        region: &str,
+    ) -> Run<'a> {
+        Run {
+            ports,
+            policy,
+            now,
+            wall,
+            log: AuditLog::new(ports.audit, run_id.to_owned(), caller.arn.clone()),
+            account: caller.account.clone(),
+            region: region.to_owned(),
+        }
+    }
+
     /// The rotation records of this run's account and region.
     pub(super) fn store(&self) -> RotationStore<'_> {
         RotationStore::new(self.ports.state, &self.account, &self.region)

@@ -5,7 +5,6 @@ use chrono::{DateTime, Utc};
 
 use super::run::Run;
 use super::{Advanced, ApiKeyPorts, ApiKeySweep, inventory, lease_name, rotate::preflight};
-use crate::audit::AuditLog;
 use crate::domain::api_rotation::{RotationStage, Trigger};
 use crate::domain::model::Kind;
 use crate::domain::plan;
@@ -28,15 +27,7 @@ pub async fn sweep(
     let inv = inventory(ports, &caller, region).await?;
     let plan = plan::plan(&inv, now, policy, &[Kind::ApiKeys]);
     let run_id = new_run_id(wall.now());
-    let run = Run {
-        ports,
-        policy,
-        now,
-        wall,
-        log: AuditLog::new(ports.audit, run_id.clone(), caller.arn.clone()),
-        account: caller.account.clone(),
-        region: region.to_owned(),
-    };
+    let run = Run::new(ports, policy, now, wall, &run_id, &caller, region);
     let mut out = Vec::new();
     let due: Vec<_> = plan
         .actions
