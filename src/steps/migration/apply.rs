@@ -124,7 +124,7 @@ pub async fn apply_with(
                 (&account, user),
                 "provision-role",
                 (Phase::Intent, None),
-                detail.clone(),
+                detail,
                 (None, Some(MigrationStage::RoleProvisioned)),
                 false,
                 now,
@@ -133,7 +133,11 @@ pub async fn apply_with(
         .await?;
         let result = provision(ports, user, &role, &identity_tag).await;
         match &result {
-            Ok(_) => mutation.succeeded(detail.clone()).await?,
+            Ok(_) => {
+                // The outcome says what the intent said would be done.
+                let done = mutation.intent().detail.clone();
+                mutation.succeeded(done).await?
+            }
             // A failed provisioning keeps the intent's `after` in its outcome record, as
             // these records always have (a half-made role may exist).
             Err(e) => mutation.end(Outcome::Failed, e.to_string(), None).await?,

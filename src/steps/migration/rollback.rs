@@ -77,7 +77,7 @@ pub async fn rollback_report(
                 (&account, user),
                 "rollback",
                 (Phase::Intent, None),
-                detail.clone(),
+                detail,
                 (from, to),
                 false,
                 now,
@@ -98,8 +98,14 @@ pub async fn rollback_report(
         }
         .await;
         match &result {
-            Ok(None) => mutation.succeeded(detail.clone()).await?,
-            Ok(Some(note)) => mutation.succeeded(format!("{detail}; {note}")).await?,
+            Ok(note) => {
+                // The outcome says what the intent said would be done, and any note.
+                let mut done = mutation.intent().detail.clone();
+                if let Some(note) = note {
+                    done = format!("{done}; {note}");
+                }
+                mutation.succeeded(done).await?
+            }
             // A failed rollback keeps the intent's `after` in its outcome record, as these
             // records always have (some keys may be reactivated already).
             Err(e) => mutation.end(Outcome::Failed, e.to_string(), None).await?,
