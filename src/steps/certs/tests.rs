@@ -143,3 +143,38 @@ async fn a_notification_is_sent_after_its_intent_and_followed_by_its_outcome() {
         "no new record, no new anchor"
     );
 }
+
+#[tokio::test]
+async fn the_notified_ladder_step_only_moves_up_and_a_renewal_starts_over() {
+    let state = MemState::default();
+    let ladder = LadderStore::new(&state);
+    let arn = "arn:aws:acm:us-east-1:123456789012:certificate/one";
+    let not_after = now() + Duration::days(3);
+    let notified = |step| LadderRecord {
+        step,
+        notified_at: now(),
+        run_id: "run-1".into(),
+    };
+    assert_eq!(ladder.last_step(arn, not_after).await.unwrap(), None);
+    // GIVEN the 7-day step notified
+    assert!(
+        ladder
+            .advance(arn, not_after, &notified(LadderStep::Days(7)))
+            .await
+            .unwrap()
+    );
+    // WHEN a slow run records the 14-day step afterwards
+    let late = ladder
+        .advance(arn, not_after, &notified(LadderStep::Days(14)))
+        .await
+        .unwrap();
+    // THEN the more urgent step stays
+    assert!(!late);
+    assert_eq!(
+        ladder.last_step(arn, not_after).await.unwrap(),
+        Some(LadderStep::Days(7))
+    );
+    // A renewed certificate (new NotAfter) has notified nothing yet.
+    let renewed = not_after + Duration::days(90);
+    assert_eq!(ladder.last_step(arn, renewed).await.unwrap(), None);
+}

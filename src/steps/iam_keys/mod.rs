@@ -187,8 +187,8 @@ async fn sweep_locked(
             }
             let record = records.get(action.resource.as_str()).copied();
             applied.push(run.apply(action, record).await?);
-    }
-    Ok(())
+        }
+        Ok(())
     }
     .await;
     run.log.finish(acted, wall.now()).await?;
@@ -213,6 +213,7 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    /// The audit entry of a transition of `key` between `stages` (before, after).
     fn entry(
         &self,
         key: &str,

@@ -410,3 +410,36 @@ async fn a_last_use_that_cannot_be_read_again_blocks_that_key_not_the_sweep() {
     assert!(iam.calls.lock().unwrap().is_empty(), "not deactivated");
     assert_eq!(stage(&state).as_deref(), Some("warned"));
 }
+
+#[tokio::test]
+async fn a_record_written_over_a_stale_version_is_refused_and_nothing_changes() {
+    // GIVEN a key record both runs read at version 1
+    let state = MemState::default();
+    let account = AccountId::parse("123456789012").unwrap();
+    let store = KeyRecordStore::new(&state, &account);
+    let record = |stage| KeyRecord {
+        key: AccessKeyId::parse(KEY).unwrap(),
+        user: "bob".into(),
+        stage,
+        since: t(56),
+        version: 0,
+        secret: None,
+    };
+    let stored = store.replace(0, record(Stage::Warned)).await.unwrap();
+    assert_eq!(stored.map(|r| r.version), Some(1));
+    // WHEN one run moves it on, and the other writes over the version it read
+    let first = store.replace(1, record(Stage::Deactivated)).await.unwrap();
+    let second = store.replace(1, record(Stage::Active)).await.unwrap();
+    // THEN the first is stored, the second is told so and wrote nothing
+    assert_eq!(
+        first.map(|r| (r.stage, r.version)),
+        Some((Stage::Deactivated, 2))
+    );
+    assert_eq!(second, None);
+    let listed = store.list().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].stage, listed[0].version),
+        (Stage::Deactivated, 2)
+    );
+}

@@ -371,3 +371,38 @@ async fn removing_the_guard_also_deletes_an_inline_guard_of_an_earlier_version()
         ]
     );
 }
+
+#[tokio::test]
+async fn a_migration_record_written_over_a_stale_version_is_refused() {
+    // GIVEN the migration of app, provisioned (version 1)
+    let state = MemState::default();
+    let account = AccountId::parse(ACCOUNT).unwrap();
+    let store = MigrationStore::new(&state, &account);
+    let record = |stage| MigrationRecord {
+        user: "app".into(),
+        role_arn: format!("arn:aws:iam::{ACCOUNT}:role/migrated/app-role"),
+        stage,
+        since: t(0),
+        provisioned_at: t(0),
+        adopted_at: None,
+        deactivated: vec![KEY.into()],
+        migrate_to: Some(runner()),
+        version: 0,
+    };
+    let stored = store
+        .replace(0, record(MigrationStage::RoleProvisioned))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.version, 1);
+    // WHEN a rollback moves it on, then a sweep that read version 1 writes too
+    let rolled_back = store.replace(1, record(MigrationStage::RolledBack)).await;
+    let late = store.replace(1, record(MigrationStage::Adopted)).await;
+    // THEN the rollback stands and the late write changed nothing
+    assert_eq!(rolled_back.unwrap().map(|r| r.version), Some(2));
+    assert_eq!(late.unwrap(), None);
+    let read = store.get("app").await.unwrap().unwrap();
+    assert_eq!((read.stage, read.version), (MigrationStage::RolledBack, 2));
+    assert_eq!(read.deactivated, [KEY.to_owned()]);
+    assert_eq!(store.get("bob").await.unwrap(), None);
+}
