@@ -31,8 +31,8 @@ use keyrotor::domain::policy::Policy;
 use keyrotor::lambda::{Context, Job};
 use keyrotor::steps::StepError;
 use serde_json::{Value, json};
-use support::World;
 use support::faults::{Attempts, Faults, Kind};
+use support::{World, seed};
 
 /// Runs of one matrix in flight at once (each in its own account).
 // Most of a run's time is the API Gateway adapter's client-side pacing (sleep), not work.
@@ -333,51 +333,27 @@ async fn api_world() -> ApiWorld {
     let sdk = world.sdk().await;
     let gateway = aws_sdk_apigateway::Client::new(&sdk);
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
-    let key = gateway
-        .create_api_key()
-        .name("billing-client")
-        .enabled(true)
-        .tags("keyrotor:secret", "billing/api-key")
-        .send()
-        .await
-        .unwrap();
-    let (old, value) = (
-        key.id().unwrap().to_owned(),
-        key.value().unwrap().to_owned(),
-    );
+    let (old, value) = seed::api_key(
+        &gateway,
+        "billing-client",
+        &[("keyrotor:secret", "billing/api-key")],
+    )
+    .await;
     let mut plans = Vec::new();
     for name in ["gold", "silver"] {
-        let plan = gateway.create_usage_plan().name(name).send().await.unwrap();
-        let plan = plan.id().unwrap().to_owned();
-        gateway
-            .create_usage_plan_key()
-            .usage_plan_id(&plan)
-            .key_id(&old)
-            .key_type("API_KEY")
-            .send()
-            .await
-            .unwrap();
-        plans.push(plan);
+        plans.push(seed::usage_plan_with(&gateway, name, &old).await);
     }
-    secrets
-        .create_secret()
-        .name("billing/api-key")
-        .secret_string(json!({"apiKeyId": old, "value": value}).to_string())
-        .tags(
-            aws_sdk_secretsmanager::types::Tag::builder()
-                .key("keyrotor:api-key")
-                .value("billing-client")
-                .build(),
-        )
-        .tags(
-            aws_sdk_secretsmanager::types::Tag::builder()
-                .key("keyrotor:type")
-                .value("apigw-api-key")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    seed::api_key_secret(
+        &secrets,
+        "billing/api-key",
+        &old,
+        &value,
+        &[
+            ("keyrotor:api-key", "billing-client"),
+            ("keyrotor:type", "apigw-api-key"),
+        ],
+    )
+    .await;
     init_tables(&world).await;
     ApiWorld {
         world,
@@ -597,19 +573,8 @@ impl IamWorld {
     /// The consumer of `busy` signs a request at `now` (the emulator records the use).
     async fn use_busy(&self, now: DateTime<Utc>) {
         support::faults::set_clock(&self.world, &now.to_rfc3339());
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(support::REGION))
-            .endpoint_url(&self.world.endpoint)
-            .credentials_provider(aws_credential_types::Credentials::new(
-                &self.busy.0,
-                &self.busy.1,
-                None,
-                None,
-                "tests",
-            ))
-            .load()
-            .await;
-        aws_sdk_sts::Client::new(&config)
+        support::seed::sts_as(&self.world, &self.busy.0, &self.busy.1, None)
+            .await
             .get_caller_identity()
             .send()
             .await
@@ -725,49 +690,13 @@ async fn hook_world() -> HookWorld {
     let sdk = world.sdk().await;
     let iam = aws_sdk_iam::Client::new(&sdk);
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
-    iam.create_user().user_name("svc").send().await.unwrap();
-    let key = iam
-        .create_access_key()
-        .user_name("svc")
-        .send()
-        .await
-        .unwrap();
-    let key = key.access_key().unwrap();
-    let created = secrets
-        .create_secret()
-        .name("svc/iam")
-        .secret_string(
-            json!({"userName": "svc", "accessKeyId": key.access_key_id(), "secretAccessKey": key.secret_access_key()})
-                .to_string(),
-        )
-        .tags(
-            aws_sdk_secretsmanager::types::Tag::builder()
-                .key("keyrotor:type")
-                .value("iam-access-key")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    // The user names the secret that may hold its keys (the binding's other half).
-    iam.tag_user()
-        .user_name("svc")
-        .tags(
-            aws_sdk_iam::types::Tag::builder()
-                .key("keyrotor:secret")
-                .value(created.arn().unwrap())
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let key = support::seed::user_with_bound_secret(&iam, &secrets, "svc", "svc/iam").await;
     init_tables(&world).await;
     HookWorld {
         world,
         iam,
         secrets,
-        old: key.access_key_id().to_owned(),
+        old: key.id,
     }
 }
 
@@ -804,23 +733,17 @@ impl HookWorld {
         if status.as_deref() != Some("Active") {
             problems.push(format!("{at}: AWSCURRENT key {id} is {status:?}"));
         }
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(support::REGION))
-            .endpoint_url(&self.world.endpoint)
-            .credentials_provider(aws_credential_types::Credentials::new(
-                id,
-                current["secretAccessKey"].as_str().unwrap_or_default(),
-                None,
-                None,
-                "tests",
-            ))
-            .load()
-            .await;
-        let works = aws_sdk_sts::Client::new(&config)
-            .get_caller_identity()
-            .send()
-            .await
-            .is_ok_and(|r| r.arn().is_some_and(|a| a.ends_with("user/svc")));
+        let works = support::seed::sts_as(
+            &self.world,
+            id,
+            current["secretAccessKey"].as_str().unwrap_or_default(),
+            None,
+        )
+        .await
+        .get_caller_identity()
+        .send()
+        .await
+        .is_ok_and(|r| r.arn().is_some_and(|a| a.ends_with("user/svc")));
         if !works {
             problems.push(format!(
                 "{at}: the AWSCURRENT credential does not sign requests"
@@ -1125,19 +1048,8 @@ async fn migration_world() -> MigrationWorld {
 
 impl MigrationWorld {
     async fn call_as(&self, id: &str, secret: &str, token: Option<&str>) -> bool {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(support::REGION))
-            .endpoint_url(&self.world.endpoint)
-            .credentials_provider(aws_credential_types::Credentials::new(
-                id,
-                secret,
-                token.map(str::to_owned),
-                None,
-                "tests",
-            ))
-            .load()
-            .await;
-        aws_sdk_sts::Client::new(&config)
+        support::seed::sts_as(&self.world, id, secret, token)
+            .await
             .get_caller_identity()
             .send()
             .await
@@ -1147,19 +1059,12 @@ impl MigrationWorld {
     /// The workload assumes the new role and calls with its credentials; false when it
     /// cannot.
     async fn use_role(&self) -> bool {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(support::REGION))
-            .endpoint_url(&self.world.endpoint)
-            .credentials_provider(aws_credential_types::Credentials::new(
-                "runner", "runner", None, None, "tests",
-            ))
-            .load()
-            .await;
         let arn = format!(
             "arn:aws:iam::{}:role/migrated/{MIGRATED_ROLE}",
             self.world.account
         );
-        let Ok(out) = aws_sdk_sts::Client::new(&config)
+        let Ok(out) = support::seed::sts_as(&self.world, "runner", "runner", None)
+            .await
             .assume_role()
             .role_arn(arn)
             .role_session_name("app")
