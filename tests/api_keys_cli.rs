@@ -26,7 +26,7 @@ struct Setup {
 
 /// An API key in two usage plans, bound to secret `orders/api-key`, created on day 0.
 async fn setup(world: &World, secret_body: Option<&str>, plans: usize) -> Setup {
-    TIME.set_clock(&world, 0);
+    TIME.set_clock(world, 0);
     let sdk = world.sdk().await;
     let gateway = aws_sdk_apigateway::Client::new(&sdk);
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);

@@ -64,7 +64,7 @@ async fn expiring_certificate(world: &World, n: i64, days_left: i64) -> String {
     );
     let cert = params.self_signed(&key).unwrap();
     // moto refuses certificates that are not valid at import time.
-    TIME.set_clock(&world, 1);
+    TIME.set_clock(world, 1);
     let out = aws_sdk_acm::Client::new(&world.sdk().await)
         .import_certificate()
         .certificate(Blob::new(cert.pem()))

@@ -25,7 +25,7 @@ fn policy(mode: &str) -> tempfile::NamedTempFile {
 
 /// Signs one request with the key: the emulator records it as used at the account clock.
 async fn use_key(world: &World, key: &Key) {
-    support::seed::sts_as(&world, &key.id, &key.secret, None)
+    support::seed::sts_as(world, &key.id, &key.secret, None)
         .await
         .get_caller_identity()
         .send()

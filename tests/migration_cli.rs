@@ -33,7 +33,7 @@ struct App {
 /// inline policy, tagged to move to `migrate_to`; the account has the guard's managed
 /// policy, as the templates deploy it.
 async fn app(world: &World, migrate_to: &str) -> App {
-    TIME.set_clock(&world, 0);
+    TIME.set_clock(world, 0);
     support::create_migration_guard_policy(world).await;
     let iam = aws_sdk_iam::Client::new(&world.sdk().await);
     iam.create_user()
@@ -125,7 +125,7 @@ async fn app(world: &World, migrate_to: &str) -> App {
 
 impl App {
     async fn use_key(&self, world: &World, n: i64) {
-        TIME.set_clock(&world, n);
+        TIME.set_clock(world, n);
         sts_as(world, &self.key.0, &self.key.1, None)
             .await
             .get_caller_identity()
@@ -136,7 +136,7 @@ impl App {
 
     /// The workload assumes the new role and makes a call with its temporary credentials.
     async fn use_role(&self, world: &World, role_arn: &str, n: i64) {
-        TIME.set_clock(&world, n);
+        TIME.set_clock(world, n);
         let sts = sts_as(world, "runner", "runner", None).await;
         let out = sts
             .assume_role()

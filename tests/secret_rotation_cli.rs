@@ -32,7 +32,7 @@ struct IamWorld {
 
 /// User `svc` with one key, stored in secret `svc/iam` tagged for the hook.
 async fn iam_world(world: &World) -> IamWorld {
-    TIME.set_clock(&world, 0);
+    TIME.set_clock(world, 0);
     let sdk = world.sdk().await;
     let iam = aws_sdk_iam::Client::new(&sdk);
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
@@ -565,7 +565,7 @@ struct BoundKey {
 }
 
 async fn bound_api_key(world: &World) -> BoundKey {
-    TIME.set_clock(&world, 0);
+    TIME.set_clock(world, 0);
     let sdk = world.sdk().await;
     let gateway = aws_sdk_apigateway::Client::new(&sdk);
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
