@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::io::Write;
 use std::sync::mpsc;
 use std::time::Duration as StdDuration;
 
@@ -23,19 +22,19 @@ use keyrotor::domain::policy::Policy;
 use keyrotor::lambda::{Context, Job};
 use keyrotor::steps::StepError;
 use serde_json::{Value, json};
-use support::{World, run, seed, stderr, stdout};
+use support::{PolicyText, World, policy::CONTACT, run, seed, stderr, stdout};
 
-const POLICY: &str =
-    "mode = \"enforce\"\n[notifications]\ndefault_contact = \"security@example.com\"\n";
+/// Enforce, with a contact for the warnings.
+fn policy_text() -> PolicyText {
+    PolicyText::mode("enforce").with(CONTACT)
+}
 
 fn policy() -> Policy {
-    Policy::from_toml(POLICY, "test").unwrap()
+    policy_text().parse()
 }
 
 fn policy_file() -> tempfile::NamedTempFile {
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    file.write_all(POLICY.as_bytes()).unwrap();
-    file
+    policy_text().file()
 }
 
 /// Stops the calling run at its first `apigateway:CreateApiKey`: tells `reached`, then

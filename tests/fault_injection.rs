@@ -32,18 +32,17 @@ use keyrotor::lambda::{Context, Job};
 use keyrotor::steps::StepError;
 use serde_json::{Value, json};
 use support::faults::{Attempts, Faults, Kind};
-use support::{World, seed};
+
+/// Day 0 of every test here; `TIME.day(n)` is day `n` for keyrotor and the emulator.
+const TIME: Timeline = Timeline::starting(2026, 1, 1);
+use support::{PolicyText, Timeline, World, policy::CONTACT, seed};
 
 /// Runs of one matrix in flight at once (each in its own account).
 // Most of a run's time is the API Gateway adapter's client-side pacing (sleep), not work.
 const PARALLEL: usize = 24;
 
 fn policy() -> Policy {
-    Policy::from_toml(
-        "mode = \"enforce\"\n[notifications]\ndefault_contact = \"security@example.com\"\n",
-        "test",
-    )
-    .unwrap()
+    PolicyText::mode("enforce").with(CONTACT).parse()
 }
 
 /// keyrotor's context over `faults`, policy time `now`.
@@ -527,12 +526,6 @@ async fn api_key_rotation_full_fault_matrix() {
 // IAM access key lifecycle: warn (unused 45 days), deactivate (7 days after the warning),
 // delete (inactive and unused 30 days); a key in use stays active throughout.
 
-fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
 #[derive(Clone)]
 struct IamWorld {
     world: World,
@@ -543,22 +536,12 @@ struct IamWorld {
 
 async fn iam_world() -> IamWorld {
     let world = World::new();
-    support::faults::set_clock(&world, &t0().to_rfc3339());
+    support::faults::set_clock(&world, &TIME.t0().to_rfc3339());
     let iam = aws_sdk_iam::Client::new(&world.sdk().await);
     let mut keys = Vec::new();
     for user in ["stale", "busy"] {
-        iam.create_user().user_name(user).send().await.unwrap();
-        let key = iam
-            .create_access_key()
-            .user_name(user)
-            .send()
-            .await
-            .unwrap();
-        let key = key.access_key().unwrap();
-        keys.push((
-            key.access_key_id().to_owned(),
-            key.secret_access_key().to_owned(),
-        ));
+        let key = seed::user_with_key(&iam, user, &[]).await;
+        keys.push((key.id, key.secret));
     }
     init_tables(&world).await;
     IamWorld {
@@ -637,7 +620,7 @@ fn iam_keys_run(case: Option<Case>) -> Boxed<'static, Report> {
         let mut report = Report::default();
         let mut faulted = Vec::new();
         for (phase, day) in [50, 58, 89].into_iter().enumerate() {
-            let now = t0() + Duration::days(day);
+            let now = TIME.t0() + Duration::days(day);
             w.use_busy(now - Duration::hours(1)).await;
             support::faults::set_clock(&w.world, &now.to_rfc3339());
             let job = |faults: Faults| -> Boxed<'static, Result<Value, StepError>> {
@@ -886,14 +869,12 @@ async fn cert_world(now: DateTime<Utc>) -> CertWorld {
 
 impl CertWorld {
     fn policy(&self) -> Policy {
-        Policy::from_toml(
-            &format!(
-                "mode = \"enforce\"\n[notifications]\ndefault_contact = \"tls@example.com\"\nsns_topic_arn = \"{}\"\n",
+        PolicyText::mode("enforce")
+            .with(&format!(
+                "[notifications]\ndefault_contact = \"tls@example.com\"\nsns_topic_arn = \"{}\"\n",
                 self.topic
-            ),
-            "test",
-        )
-        .unwrap()
+            ))
+            .parse()
     }
 
     /// The notifications delivered so far (their subjects).
@@ -927,7 +908,7 @@ impl CertWorld {
 
 fn certs_run(case: Option<Case>) -> Boxed<'static, Report> {
     Box::pin(async move {
-        let t = t0();
+        let t = TIME.t0();
         let w = cert_world(t).await;
         let mut report = Report::default();
         let mut faulted = Vec::new();
@@ -1000,7 +981,7 @@ const MIGRATED_ROLE: &str = "migrated-app";
 
 async fn migration_world() -> MigrationWorld {
     let world = World::new();
-    support::faults::set_clock(&world, &t0().to_rfc3339());
+    support::faults::set_clock(&world, &TIME.t0().to_rfc3339());
     let iam = aws_sdk_iam::Client::new(&world.sdk().await);
     let runner = format!("arn:aws:iam::{}:role/app-runner", world.account);
     iam.create_user()
@@ -1025,20 +1006,11 @@ async fn migration_world() -> MigrationWorld {
         .send()
         .await
         .unwrap();
-    let key = iam
-        .create_access_key()
-        .user_name(MIGRATING)
-        .send()
-        .await
-        .unwrap();
-    let key = key.access_key().unwrap();
+    let key = seed::access_key(&iam, MIGRATING).await;
     let w = MigrationWorld {
         world,
         iam,
-        key: (
-            key.access_key_id().to_owned(),
-            key.secret_access_key().to_owned(),
-        ),
+        key: (key.id, key.secret),
     };
     w.call_as(&w.key.0.clone(), &w.key.1.clone(), None).await;
     init_tables(&w.world).await;
@@ -1209,7 +1181,7 @@ fn migration_run(case: Option<Case>) -> Boxed<'static, Report> {
         let mut faulted = Vec::new();
         // (phase, day): apply on day 1, the role used on day 3; sweeps on days 4, 34, 41, 71.
         for (phase, day) in [1, 4, 34, 41, 71].into_iter().enumerate() {
-            let now = t0() + Duration::days(day);
+            let now = TIME.t0() + Duration::days(day);
             // Days pass between phases: a lease a faulted run could not give back has
             // long expired (its TTL is 15 minutes of wall clock, which tests do not move).
             expire_leases(&w.world).await;
@@ -1406,7 +1378,7 @@ async fn one_failed_attempt_of_any_write_is_absorbed_by_the_retry_layer() {
 
 /// The migration job (the Lambda's) on `day`, over `faults`, without retries.
 async fn migration_sweep(world: &World, faults: &Faults, day: i64) -> Result<Value, StepError> {
-    let now = t0() + Duration::days(day);
+    let now = TIME.t0() + Duration::days(day);
     support::faults::set_clock(world, &now.to_rfc3339());
     let ctx = context_with(
         world,
@@ -1422,18 +1394,11 @@ async fn migration_sweep(world: &World, faults: &Faults, day: i64) -> Result<Val
 /// The migration world with a second (never used) key, walked to `guarded` (day 34).
 async fn two_keys_guarded() -> (MigrationWorld, String) {
     let w = migration_world().await;
-    let second = w
-        .iam
-        .create_access_key()
-        .user_name(MIGRATING)
-        .send()
+    let second = seed::access_key(&w.iam, MIGRATING).await.id;
+    apply(&w.world, &Faults::none(), TIME.t0() + Duration::days(1))
         .await
         .unwrap();
-    let second = second.access_key().unwrap().access_key_id().to_owned();
-    apply(&w.world, &Faults::none(), t0() + Duration::days(1))
-        .await
-        .unwrap();
-    support::faults::set_clock(&w.world, &(t0() + Duration::days(3)).to_rfc3339());
+    support::faults::set_clock(&w.world, &(TIME.t0() + Duration::days(3)).to_rfc3339());
     assert!(w.use_role().await);
     for day in [4, 34] {
         migration_sweep(&w.world, &Faults::none(), day)
@@ -1491,7 +1456,7 @@ async fn a_deactivation_stopped_after_the_first_key_is_still_rolled_back_whole()
     let ctx = context_with(
         &w.world,
         &Faults::none(),
-        t0() + Duration::days(43),
+        TIME.t0() + Duration::days(43),
         RetryConfig::disabled(),
         migration_policy(),
     )
@@ -1517,7 +1482,7 @@ async fn a_deactivation_stopped_after_the_first_key_is_still_rolled_back_whole()
         &ports,
         &ctx.policy,
         MIGRATING,
-        t0() + Duration::days(43),
+        TIME.t0() + Duration::days(43),
         &keyrotor::ports::SystemClock::Real,
     )
     .await
@@ -1539,14 +1504,7 @@ async fn a_deactivation_stopped_after_the_first_key_is_still_rolled_back_whole()
 async fn hook_world_two_keys(now: DateTime<Utc>) -> (HookWorld, String) {
     let w = hook_world().await;
     support::faults::set_clock(&w.world, &(now - Duration::days(1)).to_rfc3339());
-    let spare = w
-        .iam
-        .create_access_key()
-        .user_name("svc")
-        .send()
-        .await
-        .unwrap();
-    let spare = spare.access_key().unwrap().access_key_id().to_owned();
+    let spare = seed::access_key(&w.iam, "svc").await.id;
     support::faults::set_clock(&w.world, &now.to_rfc3339());
     (w, spare)
 }

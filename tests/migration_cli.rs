@@ -12,7 +12,11 @@ use std::io::Write;
 use aws_sdk_iam::types::{StatusType, Tag};
 use serde_json::{Value, json};
 use support::{
-    PolicyText, Timeline, World, ok, policy::MIGRATION, run, seed::sts_as, stderr, stdout,
+    PolicyText, Timeline, World, ok,
+    policy::MIGRATION,
+    run,
+    seed::{self, sts_as},
+    stderr, stdout,
 };
 
 /// Day 0 of every test here; `TIME.day(n)` is day `n` for keyrotor and the emulator.
@@ -98,17 +102,8 @@ async fn app(world: &World, migrate_to: &str) -> App {
         .send()
         .await
         .unwrap();
-    let key = iam
-        .create_access_key()
-        .user_name("app")
-        .send()
-        .await
-        .unwrap();
-    let key = key.access_key().unwrap();
-    let key = (
-        key.access_key_id().to_owned(),
-        key.secret_access_key().to_owned(),
-    );
+    let key = seed::access_key(&iam, "app").await;
+    let key = (key.id, key.secret);
     sts_as(world, &key.0, &key.1, None)
         .await
         .get_caller_identity()

@@ -11,7 +11,7 @@ use std::io::Write;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{Value, json};
-use support::{World, run, stderr};
+use support::{PolicyText, World, run, seed, stderr};
 
 const EXTERNAL_ID: &str = "keyrotor-test-external-id";
 
@@ -50,15 +50,9 @@ async fn member_role(world: &World, management: &str) {
 async fn idle_user(world: &World, name: &str) -> String {
     world.set_clock(&(now() - Duration::days(60)).to_rfc3339());
     let iam = aws_sdk_iam::Client::new(&world.sdk().await);
-    iam.create_user().user_name(name).send().await.unwrap();
-    let key = iam
-        .create_access_key()
-        .user_name(name)
-        .send()
-        .await
-        .unwrap();
+    let key = seed::user_with_key(&iam, name, &[]).await;
     world.set_clock(&now().to_rfc3339());
-    key.access_key().unwrap().access_key_id().to_owned()
+    key.id
 }
 
 async fn organization() -> Org {
@@ -98,13 +92,12 @@ async fn organization() -> Org {
 }
 
 fn policy(extra: &str) -> tempfile::NamedTempFile {
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    writeln!(
-        file,
-        "mode = \"enforce\"\n[accounts]\norganization = true\nconcurrency = 2\nexternal_id = \"{EXTERNAL_ID}\"\n{extra}"
-    )
-    .unwrap();
-    file
+    PolicyText::mode("enforce")
+        .with(&format!(
+            "[accounts]\norganization = true\nconcurrency = 2\nexternal_id = \"{EXTERNAL_ID}\"\n"
+        ))
+        .with(extra)
+        .file()
 }
 
 fn keyrotor(org: &Org, policy: &tempfile::NamedTempFile, args: &[&str]) -> std::process::Output {

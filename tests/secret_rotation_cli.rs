@@ -11,7 +11,7 @@ use aws_sdk_iam::types::StatusType;
 use chrono::Duration;
 use lambda_host::LambdaHost;
 use serde_json::{Value, json};
-use support::{PolicyText, REGION, Timeline, World, ok, run, stderr};
+use support::{PolicyText, REGION, Timeline, World, ok, run, seed, stderr};
 
 /// Day 0 of every test here; `TIME.day(n)` is day `n` for keyrotor and the emulator.
 const TIME: Timeline = Timeline::starting(2026, 3, 1);
@@ -239,25 +239,13 @@ async fn the_two_key_limit_removes_only_a_never_used_unreferenced_key() {
     let policy = policy();
     ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
     // A second key, used: nothing may be removed, the rotation is blocked.
-    let extra = w
-        .iam
-        .create_access_key()
-        .user_name("svc")
+    let extra = seed::access_key(&w.iam, "svc").await;
+    support::seed::sts_as(&world, &extra.id, &extra.secret, None)
+        .await
+        .get_caller_identity()
         .send()
         .await
         .unwrap();
-    let extra = extra.access_key().unwrap();
-    support::seed::sts_as(
-        &world,
-        extra.access_key_id(),
-        extra.secret_access_key(),
-        None,
-    )
-    .await
-    .get_caller_identity()
-    .send()
-    .await
-    .unwrap();
     let out = run(TIME
         .keyrotor(&world, &policy, 1)
         .args(["rotate", "secret", "svc/iam"]));
@@ -269,18 +257,11 @@ async fn the_two_key_limit_removes_only_a_never_used_unreferenced_key() {
     w.iam
         .delete_access_key()
         .user_name("svc")
-        .access_key_id(extra.access_key_id())
+        .access_key_id(&extra.id)
         .send()
         .await
         .unwrap();
-    let unused = w
-        .iam
-        .create_access_key()
-        .user_name("svc")
-        .send()
-        .await
-        .unwrap();
-    let unused = unused.access_key().unwrap().access_key_id().to_owned();
+    let unused = seed::access_key(&w.iam, "svc").await.id;
     let out = run(TIME
         .keyrotor(&world, &policy, 2)
         .args(["rotate", "secret", "svc/iam", "--output", "json"]));
@@ -497,14 +478,7 @@ async fn the_hook_never_deletes_an_active_key_created_minutes_ago_to_make_room()
     let policy = policy();
     ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
     TIME.set_clock(&world, 1);
-    let fresh = w
-        .iam
-        .create_access_key()
-        .user_name("svc")
-        .send()
-        .await
-        .unwrap();
-    let fresh = fresh.access_key().unwrap().access_key_id().to_owned();
+    let fresh = seed::access_key(&w.iam, "svc").await.id;
     let later = (TIME.t0() + Duration::days(1) + Duration::minutes(10)).to_rfc3339();
     world.set_clock(&later);
     let mut cmd = world.keyrotor();

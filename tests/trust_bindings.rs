@@ -38,19 +38,8 @@ impl Iam {
 
     /// A user with one key; returns (key id, secret access key).
     async fn user(&self, name: &str) -> (String, String) {
-        self.iam.create_user().user_name(name).send().await.unwrap();
-        let key = self
-            .iam
-            .create_access_key()
-            .user_name(name)
-            .send()
-            .await
-            .unwrap();
-        let key = key.access_key().unwrap();
-        (
-            key.access_key_id().to_owned(),
-            key.secret_access_key().to_owned(),
-        )
+        let key = seed::user_with_key(&self.iam, name, &[]).await;
+        (key.id, key.secret)
     }
 
     /// A secret tagged for the rotation hook holding `body`; returns its ARN.

@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::io::Write;
 use std::sync::mpsc;
 use std::time::Duration as StdDuration;
 
@@ -19,16 +18,17 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use chrono::Duration;
 use keyrotor::aws::Aws;
-use keyrotor::domain::policy::Policy;
 use keyrotor::lambda::{Context, Job};
 use serde_json::{Value, json};
-use support::{Timeline, World, ok, run};
+use support::{PolicyText, Timeline, World, ok, policy::CONTACT, run, seed};
 
 /// Day 0 of every test here; `TIME.day(n)` is day `n` for keyrotor and the emulator.
 const TIME: Timeline = Timeline::starting(2026, 2, 1);
 
-const POLICY: &str =
-    "mode = \"enforce\"\n[notifications]\ndefault_contact = \"security@example.com\"\n";
+/// Enforce, with a contact for the warnings.
+fn policy() -> PolicyText {
+    PolicyText::mode("enforce").with(CONTACT)
+}
 
 /// Stops the run at its first call of `operation`: tells `reached`, waits for `go`.
 #[derive(Debug)]
@@ -68,19 +68,8 @@ async fn a_user_exempted_while_the_sweep_runs_keeps_its_key() {
     let world = World::new();
     TIME.set_clock(&world, 0);
     let iam = aws_sdk_iam::Client::new(&world.sdk().await);
-    iam.create_user().user_name("bob").send().await.unwrap();
-    let key = iam
-        .create_access_key()
-        .user_name("bob")
-        .send()
-        .await
-        .unwrap()
-        .access_key()
-        .unwrap()
-        .access_key_id()
-        .to_owned();
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    file.write_all(POLICY.as_bytes()).unwrap();
+    let key = seed::user_with_key(&iam, "bob", &[]).await.id;
+    let file = policy().file();
     let cli = |n: i64, args: &[&str]| ok(&run(TIME.keyrotor(&world, &file, n).args(args)));
     cli(0, &["init"]);
     let warned: Value = serde_json::from_str(&cli(
@@ -111,7 +100,7 @@ async fn a_user_exempted_while_the_sweep_runs_keeps_its_key() {
                 .block_on(async move {
                     let ctx = Context {
                         aws: Aws::from_config(world.sdk().await).with_interceptor(gate),
-                        policy: Policy::from_toml(POLICY, "test").unwrap(),
+                        policy: policy().parse(),
                         region: support::REGION.to_owned(),
                         fixed_now: Some(TIME.at(60)),
                         items_bucket: None,
