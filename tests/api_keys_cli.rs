@@ -98,15 +98,7 @@ impl Setup {
     }
 
     async fn secret(&self, stage: &str) -> Option<Value> {
-        let out = self
-            .secrets
-            .get_secret_value()
-            .secret_id("orders/api-key")
-            .version_stage(stage)
-            .send()
-            .await
-            .ok()?;
-        serde_json::from_str(out.secret_string()?).ok()
+        support::inspect::secret_stage(&self.secrets, "orders/api-key", stage).await
     }
 
     /// Whether the key named by `body` serves `body.value` in every original plan.

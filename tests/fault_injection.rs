@@ -565,16 +565,9 @@ impl IamWorld {
     }
 
     async fn status(&self, user: &str, key: &str) -> Option<String> {
-        self.iam
-            .list_access_keys()
-            .user_name(user)
-            .send()
+        support::inspect::key_status(&self.iam, user, key)
             .await
-            .unwrap()
-            .access_key_metadata()
-            .iter()
-            .find(|k| k.access_key_id() == Some(key))
-            .and_then(|k| k.status().map(|s| s.as_str().to_owned()))
+            .map(|s| s.as_str().to_owned())
     }
 
     /// The key in use stays active; the stale key is never gone while active, and is in
@@ -685,15 +678,7 @@ async fn hook_world() -> HookWorld {
 
 impl HookWorld {
     async fn stage(&self, stage: &str) -> Option<Value> {
-        let out = self
-            .secrets
-            .get_secret_value()
-            .secret_id("svc/iam")
-            .version_stage(stage)
-            .send()
-            .await
-            .ok()?;
-        serde_json::from_str(out.secret_string()?).ok()
+        support::inspect::secret_stage(&self.secrets, "svc/iam", stage).await
     }
 
     /// The consumer's credential (AWSCURRENT) is an active key of the user and signs

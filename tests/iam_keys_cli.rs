@@ -7,6 +7,7 @@ mod support;
 
 use aws_sdk_iam::types::StatusType;
 use serde_json::Value;
+use support::inspect::key_status;
 use support::{
     PolicyText, Timeline, World, ok,
     policy::CONTACT,
@@ -31,18 +32,6 @@ async fn use_key(world: &World, key: &Key) {
         .send()
         .await
         .unwrap();
-}
-
-async fn status(iam: &aws_sdk_iam::Client, user: &str, key: &str) -> Option<StatusType> {
-    iam.list_access_keys()
-        .user_name(user)
-        .send()
-        .await
-        .unwrap()
-        .access_key_metadata()
-        .iter()
-        .find(|k| k.access_key_id() == Some(key))
-        .and_then(|k| k.status().cloned())
 }
 
 /// Runs `keyrotor sweep --kind iam-keys` at day `n`; returns the JSON result.
@@ -111,7 +100,7 @@ async fn a_key_walks_through_every_transition() {
         "{done}"
     );
     assert_eq!(
-        status(&iam, "alice", &alice.id).await,
+        key_status(&iam, "alice", &alice.id).await,
         Some(StatusType::Active)
     );
 
@@ -143,7 +132,7 @@ async fn a_key_walks_through_every_transition() {
         tuple("deactivate", "still-unused", "done", "deactivated")
     );
     assert_eq!(
-        status(&iam, "alice", &alice.id).await,
+        key_status(&iam, "alice", &alice.id).await,
         Some(StatusType::Inactive)
     );
 
@@ -157,7 +146,7 @@ async fn a_key_walks_through_every_transition() {
     let done: Value = serde_json::from_str(&ok(&out)).unwrap();
     assert_eq!(done["reconsidered_at"], "2026-06-07T00:00:00Z", "{done}"); // day 157
     assert_eq!(
-        status(&iam, "erin", &erin.id).await,
+        key_status(&iam, "erin", &erin.id).await,
         Some(StatusType::Active)
     );
 
@@ -168,7 +157,7 @@ async fn a_key_walks_through_every_transition() {
         tuple("delete", "inactive-unused", "done", "deleted")
     );
     assert_eq!(applied(&done, &erin.id), None, "{done}");
-    assert_eq!(status(&iam, "alice", &alice.id).await, None, "deleted");
+    assert_eq!(key_status(&iam, "alice", &alice.id).await, None, "deleted");
 
     // The same sweep again: nothing left to do.
     let again = sweep(&world, &enforce, 141);
@@ -232,7 +221,10 @@ async fn in_plan_mode_the_sweep_records_decisions_and_changes_nothing() {
             "day {n}: {done}"
         );
     }
-    assert_eq!(status(&iam, "bob", &bob.id).await, Some(StatusType::Active));
+    assert_eq!(
+        key_status(&iam, "bob", &bob.id).await,
+        Some(StatusType::Active)
+    );
     let out = run(world
         .keyrotor()
         .arg("--config")
@@ -324,7 +316,7 @@ async fn reactivate_refuses_keys_keyrotor_did_not_deactivate() {
         assert!(stderr(&out).contains(expect), "{key}: {}", stderr(&out));
     }
     assert_eq!(
-        status(&iam, "dave", &dave.id).await,
+        key_status(&iam, "dave", &dave.id).await,
         Some(StatusType::Inactive),
         "nothing changed"
     );

@@ -203,19 +203,20 @@ fn guard_arn(account: &str) -> String {
     format!("arn:aws:iam::{account}:policy/keyrotor/keyrotor-migration-guard")
 }
 
+/// `keyrotor sweep --kind migration --output json` on day `n`.
+fn sweep_output(world: &World, policy: &tempfile::NamedTempFile, n: i64) -> std::process::Output {
+    run(TIME
+        .keyrotor(world, policy, n)
+        .args(["sweep", "--kind", "migration", "--output", "json"]))
+}
+
 /// Every transition of a sweep as (to, status, detail), and whether it exited with success.
 fn sweep_all(
     world: &World,
     policy: &tempfile::NamedTempFile,
     n: i64,
 ) -> (Vec<(String, String, String)>, bool) {
-    let out = run(TIME.keyrotor(world, policy, n).args([
-        "sweep",
-        "--kind",
-        "migration",
-        "--output",
-        "json",
-    ]));
+    let out = sweep_output(world, policy, n);
     let done: Value = serde_json::from_str(&stdout(&out))
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(&out), stderr(&out)));
     let transitions = done["transitions"]
@@ -232,13 +233,7 @@ fn sweep_all(
 
 /// The stages a sweep moved `app` to.
 fn sweep(world: &World, policy: &tempfile::NamedTempFile, n: i64) -> Vec<String> {
-    let out = run(TIME.keyrotor(world, policy, n).args([
-        "sweep",
-        "--kind",
-        "migration",
-        "--output",
-        "json",
-    ]));
+    let out = sweep_output(world, policy, n);
     let done: Value = serde_json::from_str(&ok(&out)).unwrap();
     done["transitions"]
         .as_array()

@@ -11,9 +11,7 @@ use std::io::Write;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{Value, json};
-use support::{PolicyText, World, run, seed, stderr};
-
-const EXTERNAL_ID: &str = "keyrotor-test-external-id";
+use support::{PolicyText, World, run, seed, seed::EXTERNAL_ID, stderr};
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap()
@@ -23,27 +21,6 @@ struct Org {
     management: World,
     /// (account, name), member accounts in creation order.
     members: Vec<(World, String)>,
-}
-
-/// The member role as infra/member-role.yaml makes it (path /keyrotor/, external id).
-async fn member_role(world: &World, management: &str) {
-    let trust = serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"AWS": format!("arn:aws:iam::{management}:root")},
-            "Action": "sts:AssumeRole",
-            "Condition": {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}
-        }]
-    });
-    aws_sdk_iam::Client::new(&world.sdk().await)
-        .create_role()
-        .role_name("KeyRotorMember")
-        .path("/keyrotor/")
-        .assume_role_policy_document(trust.to_string())
-        .send()
-        .await
-        .unwrap();
 }
 
 /// A user whose only key was created 60 days ago and never used: due for a warning.
@@ -82,7 +59,7 @@ async fn organization() -> Org {
     // payments and search carry the member role; legacy was never set up.
     for (world, name) in &members {
         if name != "legacy" {
-            member_role(world, &management.account).await;
+            seed::member_role(world, &management.account).await;
         }
     }
     Org {

@@ -46,33 +46,11 @@ async fn iam_world(world: &World) -> IamWorld {
 
 impl IamWorld {
     async fn stage(&self, stage: &str) -> Option<Value> {
-        let out = self
-            .secrets
-            .get_secret_value()
-            .secret_id("svc/iam")
-            .version_stage(stage)
-            .send()
-            .await
-            .ok()?;
-        serde_json::from_str(out.secret_string()?).ok()
+        support::inspect::secret_stage(&self.secrets, "svc/iam", stage).await
     }
 
     async fn keys(&self) -> Vec<(String, StatusType)> {
-        self.iam
-            .list_access_keys()
-            .user_name("svc")
-            .send()
-            .await
-            .unwrap()
-            .access_key_metadata()
-            .iter()
-            .map(|k| {
-                (
-                    k.access_key_id().unwrap().to_owned(),
-                    k.status().unwrap().clone(),
-                )
-            })
-            .collect()
+        support::inspect::keys(&self.iam, "svc").await
     }
 }
 

@@ -68,21 +68,7 @@ impl Iam {
     }
 
     async fn keys(&self, user: &str) -> Vec<(String, StatusType)> {
-        self.iam
-            .list_access_keys()
-            .user_name(user)
-            .send()
-            .await
-            .unwrap()
-            .access_key_metadata()
-            .iter()
-            .map(|k| {
-                (
-                    k.access_key_id().unwrap().to_owned(),
-                    k.status().unwrap().clone(),
-                )
-            })
-            .collect()
+        support::inspect::keys(&self.iam, user).await
     }
 
     async fn versions(&self, secret: &str) -> usize {

@@ -8,7 +8,8 @@
 //!
 //! The shared kit every test file uses instead of its own copy: [`timeline`] (day `n` for
 //! keyrotor's clock and the emulator's at once), [`policy`] (policy files from a TOML
-//! snippet) and [`seed`] (users, keys, API keys and secrets in the emulator).
+//! snippet), [`seed`] (users, keys, API keys and secrets in the emulator) and [`inspect`]
+//! (reading them back).
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 pub mod faults;
+pub mod inspect;
 pub mod policy;
 pub mod seed;
 pub mod timeline;

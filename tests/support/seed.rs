@@ -193,3 +193,28 @@ pub async fn sts_as(
         .await;
     aws_sdk_sts::Client::new(&config)
 }
+
+/// The external id the tests' member roles demand (and their policies name).
+pub const EXTERNAL_ID: &str = "keyrotor-test-external-id";
+
+/// The member role as infra/member-role.yaml makes it in `world` (`KeyRotorMember`, path
+/// `/keyrotor/`), trusting account `central` with [`EXTERNAL_ID`].
+pub async fn member_role(world: &World, central: &str) {
+    let trust = json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"AWS": format!("arn:aws:iam::{central}:root")},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}
+        }]
+    });
+    aws_sdk_iam::Client::new(&world.sdk().await)
+        .create_role()
+        .role_name("KeyRotorMember")
+        .path("/keyrotor/")
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .expect("create the member role");
+}
