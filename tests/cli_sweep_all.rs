@@ -3,8 +3,6 @@
 
 mod support;
 
-use aws_sdk_acm::primitives::Blob;
-use chrono::Datelike;
 use serde_json::Value;
 use support::{Timeline, World, ok, run, seed};
 
@@ -49,37 +47,16 @@ async fn api_key_with_secret(world: &World) -> String {
 /// A certificate valid from day 0 that expires `days_left` days after day `n`, imported
 /// into ACM on day 1; returns its ARN.
 async fn expiring_certificate(world: &World, n: i64, days_left: i64) -> String {
-    let not_after = TIME.at(n + days_left);
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(vec!["soon.example.com".to_owned()]).unwrap();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "soon.example.com");
-    params.not_before = rcgen::date_time_ymd(2026, 1, 1);
-    params.not_after = rcgen::date_time_ymd(
-        not_after.year(),
-        not_after.month() as u8,
-        not_after.day() as u8,
-    );
-    let cert = params.self_signed(&key).unwrap();
     // moto refuses certificates that are not valid at import time.
     TIME.set_clock(world, 1);
-    let out = aws_sdk_acm::Client::new(&world.sdk().await)
-        .import_certificate()
-        .certificate(Blob::new(cert.pem()))
-        .private_key(Blob::new(key.serialize_pem()))
-        .tags(
-            aws_sdk_acm::types::Tag::builder()
-                .key("owner")
-                .value("tls-team@example.com")
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    out.certificate_arn().unwrap().to_owned()
+    seed::certificate(
+        world,
+        "soon.example.com",
+        TIME.t0(),
+        TIME.at(n + days_left),
+        Some("tls-team@example.com"),
+    )
+    .await
 }
 
 /// An enforce-mode policy notifying through a fresh SNS topic.

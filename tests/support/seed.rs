@@ -5,6 +5,7 @@
 //! secret only where the test needs to call AWS with it). The clock is the caller's: move
 //! it first (see [`super::timeline`]) when the creation date matters.
 
+use chrono::{DateTime, Datelike, Utc};
 use serde_json::json;
 
 use super::{REGION, World};
@@ -217,4 +218,45 @@ pub async fn member_role(world: &World, central: &str) {
         .send()
         .await
         .expect("create the member role");
+}
+
+/// A self-signed certificate for `domain` (also its common name), valid from `not_before`
+/// to `not_after` (dates, UTC), imported into `world`'s ACM, tagged `owner` when given;
+/// returns its ARN. moto refuses a certificate that is not valid at import time: move the
+/// emulator's clock into the validity first.
+pub async fn certificate(
+    world: &World,
+    domain: &str,
+    not_before: DateTime<Utc>,
+    not_after: DateTime<Utc>,
+    owner: Option<&str>,
+) -> String {
+    let ymd = |t: DateTime<Utc>| rcgen::date_time_ymd(t.year(), t.month() as u8, t.day() as u8);
+    let key = rcgen::KeyPair::generate().expect("a key pair");
+    let mut params =
+        rcgen::CertificateParams::new(vec![domain.to_owned()]).expect("a valid domain");
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, domain);
+    params.not_before = ymd(not_before);
+    params.not_after = ymd(not_after);
+    let cert = params.self_signed(&key).expect("a self-signed certificate");
+    let mut import = aws_sdk_acm::Client::new(&world.sdk().await)
+        .import_certificate()
+        .certificate(aws_sdk_acm::primitives::Blob::new(cert.pem()))
+        .private_key(aws_sdk_acm::primitives::Blob::new(key.serialize_pem()));
+    if let Some(owner) = owner {
+        import = import.tags(
+            aws_sdk_acm::types::Tag::builder()
+                .key("owner")
+                .value(owner)
+                .build()
+                .expect("a tag has a key and a value"),
+        );
+    }
+    let out = import.send().await.expect("import the certificate");
+    out.certificate_arn()
+        .expect("the certificate's ARN")
+        .to_owned()
 }
