@@ -24,15 +24,11 @@ pub async fn keys(iam: &aws_sdk_iam::Client, user: &str) -> Vec<(String, StatusT
 
 /// The status of `user`'s key `key`; `None` when the user has no such key.
 pub async fn key_status(iam: &aws_sdk_iam::Client, user: &str, key: &str) -> Option<StatusType> {
-    iam.list_access_keys()
-        .user_name(user)
-        .send()
+    keys(iam, user)
         .await
-        .expect("list the user's access keys")
-        .access_key_metadata()
-        .iter()
-        .find(|k| k.access_key_id() == Some(key))
-        .and_then(|k| k.status().cloned())
+        .into_iter()
+        .find(|(id, _)| id == key)
+        .map(|(_, status)| status)
 }
 
 /// The JSON secret `secret` holds at staging label `stage`; `None` when no version has
