@@ -5,24 +5,15 @@
 
 mod support;
 
-use std::io::Write;
-
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::Duration;
 use serde_json::Value;
-use support::{World, ok, run, stderr};
+use support::{PolicyText, Timeline, World, ok, run, seed, stderr};
 
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
-}
-
-fn day(n: i64) -> String {
-    (t0() + Duration::days(n)).to_rfc3339()
-}
+/// Day 0 of every test here; `TIME.day(n)` is day `n` for keyrotor and the emulator.
+const TIME: Timeline = Timeline::starting(2026, 1, 1);
 
 fn policy(mode: &str) -> tempfile::NamedTempFile {
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    writeln!(file, "mode = \"{mode}\"").unwrap();
-    file
+    PolicyText::mode(mode).file()
 }
 
 struct Setup {
@@ -35,7 +26,7 @@ struct Setup {
 
 /// An API key in two usage plans, bound to secret `orders/api-key`, created on day 0.
 async fn setup(world: &World, secret_body: Option<&str>, plans: usize) -> Setup {
-    world.set_clock(&day(0));
+    TIME.set_clock(world, 0);
     let sdk = world.sdk().await;
     let gateway = aws_sdk_apigateway::Client::new(&sdk);
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
@@ -55,46 +46,22 @@ async fn setup(world: &World, secret_body: Option<&str>, plans: usize) -> Setup 
     );
     let mut plan_ids = Vec::new();
     for n in 0..plans {
-        let plan = gateway
-            .create_usage_plan()
-            .name(format!("plan-{n}"))
-            .send()
-            .await
-            .unwrap();
-        let plan_id = plan.id().unwrap().to_owned();
-        gateway
-            .create_usage_plan_key()
-            .usage_plan_id(&plan_id)
-            .key_id(&id)
-            .key_type("API_KEY")
-            .send()
-            .await
-            .unwrap();
-        plan_ids.push(plan_id);
+        plan_ids.push(seed::usage_plan_with(&gateway, &format!("plan-{n}"), &id).await);
     }
     let body = match secret_body {
         Some(b) => b.to_owned(),
         None => serde_json::json!({"apiKeyId": id, "value": value}).to_string(),
     };
-    secrets
-        .create_secret()
-        .name("orders/api-key")
-        .secret_string(body)
-        .tags(
-            aws_sdk_secretsmanager::types::Tag::builder()
-                .key("keyrotor:api-key")
-                .value("orders-client")
-                .build(),
-        )
-        .tags(
-            aws_sdk_secretsmanager::types::Tag::builder()
-                .key("keyrotor:type")
-                .value("apigw-api-key")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    seed::secret(
+        &secrets,
+        "orders/api-key",
+        &body,
+        &[
+            ("keyrotor:api-key", "orders-client"),
+            ("keyrotor:type", "apigw-api-key"),
+        ],
+    )
+    .await;
     Setup {
         gateway,
         secrets,
@@ -131,15 +98,7 @@ impl Setup {
     }
 
     async fn secret(&self, stage: &str) -> Option<Value> {
-        let out = self
-            .secrets
-            .get_secret_value()
-            .secret_id("orders/api-key")
-            .version_stage(stage)
-            .send()
-            .await
-            .ok()?;
-        serde_json::from_str(out.secret_string()?).ok()
+        support::inspect::secret_stage(&self.secrets, "orders/api-key", stage).await
     }
 
     /// Whether the key named by `body` serves `body.value` in every original plan.
@@ -173,18 +132,10 @@ impl Setup {
     }
 }
 
-fn keyrotor(world: &World, policy: &tempfile::NamedTempFile, n: i64) -> std::process::Command {
-    world.set_clock(&day(n));
-    let mut cmd = world.keyrotor();
-    cmd.env("KEYROTOR_NOW", day(n))
-        .arg("--config")
-        .arg(policy.path());
-    cmd
-}
-
 fn sweep(world: &World, policy: &tempfile::NamedTempFile, n: i64) -> Value {
-    let out =
-        run(keyrotor(world, policy, n).args(["sweep", "--kind", "api-keys", "--output", "json"]));
+    let out = run(TIME
+        .keyrotor(world, policy, n)
+        .args(["sweep", "--kind", "api-keys", "--output", "json"]));
     serde_json::from_str(&ok(&out)).unwrap()
 }
 
@@ -203,7 +154,7 @@ async fn a_due_key_is_rotated_through_retirement_without_breaking_a_consumer() {
     let world = World::new();
     let s = setup(&world, None, 2).await;
     let enforce = policy("enforce");
-    ok(&run(keyrotor(&world, &enforce, 0).arg("init")));
+    ok(&run(TIME.keyrotor(&world, &enforce, 0).arg("init")));
     s.assert_current_works("start").await;
 
     // Day 50: not due (max age 90).
@@ -267,9 +218,9 @@ async fn a_due_key_is_rotated_through_retirement_without_breaking_a_consumer() {
         .send()
         .await
         .unwrap();
-    let out =
-        run(keyrotor(&world, &enforce, 114)
-            .args(["sweep", "--kind", "api-keys", "--output", "json"]));
+    let out = run(TIME
+        .keyrotor(&world, &enforce, 114)
+        .args(["sweep", "--kind", "api-keys", "--output", "json"]));
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     let blocked: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(blocked["rotations"][0]["status"], "blocked", "{blocked}");
@@ -307,10 +258,10 @@ async fn a_due_key_is_rotated_through_retirement_without_breaking_a_consumer() {
     assert_eq!(names.len(), 1, "{names:?}");
     assert!(names[0].starts_with("orders-client-kr-"), "{names:?}");
 
-    ok(&run(
-        keyrotor(&world, &enforce, 114).args(["audit", "verify"])
-    ));
-    let out = run(keyrotor(&world, &enforce, 114).args([
+    ok(&run(TIME
+        .keyrotor(&world, &enforce, 114)
+        .args(["audit", "verify"])));
+    let out = run(TIME.keyrotor(&world, &enforce, 114).args([
         "audit",
         "list",
         "--resource",
@@ -351,8 +302,8 @@ async fn a_compromised_key_is_replaced_and_retired_at_once() {
     let world = World::new();
     let s = setup(&world, None, 2).await;
     let enforce = policy("enforce");
-    ok(&run(keyrotor(&world, &enforce, 0).arg("init")));
-    let out = run(keyrotor(&world, &enforce, 3).args([
+    ok(&run(TIME.keyrotor(&world, &enforce, 0).arg("init")));
+    let out = run(TIME.keyrotor(&world, &enforce, 3).args([
         "rotate",
         "api-key",
         "orders-client",
@@ -368,8 +319,9 @@ async fn a_compromised_key_is_replaced_and_retired_at_once() {
         .await;
     assert_eq!(s.key(&s.key).await.map(|k| k.0), Some(false));
     // Running it again continues the same rotation: nothing is due, nothing is created.
-    let out =
-        run(keyrotor(&world, &enforce, 3).args(["rotate", "api-key", &s.key, "--output", "json"]));
+    let out = run(TIME
+        .keyrotor(&world, &enforce, 3)
+        .args(["rotate", "api-key", &s.key, "--output", "json"]));
     let again: Value = serde_json::from_str(&ok(&out)).unwrap();
     assert!(again["steps"].as_array().unwrap().is_empty(), "{again}");
     assert_eq!(again["new_key"], done["new_key"]);
@@ -386,7 +338,7 @@ async fn bad_input_is_refused_with_exit_2_and_changes_nothing() {
     let world = World::new();
     let s = setup(&world, Some("{\"key\": \"not the expected shape\"}"), 1).await;
     let enforce = policy("enforce");
-    ok(&run(keyrotor(&world, &enforce, 0).arg("init")));
+    ok(&run(TIME.keyrotor(&world, &enforce, 0).arg("init")));
     let cases: [(&[&str], &str, &tempfile::NamedTempFile); 3] = [
         (
             &["rotate", "api-key", "no-such-key"],
@@ -405,7 +357,7 @@ async fn bad_input_is_refused_with_exit_2_and_changes_nothing() {
         ),
     ];
     for (args, expect, policy) in cases {
-        let out = run(keyrotor(&world, policy, 100).args(args));
+        let out = run(TIME.keyrotor(&world, policy, 100).args(args));
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         assert!(stderr(&out).contains(expect), "{args:?}: {}", stderr(&out));
         assert!(
@@ -432,13 +384,15 @@ async fn bad_input_is_refused_with_exit_2_and_changes_nothing() {
         .send()
         .await
         .unwrap();
-    let out = run(keyrotor(&world, &enforce, 100).args(["rotate", "api-key", &s.key]));
+    let out = run(TIME
+        .keyrotor(&world, &enforce, 100)
+        .args(["rotate", "api-key", &s.key]));
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("no usage plan"), "{}", stderr(&out));
     // The sweep reports it as blocked (audited) rather than failing the whole run.
-    let out =
-        run(keyrotor(&world, &enforce, 100)
-            .args(["sweep", "--kind", "api-keys", "--output", "json"]));
+    let out = run(TIME
+        .keyrotor(&world, &enforce, 100)
+        .args(["sweep", "--kind", "api-keys", "--output", "json"]));
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     let done: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(done["rotations"][0]["status"], "blocked", "{done}");
@@ -458,7 +412,7 @@ async fn an_old_key_that_joined_another_usage_plan_during_grace_is_not_retired_f
     let world = World::new();
     let s = setup(&world, None, 1).await;
     let enforce = policy("enforce");
-    ok(&run(keyrotor(&world, &enforce, 0).arg("init")));
+    ok(&run(TIME.keyrotor(&world, &enforce, 0).arg("init")));
     let new_key = promote(&world, &enforce);
     // During the grace period a person attaches the old key to a second usage plan.
     let late = s
@@ -480,9 +434,9 @@ async fn an_old_key_that_joined_another_usage_plan_during_grace_is_not_retired_f
         .await
         .unwrap();
     // Grace over: retire must see the new plan and refuse, since the replacement is not in it.
-    let out =
-        run(keyrotor(&world, &enforce, 110)
-            .args(["sweep", "--kind", "api-keys", "--output", "json"]));
+    let out = run(TIME
+        .keyrotor(&world, &enforce, 110)
+        .args(["sweep", "--kind", "api-keys", "--output", "json"]));
     let done: Value = serde_json::from_str(&support::stdout(&out)).unwrap();
     assert_eq!(done["rotations"][0]["status"], "blocked", "{done}");
     assert!(
@@ -525,9 +479,9 @@ async fn an_old_key_that_joined_another_usage_plan_during_grace_is_not_retired_f
         .send()
         .await
         .unwrap();
-    let out =
-        run(keyrotor(&world, &enforce, 150)
-            .args(["sweep", "--kind", "api-keys", "--output", "json"]));
+    let out = run(TIME
+        .keyrotor(&world, &enforce, 150)
+        .args(["sweep", "--kind", "api-keys", "--output", "json"]));
     let done: Value = serde_json::from_str(&support::stdout(&out)).unwrap();
     assert_eq!(done["rotations"][0]["status"], "blocked", "{done}");
     assert!(
@@ -541,10 +495,12 @@ async fn an_exemption_added_after_promotion_stops_retire_and_delete() {
     let world = World::new();
     let s = setup(&world, None, 1).await;
     let enforce = policy("enforce");
-    ok(&run(keyrotor(&world, &enforce, 0).arg("init")));
+    ok(&run(TIME.keyrotor(&world, &enforce, 0).arg("init")));
     promote(&world, &enforce);
     // After promotion the owner exempts the old key until day 130.
-    let until = (t0() + Duration::days(130)).format("%Y-%m-%d").to_string();
+    let until = (TIME.t0() + Duration::days(130))
+        .format("%Y-%m-%d")
+        .to_string();
     let arn = format!("arn:aws:apigateway:{}::/apikeys/{}", support::REGION, s.key);
     s.gateway
         .tag_resource()
@@ -565,7 +521,9 @@ async fn an_exemption_added_after_promotion_stops_retire_and_delete() {
     );
     assert!(s.in_plan(&s.plans[0], &s.key).await);
     // `rotate api-key` on the key refuses too (the step re-checks scope itself).
-    let out = run(keyrotor(&world, &enforce, 110).args(["rotate", "api-key", &s.key]));
+    let out = run(TIME
+        .keyrotor(&world, &enforce, 110)
+        .args(["rotate", "api-key", &s.key]));
     assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("exempt"), "{}", stderr(&out));
     assert_eq!(s.key(&s.key).await.map(|k| k.0), Some(true));
@@ -582,7 +540,7 @@ async fn one_unreadable_rotation_record_does_not_stop_the_other_keys() {
     let world = World::new();
     let s = setup(&world, None, 1).await;
     let enforce = policy("enforce");
-    ok(&run(keyrotor(&world, &enforce, 0).arg("init")));
+    ok(&run(TIME.keyrotor(&world, &enforce, 0).arg("init")));
     let dynamo = aws_sdk_dynamodb::Client::new(&world.sdk().await);
     let text = aws_sdk_dynamodb::types::AttributeValue::S;
     dynamo
@@ -598,8 +556,8 @@ async fn one_unreadable_rotation_record_does_not_stop_the_other_keys() {
         .item("token", text("not a token!".into()))
         .item("trigger", text("on-demand".into()))
         .item("stage", text("started".into()))
-        .item("since", text(day(1)))
-        .item("started_at", text(day(1)))
+        .item("since", text(TIME.day(1)))
+        .item("started_at", text(TIME.day(1)))
         .item("plans", text(String::new()))
         .item(
             "version",
@@ -611,9 +569,9 @@ async fn one_unreadable_rotation_record_does_not_stop_the_other_keys() {
     let done = sweep(&world, &enforce, 100);
     assert!(steps(&done).contains(&"promote".to_owned()), "{done}");
     s.assert_current_works("after the sweep").await;
-    let out =
-        run(keyrotor(&world, &enforce, 100)
-            .args(["plan", "--kind", "api-keys", "--output", "json"]));
+    let out = run(TIME
+        .keyrotor(&world, &enforce, 100)
+        .args(["plan", "--kind", "api-keys", "--output", "json"]));
     let plan = ok(&out);
     assert!(
         plan.contains("bogus0key") && plan.contains("not a rotation token"),

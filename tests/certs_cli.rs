@@ -5,10 +5,9 @@ mod support;
 
 use std::collections::HashMap;
 
-use aws_sdk_acm::primitives::Blob;
-use chrono::{DateTime, Datelike, Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
-use support::{World, ok, run, stdout};
+use support::{World, ok, run, seed, stdout};
 
 const NOW: &str = "2026-11-25T00:00:00Z";
 
@@ -24,42 +23,18 @@ async fn import(
     not_before: DateTime<Utc>,
     not_after: DateTime<Utc>,
 ) -> String {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(vec![domain.to_owned()]).unwrap();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, domain);
-    params.not_before = rcgen::date_time_ymd(
-        not_before.year(),
-        not_before.month() as u8,
-        not_before.day() as u8,
-    );
-    params.not_after = rcgen::date_time_ymd(
-        not_after.year(),
-        not_after.month() as u8,
-        not_after.day() as u8,
-    );
-    let cert = params.self_signed(&key).unwrap();
     // moto refuses certificates that are not valid at import time: import "back then".
     world.set_clock(&(not_before + Duration::days(1)).to_rfc3339());
-    let acm = aws_sdk_acm::Client::new(&world.sdk().await);
-    let out = acm
-        .import_certificate()
-        .certificate(Blob::new(cert.pem()))
-        .private_key(Blob::new(key.serialize_pem()))
-        .tags(
-            aws_sdk_acm::types::Tag::builder()
-                .key("owner")
-                .value("tls-team@example.com")
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let arn = seed::certificate(
+        world,
+        domain,
+        not_before,
+        not_after,
+        Some("tls-team@example.com"),
+    )
+    .await;
     world.set_clock(NOW);
-    out.certificate_arn().unwrap().to_owned()
+    arn
 }
 
 struct Certs {

@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::io::Write;
 use std::sync::mpsc;
 use std::time::Duration as StdDuration;
 
@@ -23,19 +22,19 @@ use keyrotor::domain::policy::Policy;
 use keyrotor::lambda::{Context, Job};
 use keyrotor::steps::StepError;
 use serde_json::{Value, json};
-use support::{World, run, stderr, stdout};
+use support::{PolicyText, World, policy::CONTACT, run, seed, stderr, stdout};
 
-const POLICY: &str =
-    "mode = \"enforce\"\n[notifications]\ndefault_contact = \"security@example.com\"\n";
+/// Enforce, with a contact for the warnings.
+fn policy_text() -> PolicyText {
+    PolicyText::mode("enforce").with(CONTACT)
+}
 
 fn policy() -> Policy {
-    Policy::from_toml(POLICY, "test").unwrap()
+    policy_text().parse()
 }
 
 fn policy_file() -> tempfile::NamedTempFile {
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    file.write_all(POLICY.as_bytes()).unwrap();
-    file
+    policy_text().file()
 }
 
 /// Stops the calling run at its first `apigateway:CreateApiKey`: tells `reached`, then
@@ -83,51 +82,24 @@ async fn api_world() -> ApiWorld {
     let sdk = world.sdk().await;
     let gateway = aws_sdk_apigateway::Client::new(&sdk);
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
-    let key = gateway
-        .create_api_key()
-        .name("billing-client")
-        .enabled(true)
-        .tags("keyrotor:secret", "billing/api-key")
-        .send()
-        .await
-        .unwrap();
-    let (old, value) = (
-        key.id().unwrap().to_owned(),
-        key.value().unwrap().to_owned(),
-    );
-    let plan = gateway
-        .create_usage_plan()
-        .name("gold")
-        .send()
-        .await
-        .unwrap();
-    gateway
-        .create_usage_plan_key()
-        .usage_plan_id(plan.id().unwrap())
-        .key_id(&old)
-        .key_type("API_KEY")
-        .send()
-        .await
-        .unwrap();
-    secrets
-        .create_secret()
-        .name("billing/api-key")
-        .secret_string(json!({"apiKeyId": old, "value": value}).to_string())
-        .tags(
-            aws_sdk_secretsmanager::types::Tag::builder()
-                .key("keyrotor:type")
-                .value("apigw-api-key")
-                .build(),
-        )
-        .tags(
-            aws_sdk_secretsmanager::types::Tag::builder()
-                .key("keyrotor:api-key")
-                .value("billing-client")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let (old, value) = seed::api_key(
+        &gateway,
+        "billing-client",
+        &[("keyrotor:secret", "billing/api-key")],
+    )
+    .await;
+    seed::usage_plan_with(&gateway, "gold", &old).await;
+    seed::api_key_secret(
+        &secrets,
+        "billing/api-key",
+        &old,
+        &value,
+        &[
+            ("keyrotor:type", "apigw-api-key"),
+            ("keyrotor:api-key", "billing-client"),
+        ],
+    )
+    .await;
     world.set_clock(&Utc::now().to_rfc3339());
     keyrotor::steps::init(
         &DynamoTables::new(Aws::from_config(sdk).dynamodb()),

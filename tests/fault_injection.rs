@@ -31,19 +31,18 @@ use keyrotor::domain::policy::Policy;
 use keyrotor::lambda::{Context, Job};
 use keyrotor::steps::StepError;
 use serde_json::{Value, json};
-use support::World;
 use support::faults::{Attempts, Faults, Kind};
+
+/// Day 0 of every test here; `TIME.day(n)` is day `n` for keyrotor and the emulator.
+const TIME: Timeline = Timeline::starting(2026, 1, 1);
+use support::{PolicyText, Timeline, World, policy::CONTACT, seed};
 
 /// Runs of one matrix in flight at once (each in its own account).
 // Most of a run's time is the API Gateway adapter's client-side pacing (sleep), not work.
 const PARALLEL: usize = 24;
 
 fn policy() -> Policy {
-    Policy::from_toml(
-        "mode = \"enforce\"\n[notifications]\ndefault_contact = \"security@example.com\"\n",
-        "test",
-    )
-    .unwrap()
+    PolicyText::mode("enforce").with(CONTACT).parse()
 }
 
 /// keyrotor's context over `faults`, policy time `now`.
@@ -333,51 +332,27 @@ async fn api_world() -> ApiWorld {
     let sdk = world.sdk().await;
     let gateway = aws_sdk_apigateway::Client::new(&sdk);
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
-    let key = gateway
-        .create_api_key()
-        .name("billing-client")
-        .enabled(true)
-        .tags("keyrotor:secret", "billing/api-key")
-        .send()
-        .await
-        .unwrap();
-    let (old, value) = (
-        key.id().unwrap().to_owned(),
-        key.value().unwrap().to_owned(),
-    );
+    let (old, value) = seed::api_key(
+        &gateway,
+        "billing-client",
+        &[("keyrotor:secret", "billing/api-key")],
+    )
+    .await;
     let mut plans = Vec::new();
     for name in ["gold", "silver"] {
-        let plan = gateway.create_usage_plan().name(name).send().await.unwrap();
-        let plan = plan.id().unwrap().to_owned();
-        gateway
-            .create_usage_plan_key()
-            .usage_plan_id(&plan)
-            .key_id(&old)
-            .key_type("API_KEY")
-            .send()
-            .await
-            .unwrap();
-        plans.push(plan);
+        plans.push(seed::usage_plan_with(&gateway, name, &old).await);
     }
-    secrets
-        .create_secret()
-        .name("billing/api-key")
-        .secret_string(json!({"apiKeyId": old, "value": value}).to_string())
-        .tags(
-            aws_sdk_secretsmanager::types::Tag::builder()
-                .key("keyrotor:api-key")
-                .value("billing-client")
-                .build(),
-        )
-        .tags(
-            aws_sdk_secretsmanager::types::Tag::builder()
-                .key("keyrotor:type")
-                .value("apigw-api-key")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    seed::api_key_secret(
+        &secrets,
+        "billing/api-key",
+        &old,
+        &value,
+        &[
+            ("keyrotor:api-key", "billing-client"),
+            ("keyrotor:type", "apigw-api-key"),
+        ],
+    )
+    .await;
     init_tables(&world).await;
     ApiWorld {
         world,
@@ -551,12 +526,6 @@ async fn api_key_rotation_full_fault_matrix() {
 // IAM access key lifecycle: warn (unused 45 days), deactivate (7 days after the warning),
 // delete (inactive and unused 30 days); a key in use stays active throughout.
 
-fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
 #[derive(Clone)]
 struct IamWorld {
     world: World,
@@ -567,22 +536,12 @@ struct IamWorld {
 
 async fn iam_world() -> IamWorld {
     let world = World::new();
-    support::faults::set_clock(&world, &t0().to_rfc3339());
+    support::faults::set_clock(&world, &TIME.t0().to_rfc3339());
     let iam = aws_sdk_iam::Client::new(&world.sdk().await);
     let mut keys = Vec::new();
     for user in ["stale", "busy"] {
-        iam.create_user().user_name(user).send().await.unwrap();
-        let key = iam
-            .create_access_key()
-            .user_name(user)
-            .send()
-            .await
-            .unwrap();
-        let key = key.access_key().unwrap();
-        keys.push((
-            key.access_key_id().to_owned(),
-            key.secret_access_key().to_owned(),
-        ));
+        let key = seed::user_with_key(&iam, user, &[]).await;
+        keys.push((key.id, key.secret));
     }
     init_tables(&world).await;
     IamWorld {
@@ -597,19 +556,8 @@ impl IamWorld {
     /// The consumer of `busy` signs a request at `now` (the emulator records the use).
     async fn use_busy(&self, now: DateTime<Utc>) {
         support::faults::set_clock(&self.world, &now.to_rfc3339());
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(support::REGION))
-            .endpoint_url(&self.world.endpoint)
-            .credentials_provider(aws_credential_types::Credentials::new(
-                &self.busy.0,
-                &self.busy.1,
-                None,
-                None,
-                "tests",
-            ))
-            .load()
-            .await;
-        aws_sdk_sts::Client::new(&config)
+        support::seed::sts_as(&self.world, &self.busy.0, &self.busy.1, None)
+            .await
             .get_caller_identity()
             .send()
             .await
@@ -617,16 +565,9 @@ impl IamWorld {
     }
 
     async fn status(&self, user: &str, key: &str) -> Option<String> {
-        self.iam
-            .list_access_keys()
-            .user_name(user)
-            .send()
+        support::inspect::key_status(&self.iam, user, key)
             .await
-            .unwrap()
-            .access_key_metadata()
-            .iter()
-            .find(|k| k.access_key_id() == Some(key))
-            .and_then(|k| k.status().map(|s| s.as_str().to_owned()))
+            .map(|s| s.as_str().to_owned())
     }
 
     /// The key in use stays active; the stale key is never gone while active, and is in
@@ -672,7 +613,7 @@ fn iam_keys_run(case: Option<Case>) -> Boxed<'static, Report> {
         let mut report = Report::default();
         let mut faulted = Vec::new();
         for (phase, day) in [50, 58, 89].into_iter().enumerate() {
-            let now = t0() + Duration::days(day);
+            let now = TIME.t0() + Duration::days(day);
             w.use_busy(now - Duration::hours(1)).await;
             support::faults::set_clock(&w.world, &now.to_rfc3339());
             let job = |faults: Faults| -> Boxed<'static, Result<Value, StepError>> {
@@ -725,63 +666,19 @@ async fn hook_world() -> HookWorld {
     let sdk = world.sdk().await;
     let iam = aws_sdk_iam::Client::new(&sdk);
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
-    iam.create_user().user_name("svc").send().await.unwrap();
-    let key = iam
-        .create_access_key()
-        .user_name("svc")
-        .send()
-        .await
-        .unwrap();
-    let key = key.access_key().unwrap();
-    let created = secrets
-        .create_secret()
-        .name("svc/iam")
-        .secret_string(
-            json!({"userName": "svc", "accessKeyId": key.access_key_id(), "secretAccessKey": key.secret_access_key()})
-                .to_string(),
-        )
-        .tags(
-            aws_sdk_secretsmanager::types::Tag::builder()
-                .key("keyrotor:type")
-                .value("iam-access-key")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    // The user names the secret that may hold its keys (the binding's other half).
-    iam.tag_user()
-        .user_name("svc")
-        .tags(
-            aws_sdk_iam::types::Tag::builder()
-                .key("keyrotor:secret")
-                .value(created.arn().unwrap())
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let key = support::seed::user_with_bound_secret(&iam, &secrets, "svc", "svc/iam").await;
     init_tables(&world).await;
     HookWorld {
         world,
         iam,
         secrets,
-        old: key.access_key_id().to_owned(),
+        old: key.id,
     }
 }
 
 impl HookWorld {
     async fn stage(&self, stage: &str) -> Option<Value> {
-        let out = self
-            .secrets
-            .get_secret_value()
-            .secret_id("svc/iam")
-            .version_stage(stage)
-            .send()
-            .await
-            .ok()?;
-        serde_json::from_str(out.secret_string()?).ok()
+        support::inspect::secret_stage(&self.secrets, "svc/iam", stage).await
     }
 
     /// The consumer's credential (AWSCURRENT) is an active key of the user and signs
@@ -804,23 +701,17 @@ impl HookWorld {
         if status.as_deref() != Some("Active") {
             problems.push(format!("{at}: AWSCURRENT key {id} is {status:?}"));
         }
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(support::REGION))
-            .endpoint_url(&self.world.endpoint)
-            .credentials_provider(aws_credential_types::Credentials::new(
-                id,
-                current["secretAccessKey"].as_str().unwrap_or_default(),
-                None,
-                None,
-                "tests",
-            ))
-            .load()
-            .await;
-        let works = aws_sdk_sts::Client::new(&config)
-            .get_caller_identity()
-            .send()
-            .await
-            .is_ok_and(|r| r.arn().is_some_and(|a| a.ends_with("user/svc")));
+        let works = support::seed::sts_as(
+            &self.world,
+            id,
+            current["secretAccessKey"].as_str().unwrap_or_default(),
+            None,
+        )
+        .await
+        .get_caller_identity()
+        .send()
+        .await
+        .is_ok_and(|r| r.arn().is_some_and(|a| a.ends_with("user/svc")));
         if !works {
             problems.push(format!(
                 "{at}: the AWSCURRENT credential does not sign requests"
@@ -963,14 +854,12 @@ async fn cert_world(now: DateTime<Utc>) -> CertWorld {
 
 impl CertWorld {
     fn policy(&self) -> Policy {
-        Policy::from_toml(
-            &format!(
-                "mode = \"enforce\"\n[notifications]\ndefault_contact = \"tls@example.com\"\nsns_topic_arn = \"{}\"\n",
+        PolicyText::mode("enforce")
+            .with(&format!(
+                "[notifications]\ndefault_contact = \"tls@example.com\"\nsns_topic_arn = \"{}\"\n",
                 self.topic
-            ),
-            "test",
-        )
-        .unwrap()
+            ))
+            .parse()
     }
 
     /// The notifications delivered so far (their subjects).
@@ -1004,7 +893,7 @@ impl CertWorld {
 
 fn certs_run(case: Option<Case>) -> Boxed<'static, Report> {
     Box::pin(async move {
-        let t = t0();
+        let t = TIME.t0();
         let w = cert_world(t).await;
         let mut report = Report::default();
         let mut faulted = Vec::new();
@@ -1077,7 +966,7 @@ const MIGRATED_ROLE: &str = "migrated-app";
 
 async fn migration_world() -> MigrationWorld {
     let world = World::new();
-    support::faults::set_clock(&world, &t0().to_rfc3339());
+    support::faults::set_clock(&world, &TIME.t0().to_rfc3339());
     let iam = aws_sdk_iam::Client::new(&world.sdk().await);
     let runner = format!("arn:aws:iam::{}:role/app-runner", world.account);
     iam.create_user()
@@ -1102,20 +991,11 @@ async fn migration_world() -> MigrationWorld {
         .send()
         .await
         .unwrap();
-    let key = iam
-        .create_access_key()
-        .user_name(MIGRATING)
-        .send()
-        .await
-        .unwrap();
-    let key = key.access_key().unwrap();
+    let key = seed::access_key(&iam, MIGRATING).await;
     let w = MigrationWorld {
         world,
         iam,
-        key: (
-            key.access_key_id().to_owned(),
-            key.secret_access_key().to_owned(),
-        ),
+        key: (key.id, key.secret),
     };
     w.call_as(&w.key.0.clone(), &w.key.1.clone(), None).await;
     init_tables(&w.world).await;
@@ -1125,19 +1005,8 @@ async fn migration_world() -> MigrationWorld {
 
 impl MigrationWorld {
     async fn call_as(&self, id: &str, secret: &str, token: Option<&str>) -> bool {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(support::REGION))
-            .endpoint_url(&self.world.endpoint)
-            .credentials_provider(aws_credential_types::Credentials::new(
-                id,
-                secret,
-                token.map(str::to_owned),
-                None,
-                "tests",
-            ))
-            .load()
-            .await;
-        aws_sdk_sts::Client::new(&config)
+        support::seed::sts_as(&self.world, id, secret, token)
+            .await
             .get_caller_identity()
             .send()
             .await
@@ -1147,19 +1016,12 @@ impl MigrationWorld {
     /// The workload assumes the new role and calls with its credentials; false when it
     /// cannot.
     async fn use_role(&self) -> bool {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(support::REGION))
-            .endpoint_url(&self.world.endpoint)
-            .credentials_provider(aws_credential_types::Credentials::new(
-                "runner", "runner", None, None, "tests",
-            ))
-            .load()
-            .await;
         let arn = format!(
             "arn:aws:iam::{}:role/migrated/{MIGRATED_ROLE}",
             self.world.account
         );
-        let Ok(out) = aws_sdk_sts::Client::new(&config)
+        let Ok(out) = support::seed::sts_as(&self.world, "runner", "runner", None)
+            .await
             .assume_role()
             .role_arn(arn)
             .role_session_name("app")
@@ -1304,7 +1166,7 @@ fn migration_run(case: Option<Case>) -> Boxed<'static, Report> {
         let mut faulted = Vec::new();
         // (phase, day): apply on day 1, the role used on day 3; sweeps on days 4, 34, 41, 71.
         for (phase, day) in [1, 4, 34, 41, 71].into_iter().enumerate() {
-            let now = t0() + Duration::days(day);
+            let now = TIME.t0() + Duration::days(day);
             // Days pass between phases: a lease a faulted run could not give back has
             // long expired (its TTL is 15 minutes of wall clock, which tests do not move).
             expire_leases(&w.world).await;
@@ -1501,7 +1363,7 @@ async fn one_failed_attempt_of_any_write_is_absorbed_by_the_retry_layer() {
 
 /// The migration job (the Lambda's) on `day`, over `faults`, without retries.
 async fn migration_sweep(world: &World, faults: &Faults, day: i64) -> Result<Value, StepError> {
-    let now = t0() + Duration::days(day);
+    let now = TIME.t0() + Duration::days(day);
     support::faults::set_clock(world, &now.to_rfc3339());
     let ctx = context_with(
         world,
@@ -1517,18 +1379,11 @@ async fn migration_sweep(world: &World, faults: &Faults, day: i64) -> Result<Val
 /// The migration world with a second (never used) key, walked to `guarded` (day 34).
 async fn two_keys_guarded() -> (MigrationWorld, String) {
     let w = migration_world().await;
-    let second = w
-        .iam
-        .create_access_key()
-        .user_name(MIGRATING)
-        .send()
+    let second = seed::access_key(&w.iam, MIGRATING).await.id;
+    apply(&w.world, &Faults::none(), TIME.t0() + Duration::days(1))
         .await
         .unwrap();
-    let second = second.access_key().unwrap().access_key_id().to_owned();
-    apply(&w.world, &Faults::none(), t0() + Duration::days(1))
-        .await
-        .unwrap();
-    support::faults::set_clock(&w.world, &(t0() + Duration::days(3)).to_rfc3339());
+    support::faults::set_clock(&w.world, &(TIME.t0() + Duration::days(3)).to_rfc3339());
     assert!(w.use_role().await);
     for day in [4, 34] {
         migration_sweep(&w.world, &Faults::none(), day)
@@ -1586,7 +1441,7 @@ async fn a_deactivation_stopped_after_the_first_key_is_still_rolled_back_whole()
     let ctx = context_with(
         &w.world,
         &Faults::none(),
-        t0() + Duration::days(43),
+        TIME.t0() + Duration::days(43),
         RetryConfig::disabled(),
         migration_policy(),
     )
@@ -1612,7 +1467,7 @@ async fn a_deactivation_stopped_after_the_first_key_is_still_rolled_back_whole()
         &ports,
         &ctx.policy,
         MIGRATING,
-        t0() + Duration::days(43),
+        TIME.t0() + Duration::days(43),
         &keyrotor::ports::SystemClock::Real,
     )
     .await
@@ -1634,14 +1489,7 @@ async fn a_deactivation_stopped_after_the_first_key_is_still_rolled_back_whole()
 async fn hook_world_two_keys(now: DateTime<Utc>) -> (HookWorld, String) {
     let w = hook_world().await;
     support::faults::set_clock(&w.world, &(now - Duration::days(1)).to_rfc3339());
-    let spare = w
-        .iam
-        .create_access_key()
-        .user_name("svc")
-        .send()
-        .await
-        .unwrap();
-    let spare = spare.access_key().unwrap().access_key_id().to_owned();
+    let spare = seed::access_key(&w.iam, "svc").await.id;
     support::faults::set_clock(&w.world, &now.to_rfc3339());
     (w, spare)
 }

@@ -5,102 +5,39 @@
 
 mod support;
 
-use std::io::Write;
-
-use aws_sdk_iam::types::{StatusType, Tag};
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use aws_sdk_iam::types::StatusType;
 use serde_json::Value;
-use support::{REGION, World, ok, run, stderr};
+use support::inspect::key_status;
+use support::{
+    PolicyText, Timeline, World, ok,
+    policy::CONTACT,
+    run,
+    seed::{Key, user_with_key},
+    stderr,
+};
 
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
-}
-
-fn day(n: i64) -> String {
-    (t0() + Duration::days(n)).to_rfc3339()
-}
+/// Day 0 of every test here; `TIME.day(n)` is day `n` for keyrotor and the emulator.
+const TIME: Timeline = Timeline::starting(2026, 1, 1);
 
 /// A policy file: defaults (unused 45, warn 7, delete after 30 days) in `mode`.
 fn policy(mode: &str) -> tempfile::NamedTempFile {
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    writeln!(
-        file,
-        "mode = \"{mode}\"\n[notifications]\ndefault_contact = \"security@example.com\""
-    )
-    .unwrap();
-    file
-}
-
-struct Key {
-    id: String,
-    secret: String,
-}
-
-async fn user_with_key(iam: &aws_sdk_iam::Client, name: &str, tags: &[(&str, &str)]) -> Key {
-    iam.create_user()
-        .user_name(name)
-        .set_tags(Some(
-            tags.iter()
-                .map(|(k, v)| Tag::builder().key(*k).value(*v).build().unwrap())
-                .collect(),
-        ))
-        .send()
-        .await
-        .unwrap();
-    let key = iam
-        .create_access_key()
-        .user_name(name)
-        .send()
-        .await
-        .unwrap();
-    let key = key.access_key().unwrap();
-    Key {
-        id: key.access_key_id().to_owned(),
-        secret: key.secret_access_key().to_owned(),
-    }
+    PolicyText::mode(mode).with(CONTACT).file()
 }
 
 /// Signs one request with the key: the emulator records it as used at the account clock.
 async fn use_key(world: &World, key: &Key) {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(REGION))
-        .endpoint_url(&world.endpoint)
-        .credentials_provider(aws_credential_types::Credentials::new(
-            &key.id,
-            &key.secret,
-            None,
-            None,
-            "tests",
-        ))
-        .load()
-        .await;
-    aws_sdk_sts::Client::new(&config)
+    support::seed::sts_as(world, &key.id, &key.secret, None)
+        .await
         .get_caller_identity()
         .send()
         .await
         .unwrap();
 }
 
-async fn status(iam: &aws_sdk_iam::Client, user: &str, key: &str) -> Option<StatusType> {
-    iam.list_access_keys()
-        .user_name(user)
-        .send()
-        .await
-        .unwrap()
-        .access_key_metadata()
-        .iter()
-        .find(|k| k.access_key_id() == Some(key))
-        .and_then(|k| k.status().cloned())
-}
-
 /// Runs `keyrotor sweep --kind iam-keys` at day `n`; returns the JSON result.
 fn sweep(world: &World, policy: &tempfile::NamedTempFile, n: i64) -> Value {
-    world.set_clock(&day(n));
-    let out = run(world
-        .keyrotor()
-        .env("KEYROTOR_NOW", day(n))
-        .arg("--config")
-        .arg(policy.path())
+    let out = run(TIME
+        .keyrotor(world, policy, n)
         .args(["sweep", "--kind", "iam-keys", "--output", "json"]));
     serde_json::from_str(&ok(&out)).expect("sweep output is JSON")
 }
@@ -125,12 +62,12 @@ fn tuple(a: &str, r: &str, s: &str, st: &str) -> Option<(String, String, String,
 #[tokio::test]
 async fn a_key_walks_through_every_transition() {
     let world = World::new();
-    world.set_clock(&day(0));
+    TIME.set_clock(&world, 0);
     let iam = aws_sdk_iam::Client::new(&world.sdk().await);
     let alice = user_with_key(&iam, "alice", &[("owner", "alice@example.com")]).await;
     // Erin is exempt until day 90 and never uses her key.
     let erin = user_with_key(&iam, "erin", &[("keyrotor:exempt", "2026-04-01")]).await;
-    world.set_clock(&day(10));
+    TIME.set_clock(&world, 10);
     use_key(&world, &alice).await;
     let enforce = policy("enforce");
     ok(&run(world
@@ -154,7 +91,7 @@ async fn a_key_walks_through_every_transition() {
 
     // Day 58 the key is used; the sweep of day 64 (past the 7 warning days) does not
     // deactivate it: back to active.
-    world.set_clock(&day(58));
+    TIME.set_clock(&world, 58);
     use_key(&world, &alice).await;
     let done = sweep(&world, &enforce, 64);
     assert_eq!(
@@ -163,7 +100,7 @@ async fn a_key_walks_through_every_transition() {
         "{done}"
     );
     assert_eq!(
-        status(&iam, "alice", &alice.id).await,
+        key_status(&iam, "alice", &alice.id).await,
         Some(StatusType::Active)
     );
 
@@ -195,21 +132,21 @@ async fn a_key_walks_through_every_transition() {
         tuple("deactivate", "still-unused", "done", "deactivated")
     );
     assert_eq!(
-        status(&iam, "alice", &alice.id).await,
+        key_status(&iam, "alice", &alice.id).await,
         Some(StatusType::Inactive)
     );
 
     // Erin asks for her key back: reactivated, reconsidered after a fresh 45-day window.
     let out = run(world
         .keyrotor()
-        .env("KEYROTOR_NOW", day(112))
+        .env("KEYROTOR_NOW", TIME.day(112))
         .arg("--config")
         .arg(enforce.path())
         .args(["reactivate", "iam-key", &erin.id, "--output", "json"]));
     let done: Value = serde_json::from_str(&ok(&out)).unwrap();
     assert_eq!(done["reconsidered_at"], "2026-06-07T00:00:00Z", "{done}"); // day 157
     assert_eq!(
-        status(&iam, "erin", &erin.id).await,
+        key_status(&iam, "erin", &erin.id).await,
         Some(StatusType::Active)
     );
 
@@ -220,7 +157,7 @@ async fn a_key_walks_through_every_transition() {
         tuple("delete", "inactive-unused", "done", "deleted")
     );
     assert_eq!(applied(&done, &erin.id), None, "{done}");
-    assert_eq!(status(&iam, "alice", &alice.id).await, None, "deleted");
+    assert_eq!(key_status(&iam, "alice", &alice.id).await, None, "deleted");
 
     // The same sweep again: nothing left to do.
     let again = sweep(&world, &enforce, 141);
@@ -267,7 +204,7 @@ async fn a_key_walks_through_every_transition() {
 #[tokio::test]
 async fn in_plan_mode_the_sweep_records_decisions_and_changes_nothing() {
     let world = World::new();
-    world.set_clock(&day(0));
+    TIME.set_clock(&world, 0);
     let iam = aws_sdk_iam::Client::new(&world.sdk().await);
     let bob = user_with_key(&iam, "bob", &[]).await;
     let plan_mode = policy("plan");
@@ -284,7 +221,10 @@ async fn in_plan_mode_the_sweep_records_decisions_and_changes_nothing() {
             "day {n}: {done}"
         );
     }
-    assert_eq!(status(&iam, "bob", &bob.id).await, Some(StatusType::Active));
+    assert_eq!(
+        key_status(&iam, "bob", &bob.id).await,
+        Some(StatusType::Active)
+    );
     let out = run(world
         .keyrotor()
         .arg("--config")
@@ -304,7 +244,7 @@ async fn in_plan_mode_the_sweep_records_decisions_and_changes_nothing() {
 #[tokio::test]
 async fn plan_shows_each_examined_key_with_its_stage_and_next_step() {
     let world = World::new();
-    world.set_clock(&day(0));
+    TIME.set_clock(&world, 0);
     let iam = aws_sdk_iam::Client::new(&world.sdk().await);
     let carol = user_with_key(&iam, "carol", &[]).await;
     let enforce = policy("enforce");
@@ -316,7 +256,7 @@ async fn plan_shows_each_examined_key_with_its_stage_and_next_step() {
     sweep(&world, &enforce, 46); // warned on day 46
     let out = run(world
         .keyrotor()
-        .env("KEYROTOR_NOW", day(47))
+        .env("KEYROTOR_NOW", TIME.day(47))
         .arg("--config")
         .arg(enforce.path())
         .args(["plan", "--kind", "iam-keys", "--output", "json"]));
@@ -333,7 +273,7 @@ async fn plan_shows_each_examined_key_with_its_stage_and_next_step() {
     assert_eq!(view["status"], "active");
     let table = ok(&run(world
         .keyrotor()
-        .env("KEYROTOR_NOW", day(47))
+        .env("KEYROTOR_NOW", TIME.day(47))
         .arg("--config")
         .arg(enforce.path())
         .args(["plan", "--kind", "iam-keys"])));
@@ -346,7 +286,7 @@ async fn plan_shows_each_examined_key_with_its_stage_and_next_step() {
 #[tokio::test]
 async fn reactivate_refuses_keys_keyrotor_did_not_deactivate() {
     let world = World::new();
-    world.set_clock(&day(0));
+    TIME.set_clock(&world, 0);
     let iam = aws_sdk_iam::Client::new(&world.sdk().await);
     let dave = user_with_key(&iam, "dave", &[]).await;
     iam.update_access_key()
@@ -376,7 +316,7 @@ async fn reactivate_refuses_keys_keyrotor_did_not_deactivate() {
         assert!(stderr(&out).contains(expect), "{key}: {}", stderr(&out));
     }
     assert_eq!(
-        status(&iam, "dave", &dave.id).await,
+        key_status(&iam, "dave", &dave.id).await,
         Some(StatusType::Inactive),
         "nothing changed"
     );

@@ -10,22 +10,20 @@ mod support;
 use std::io::Write;
 
 use aws_sdk_iam::types::{StatusType, Tag};
-use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{Value, json};
-use support::{REGION, World, ok, run, stderr, stdout};
+use support::{
+    PolicyText, Timeline, World, ok,
+    policy::MIGRATION,
+    run,
+    seed::{self, sts_as},
+    stderr, stdout,
+};
 
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap()
-}
-
-fn day(n: i64) -> String {
-    (t0() + Duration::days(n)).to_rfc3339()
-}
+/// Day 0 of every test here; `TIME.day(n)` is day `n` for keyrotor and the emulator.
+const TIME: Timeline = Timeline::starting(2026, 5, 1);
 
 fn policy() -> tempfile::NamedTempFile {
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    writeln!(file, "mode = \"enforce\"\n[migration]\nenabled = true").unwrap();
-    file
+    policy_with("")
 }
 
 struct App {
@@ -35,27 +33,11 @@ struct App {
     account: String,
 }
 
-async fn sts_as(world: &World, id: &str, secret: &str, token: Option<&str>) -> aws_sdk_sts::Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(REGION))
-        .endpoint_url(&world.endpoint)
-        .credentials_provider(aws_credential_types::Credentials::new(
-            id,
-            secret,
-            token.map(str::to_owned),
-            None,
-            "tests",
-        ))
-        .load()
-        .await;
-    aws_sdk_sts::Client::new(&config)
-}
-
 /// User `app` with a used key, a managed policy, an inline policy and a group with an
 /// inline policy, tagged to move to `migrate_to`; the account has the guard's managed
 /// policy, as the templates deploy it.
 async fn app(world: &World, migrate_to: &str) -> App {
-    world.set_clock(&day(0));
+    TIME.set_clock(world, 0);
     support::create_migration_guard_policy(world).await;
     let iam = aws_sdk_iam::Client::new(&world.sdk().await);
     iam.create_user()
@@ -120,17 +102,8 @@ async fn app(world: &World, migrate_to: &str) -> App {
         .send()
         .await
         .unwrap();
-    let key = iam
-        .create_access_key()
-        .user_name("app")
-        .send()
-        .await
-        .unwrap();
-    let key = key.access_key().unwrap();
-    let key = (
-        key.access_key_id().to_owned(),
-        key.secret_access_key().to_owned(),
-    );
+    let key = seed::access_key(&iam, "app").await;
+    let key = (key.id, key.secret);
     sts_as(world, &key.0, &key.1, None)
         .await
         .get_caller_identity()
@@ -147,7 +120,7 @@ async fn app(world: &World, migrate_to: &str) -> App {
 
 impl App {
     async fn use_key(&self, world: &World, n: i64) {
-        world.set_clock(&day(n));
+        TIME.set_clock(world, n);
         sts_as(world, &self.key.0, &self.key.1, None)
             .await
             .get_caller_identity()
@@ -158,7 +131,7 @@ impl App {
 
     /// The workload assumes the new role and makes a call with its temporary credentials.
     async fn use_role(&self, world: &World, role_arn: &str, n: i64) {
-        world.set_clock(&day(n));
+        TIME.set_clock(world, n);
         let sts = sts_as(world, "runner", "runner", None).await;
         let out = sts
             .assume_role()
@@ -230,13 +203,11 @@ fn guard_arn(account: &str) -> String {
     format!("arn:aws:iam::{account}:policy/keyrotor/keyrotor-migration-guard")
 }
 
-fn keyrotor(world: &World, policy: &tempfile::NamedTempFile, n: i64) -> std::process::Command {
-    world.set_clock(&day(n));
-    let mut cmd = world.keyrotor();
-    cmd.env("KEYROTOR_NOW", day(n))
-        .arg("--config")
-        .arg(policy.path());
-    cmd
+/// `keyrotor sweep --kind migration --output json` on day `n`.
+fn sweep_output(world: &World, policy: &tempfile::NamedTempFile, n: i64) -> std::process::Output {
+    run(TIME
+        .keyrotor(world, policy, n)
+        .args(["sweep", "--kind", "migration", "--output", "json"]))
 }
 
 /// Every transition of a sweep as (to, status, detail), and whether it exited with success.
@@ -245,8 +216,7 @@ fn sweep_all(
     policy: &tempfile::NamedTempFile,
     n: i64,
 ) -> (Vec<(String, String, String)>, bool) {
-    let out =
-        run(keyrotor(world, policy, n).args(["sweep", "--kind", "migration", "--output", "json"]));
+    let out = sweep_output(world, policy, n);
     let done: Value = serde_json::from_str(&stdout(&out))
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(&out), stderr(&out)));
     let transitions = done["transitions"]
@@ -263,8 +233,7 @@ fn sweep_all(
 
 /// The stages a sweep moved `app` to.
 fn sweep(world: &World, policy: &tempfile::NamedTempFile, n: i64) -> Vec<String> {
-    let out =
-        run(keyrotor(world, policy, n).args(["sweep", "--kind", "migration", "--output", "json"]));
+    let out = sweep_output(world, policy, n);
     let done: Value = serde_json::from_str(&ok(&out)).unwrap();
     done["transitions"]
         .as_array()
@@ -278,7 +247,9 @@ fn sweep(world: &World, policy: &tempfile::NamedTempFile, n: i64) -> Vec<String>
 }
 
 async fn plan_and_apply(world: &World, app: &App, policy: &tempfile::NamedTempFile) -> String {
-    let out = run(keyrotor(world, policy, 1).args(["migrate", "plan", "app", "--output", "json"]));
+    let out = run(TIME
+        .keyrotor(world, policy, 1)
+        .args(["migrate", "plan", "app", "--output", "json"]));
     let plan: Value = serde_json::from_str(&ok(&out)).unwrap();
     let runner = format!("arn:aws:iam::{}:role/app-runner", world.account);
     assert_eq!(
@@ -320,8 +291,9 @@ async fn plan_and_apply(world: &World, app: &App, policy: &tempfile::NamedTempFi
     );
 
     for _ in 0..2 {
-        let out =
-            run(keyrotor(world, policy, 1).args(["migrate", "apply", "app", "--output", "json"]));
+        let out = run(TIME
+            .keyrotor(world, policy, 1)
+            .args(["migrate", "apply", "app", "--output", "json"]));
         let applied: Value = serde_json::from_str(&ok(&out)).unwrap();
         assert_eq!(applied["record"]["stage"], "role-provisioned", "{applied}");
     }
@@ -387,7 +359,7 @@ async fn a_user_walks_from_keys_to_migrated() {
     let runner = format!("arn:aws:iam::{}:role/app-runner", world.account);
     let app = app(&world, &runner).await;
     let policy = policy();
-    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+    ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
     let role_arn = plan_and_apply(&world, &app, &policy).await;
 
     assert!(
@@ -418,10 +390,14 @@ async fn a_user_walks_from_keys_to_migrated() {
     assert!(!app.guarded().await, "guard removed");
     assert!(sweep(&world, &policy, 90).is_empty());
 
-    let out = run(keyrotor(&world, &policy, 90).args(["migrate", "status", "--output", "json"]));
+    let out = run(TIME
+        .keyrotor(&world, &policy, 90)
+        .args(["migrate", "status", "--output", "json"]));
     let funnel: Value = serde_json::from_str(&ok(&out)).unwrap();
     assert_eq!(funnel["counts"]["migrated"], 1, "{funnel}");
-    ok(&run(keyrotor(&world, &policy, 90).args(["audit", "verify"])));
+    ok(&run(TIME
+        .keyrotor(&world, &policy, 90)
+        .args(["audit", "verify"])));
 }
 
 #[tokio::test]
@@ -430,7 +406,7 @@ async fn a_key_used_again_stops_the_migration_and_a_rollback_restores_the_keys()
     let runner = format!("arn:aws:iam::{}:role/app-runner", world.account);
     let app = app(&world, &runner).await;
     let policy = policy();
-    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+    ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
     let role_arn = plan_and_apply(&world, &app, &policy).await;
     app.use_role(&world, &role_arn, 3).await;
     assert_eq!(sweep(&world, &policy, 4), ["adopted"]);
@@ -463,7 +439,9 @@ async fn a_key_used_again_stops_the_migration_and_a_rollback_restores_the_keys()
         .send()
         .await
         .unwrap();
-    let out = run(keyrotor(&world, &policy, 75).args(["migrate", "rollback", "app"]));
+    let out = run(TIME
+        .keyrotor(&world, &policy, 75)
+        .args(["migrate", "rollback", "app"]));
     ok(&out);
     assert!(
         stderr(&out).contains("inline guard policy keyrotor-migration-guard"),
@@ -490,8 +468,9 @@ async fn a_key_used_again_stops_the_migration_and_a_rollback_restores_the_keys()
         sweep(&world, &policy, 120).is_empty(),
         "a rolled-back migration stays put"
     );
-    let out =
-        run(keyrotor(&world, &policy, 120).args(["migrate", "status", "app", "--output", "json"]));
+    let out = run(TIME
+        .keyrotor(&world, &policy, 120)
+        .args(["migrate", "status", "app", "--output", "json"]));
     let funnel: Value = serde_json::from_str(&ok(&out)).unwrap();
     assert_eq!(funnel["users"][0]["stage"], "rolled-back", "{funnel}");
 }
@@ -501,8 +480,10 @@ async fn a_tag_that_names_no_valid_identity_blocks_and_creates_nothing() {
     let world = World::new();
     let app = app(&world, "the-payments-team").await;
     let policy = policy();
-    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
-    let out = run(keyrotor(&world, &policy, 1).args(["migrate", "apply", "app"]));
+    ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
+    let out = run(TIME
+        .keyrotor(&world, &policy, 1)
+        .args(["migrate", "apply", "app"]));
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(stderr(&out).contains("accepted forms"), "{}", stderr(&out));
     assert!(
@@ -514,7 +495,9 @@ async fn a_tag_that_names_no_valid_identity_blocks_and_creates_nothing() {
             .is_err(),
         "no role created"
     );
-    let out = run(keyrotor(&world, &policy, 1).args(["migrate", "plan", "nobody"]));
+    let out = run(TIME
+        .keyrotor(&world, &policy, 1)
+        .args(["migrate", "plan", "nobody"]));
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("no IAM user"), "{}", stderr(&out));
 }
@@ -532,8 +515,10 @@ async fn a_user_outside_path_prefixes_is_not_migrated_and_nothing_is_created() {
         "mode = \"enforce\"\n[migration]\nenabled = true\n[iam_keys]\npath_prefixes = [\"/apps/\"]"
     )
     .unwrap();
-    ok(&run(keyrotor(&world, &scoped, 0).arg("init")));
-    let out = run(keyrotor(&world, &scoped, 1).args(["migrate", "apply", "app"]));
+    ok(&run(TIME.keyrotor(&world, &scoped, 0).arg("init")));
+    let out = run(TIME
+        .keyrotor(&world, &scoped, 1)
+        .args(["migrate", "apply", "app"]));
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(stderr(&out).contains("path_prefixes"), "{}", stderr(&out));
     assert!(
@@ -555,13 +540,13 @@ async fn the_iam_key_sweep_leaves_the_keys_of_a_user_being_migrated_to_the_migra
     let runner = format!("arn:aws:iam::{}:role/app-runner", world.account);
     let app = app(&world, &runner).await;
     let policy = policy();
-    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+    ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
     plan_and_apply(&world, &app, &policy).await;
     // Day 60: the key, unused since day 0, would be warned (then deactivated) by the IAM
     // key lifecycle; the migration in progress owns it.
-    let out = run(
-        keyrotor(&world, &policy, 60).args(["sweep", "--kind", "iam-keys", "--output", "json"])
-    );
+    let out = run(TIME
+        .keyrotor(&world, &policy, 60)
+        .args(["sweep", "--kind", "iam-keys", "--output", "json"]));
     let done: Value = serde_json::from_str(&ok(&out)).unwrap();
     assert_eq!(done["applied"], json!([]), "{done}");
     assert!(
@@ -573,12 +558,12 @@ async fn the_iam_key_sweep_leaves_the_keys_of_a_user_being_migrated_to_the_migra
         "{done}"
     );
     // Rolled back, the key is the IAM key lifecycle's again.
-    ok(&run(
-        keyrotor(&world, &policy, 61).args(["migrate", "rollback", "app"])
-    ));
-    let out = run(
-        keyrotor(&world, &policy, 62).args(["sweep", "--kind", "iam-keys", "--output", "json"])
-    );
+    ok(&run(TIME
+        .keyrotor(&world, &policy, 61)
+        .args(["migrate", "rollback", "app"])));
+    let out = run(TIME
+        .keyrotor(&world, &policy, 62)
+        .args(["sweep", "--kind", "iam-keys", "--output", "json"]));
     let done: Value = serde_json::from_str(&ok(&out)).unwrap();
     assert!(
         done["applied"]
@@ -596,7 +581,7 @@ async fn an_exemption_added_mid_migration_stops_it_with_a_decision_and_no_open_i
     let runner = format!("arn:aws:iam::{}:role/app-runner", world.account);
     let app = app(&world, &runner).await;
     let policy = policy();
-    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+    ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
     let role_arn = plan_and_apply(&world, &app, &policy).await;
     app.use_role(&world, &role_arn, 3).await;
     assert_eq!(sweep(&world, &policy, 4), ["adopted"]);
@@ -614,7 +599,7 @@ async fn an_exemption_added_mid_migration_stops_it_with_a_decision_and_no_open_i
         .send()
         .await
         .unwrap();
-    let out = run(keyrotor(&world, &policy, 34).args([
+    let out = run(TIME.keyrotor(&world, &policy, 34).args([
         "sweep",
         "--kind",
         "migration",
@@ -632,7 +617,7 @@ async fn an_exemption_added_mid_migration_stops_it_with_a_decision_and_no_open_i
     assert!(!app.guarded().await, "no guard on an exempt user");
     assert_eq!(app.key_status().await, Some(StatusType::Active));
     // Every intent the run wrote has its outcome: the scope check comes before the intent.
-    let out = run(keyrotor(&world, &policy, 34).args([
+    let out = run(TIME.keyrotor(&world, &policy, 34).args([
         "audit",
         "list",
         "--resource",
@@ -659,13 +644,10 @@ async fn an_exemption_added_mid_migration_stops_it_with_a_decision_and_no_open_i
 
 /// A policy file: enforce, migrations on, and `extra` lines in `[migration]`.
 fn policy_with(extra: &str) -> tempfile::NamedTempFile {
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    writeln!(
-        file,
-        "mode = \"enforce\"\n[migration]\nenabled = true\n{extra}"
-    )
-    .unwrap();
-    file
+    PolicyText::mode("enforce")
+        .with(MIGRATION)
+        .with(extra)
+        .file()
 }
 
 /// Another 12-digit account than `world`'s.
@@ -679,7 +661,7 @@ fn outside_account(world: &World) -> String {
 
 /// The audit records of `app`.
 fn audit_of_app(world: &World, policy: &tempfile::NamedTempFile, n: i64) -> Vec<Value> {
-    let out = run(keyrotor(world, policy, n).args([
+    let out = run(TIME.keyrotor(world, policy, n).args([
         "audit",
         "list",
         "--resource",
@@ -702,11 +684,12 @@ async fn a_role_in_an_outside_account_is_refused_unless_allowed_external_with_a_
     let foreign = format!("arn:aws:iam::{outside}:role/app-runner");
     let app = app(&world, &foreign).await;
     let policy = policy();
-    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+    ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
 
     // WHEN planned: the plan shows the refusal
-    let out =
-        run(keyrotor(&world, &policy, 1).args(["migrate", "plan", "app", "--output", "json"]));
+    let out = run(TIME
+        .keyrotor(&world, &policy, 1)
+        .args(["migrate", "plan", "app", "--output", "json"]));
     let plan: Value = serde_json::from_str(&ok(&out)).unwrap();
     let problems = plan["role"]["problems"].as_array().unwrap();
     assert_eq!(problems.len(), 1, "{plan}");
@@ -721,7 +704,9 @@ async fn a_role_in_an_outside_account_is_refused_unless_allowed_external_with_a_
     );
 
     // WHEN applied without the flag: refused, nothing created
-    let out = run(keyrotor(&world, &policy, 1).args(["migrate", "apply", "app"]));
+    let out = run(TIME
+        .keyrotor(&world, &policy, 1)
+        .args(["migrate", "apply", "app"]));
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("--allow-external"),
@@ -732,13 +717,14 @@ async fn a_role_in_an_outside_account_is_refused_unless_allowed_external_with_a_
 
     // A listed account is trusted without the flag.
     let listed = policy_with(&format!("allowed_accounts = [\"{outside}\"]"));
-    let out =
-        run(keyrotor(&world, &listed, 1).args(["migrate", "plan", "app", "--output", "json"]));
+    let out = run(TIME
+        .keyrotor(&world, &listed, 1)
+        .args(["migrate", "plan", "app", "--output", "json"]));
     let plan: Value = serde_json::from_str(&ok(&out)).unwrap();
     assert_eq!(plan["role"]["problems"], json!([]), "{plan}");
 
     // WHEN applied with --allow-external: created, loudly, and audited as such
-    let out = run(keyrotor(&world, &policy, 1).args([
+    let out = run(TIME.keyrotor(&world, &policy, 1).args([
         "migrate",
         "apply",
         "app",
@@ -781,8 +767,10 @@ async fn an_oidc_subject_not_in_the_allow_list_is_refused_and_nothing_is_created
     )
     .await;
     let policy = policy_with("allowed_oidc_subjects = [\"repo:acme/*\"]");
-    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
-    let out = run(keyrotor(&world, &policy, 1).args(["migrate", "apply", "app"]));
+    ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
+    let out = run(TIME
+        .keyrotor(&world, &policy, 1)
+        .args(["migrate", "apply", "app"]));
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("allowed_oidc_subjects") && stderr(&out).contains("repo:evil/app"),
@@ -805,8 +793,9 @@ async fn an_oidc_subject_not_in_the_allow_list_is_refused_and_nothing_is_created
         .send()
         .await
         .unwrap();
-    let out =
-        run(keyrotor(&world, &policy, 1).args(["migrate", "plan", "app", "--output", "json"]));
+    let out = run(TIME
+        .keyrotor(&world, &policy, 1)
+        .args(["migrate", "plan", "app", "--output", "json"]));
     let plan: Value = serde_json::from_str(&ok(&out)).unwrap();
     assert_eq!(plan["role"]["problems"], json!([]), "{plan}");
 }
@@ -832,10 +821,10 @@ async fn a_service_principal_role_trusts_only_the_users_account_within_the_bound
         .unwrap()
         .to_owned();
     let policy = policy_with(&format!("permissions_boundary = \"{boundary}\""));
-    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
-    ok(&run(
-        keyrotor(&world, &policy, 1).args(["migrate", "apply", "app"])
-    ));
+    ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
+    ok(&run(TIME
+        .keyrotor(&world, &policy, 1)
+        .args(["migrate", "apply", "app"])));
     let trust = app.trust("migrated-app").await.expect("role created");
     assert_eq!(
         trust["Statement"][0]["Principal"]["Service"],
@@ -868,7 +857,7 @@ async fn a_pre_existing_role_with_another_trust_or_user_is_refused_and_left_alon
     let runner = format!("arn:aws:iam::{}:role/app-runner", world.account);
     let app = app(&world, &runner).await;
     let policy = policy();
-    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+    ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
     // GIVEN someone made the role keyrotor would make, tagged as keyrotor tags it, but
     // trusting their own principal
     let theirs = json!({"Version": "2012-10-17", "Statement": [{
@@ -887,7 +876,9 @@ async fn a_pre_existing_role_with_another_trust_or_user_is_refused_and_left_alon
         .await
         .unwrap();
     // WHEN applied: refused, with the reason, and nothing changed
-    let out = run(keyrotor(&world, &policy, 1).args(["migrate", "apply", "app"]));
+    let out = run(TIME
+        .keyrotor(&world, &policy, 1)
+        .args(["migrate", "apply", "app"]));
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("differs") && stderr(&out).contains("intruder"),
@@ -906,8 +897,9 @@ async fn a_pre_existing_role_with_another_trust_or_user_is_refused_and_left_alon
         attached.attached_policies().is_empty(),
         "no permission given"
     );
-    let out =
-        run(keyrotor(&world, &policy, 1).args(["migrate", "status", "app", "--output", "json"]));
+    let out = run(TIME
+        .keyrotor(&world, &policy, 1)
+        .args(["migrate", "status", "app", "--output", "json"]));
     let funnel: Value = serde_json::from_str(&ok(&out)).unwrap();
     assert_eq!(funnel["users"][0]["stage"], "candidate", "{funnel}");
 
@@ -934,7 +926,9 @@ async fn a_pre_existing_role_with_another_trust_or_user_is_refused_and_left_alon
         .send()
         .await
         .unwrap();
-    let out = run(keyrotor(&world, &policy, 1).args(["migrate", "apply", "app"]));
+    let out = run(TIME
+        .keyrotor(&world, &policy, 1)
+        .args(["migrate", "apply", "app"]));
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(stderr(&out).contains("\"bob\""), "{}", stderr(&out));
 
@@ -946,9 +940,9 @@ async fn a_pre_existing_role_with_another_trust_or_user_is_refused_and_left_alon
         .send()
         .await
         .unwrap();
-    ok(&run(
-        keyrotor(&world, &policy, 1).args(["migrate", "apply", "app"])
-    ));
+    ok(&run(TIME
+        .keyrotor(&world, &policy, 1)
+        .args(["migrate", "apply", "app"])));
 }
 
 #[tokio::test]
@@ -957,7 +951,7 @@ async fn the_guard_is_the_deployed_managed_policy_and_a_missing_or_altered_one_b
     let runner = format!("arn:aws:iam::{}:role/app-runner", world.account);
     let app = app(&world, &runner).await;
     let policy = policy();
-    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+    ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
     let role_arn = plan_and_apply(&world, &app, &policy).await;
     app.use_role(&world, &role_arn, 3).await;
     assert_eq!(sweep(&world, &policy, 4), ["adopted"]);
@@ -1026,9 +1020,9 @@ async fn forge_migration_item(world: &World, stage: &str, role_arn: &str, since:
         .item("sk", text("app".into()))
         .item("role_arn", text(role_arn.into()))
         .item("stage", text(stage.into()))
-        .item("since", text(day(since)))
-        .item("provisioned_at", text(day(since - 5)))
-        .item("adopted_at", text(day(since - 4)))
+        .item("since", text(TIME.day(since)))
+        .item("provisioned_at", text(TIME.day(since - 5)))
+        .item("adopted_at", text(TIME.day(since - 4)))
         .item(
             "version",
             aws_sdk_dynamodb::types::AttributeValue::N("1".into()),
@@ -1046,7 +1040,7 @@ async fn a_forged_migration_item_guards_deactivates_and_deletes_nothing() {
     let runner = format!("arn:aws:iam::{}:role/app-runner", world.account);
     let app = app(&world, &runner).await;
     let policy = policy();
-    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+    ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
     let role = format!("arn:aws:iam::{}:role/migrated/migrated-app", world.account);
     // WHEN items claiming each destructive stage is due are written into the state table
     for (stage, since, day_n) in [

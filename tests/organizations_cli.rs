@@ -11,9 +11,7 @@ use std::io::Write;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{Value, json};
-use support::{World, run, stderr};
-
-const EXTERNAL_ID: &str = "keyrotor-test-external-id";
+use support::{PolicyText, World, run, seed, seed::EXTERNAL_ID, stderr};
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap()
@@ -25,40 +23,13 @@ struct Org {
     members: Vec<(World, String)>,
 }
 
-/// The member role as infra/member-role.yaml makes it (path /keyrotor/, external id).
-async fn member_role(world: &World, management: &str) {
-    let trust = serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"AWS": format!("arn:aws:iam::{management}:root")},
-            "Action": "sts:AssumeRole",
-            "Condition": {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}
-        }]
-    });
-    aws_sdk_iam::Client::new(&world.sdk().await)
-        .create_role()
-        .role_name("KeyRotorMember")
-        .path("/keyrotor/")
-        .assume_role_policy_document(trust.to_string())
-        .send()
-        .await
-        .unwrap();
-}
-
 /// A user whose only key was created 60 days ago and never used: due for a warning.
 async fn idle_user(world: &World, name: &str) -> String {
     world.set_clock(&(now() - Duration::days(60)).to_rfc3339());
     let iam = aws_sdk_iam::Client::new(&world.sdk().await);
-    iam.create_user().user_name(name).send().await.unwrap();
-    let key = iam
-        .create_access_key()
-        .user_name(name)
-        .send()
-        .await
-        .unwrap();
+    let key = seed::user_with_key(&iam, name, &[]).await;
     world.set_clock(&now().to_rfc3339());
-    key.access_key().unwrap().access_key_id().to_owned()
+    key.id
 }
 
 async fn organization() -> Org {
@@ -88,7 +59,7 @@ async fn organization() -> Org {
     // payments and search carry the member role; legacy was never set up.
     for (world, name) in &members {
         if name != "legacy" {
-            member_role(world, &management.account).await;
+            seed::member_role(world, &management.account).await;
         }
     }
     Org {
@@ -98,13 +69,12 @@ async fn organization() -> Org {
 }
 
 fn policy(extra: &str) -> tempfile::NamedTempFile {
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    writeln!(
-        file,
-        "mode = \"enforce\"\n[accounts]\norganization = true\nconcurrency = 2\nexternal_id = \"{EXTERNAL_ID}\"\n{extra}"
-    )
-    .unwrap();
-    file
+    PolicyText::mode("enforce")
+        .with(&format!(
+            "[accounts]\norganization = true\nconcurrency = 2\nexternal_id = \"{EXTERNAL_ID}\"\n"
+        ))
+        .with(extra)
+        .file()
 }
 
 fn keyrotor(org: &Org, policy: &tempfile::NamedTempFile, args: &[&str]) -> std::process::Output {

@@ -7,27 +7,17 @@
 mod lambda_host;
 mod support;
 
-use std::io::Write;
-use std::process::Command;
-
 use aws_sdk_iam::types::StatusType;
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::Duration;
 use lambda_host::LambdaHost;
 use serde_json::{Value, json};
-use support::{REGION, World, ok, run, stderr};
+use support::{PolicyText, REGION, Timeline, World, ok, run, seed, stderr};
 
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap()
-}
-
-fn day(n: i64) -> String {
-    (t0() + Duration::days(n)).to_rfc3339()
-}
+/// Day 0 of every test here; `TIME.day(n)` is day `n` for keyrotor and the emulator.
+const TIME: Timeline = Timeline::starting(2026, 3, 1);
 
 fn policy() -> tempfile::NamedTempFile {
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    writeln!(file, "mode = \"enforce\"").unwrap();
-    file
+    PolicyText::mode("enforce").file()
 }
 
 fn event(step: &str, secret: &str, token: &str) -> Value {
@@ -42,93 +32,26 @@ struct IamWorld {
 
 /// User `svc` with one key, stored in secret `svc/iam` tagged for the hook.
 async fn iam_world(world: &World) -> IamWorld {
-    world.set_clock(&day(0));
+    TIME.set_clock(world, 0);
     let sdk = world.sdk().await;
     let iam = aws_sdk_iam::Client::new(&sdk);
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
-    iam.create_user().user_name("svc").send().await.unwrap();
-    let key = iam
-        .create_access_key()
-        .user_name("svc")
-        .send()
-        .await
-        .unwrap();
-    let key = key.access_key().unwrap();
-    let created = secrets
-        .create_secret()
-        .name("svc/iam")
-        .secret_string(
-            json!({"userName": "svc", "accessKeyId": key.access_key_id(), "secretAccessKey": key.secret_access_key()})
-                .to_string(),
-        )
-        .tags(
-            aws_sdk_secretsmanager::types::Tag::builder()
-                .key("keyrotor:type")
-                .value("iam-access-key")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    // The user names the secret that may hold its keys (the binding's other half).
-    iam.tag_user()
-        .user_name("svc")
-        .tags(
-            aws_sdk_iam::types::Tag::builder()
-                .key("keyrotor:secret")
-                .value(created.arn().unwrap())
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let key = support::seed::user_with_bound_secret(&iam, &secrets, "svc", "svc/iam").await;
     IamWorld {
         iam,
         secrets,
-        key: key.access_key_id().to_owned(),
+        key: key.id,
     }
 }
 
 impl IamWorld {
     async fn stage(&self, stage: &str) -> Option<Value> {
-        let out = self
-            .secrets
-            .get_secret_value()
-            .secret_id("svc/iam")
-            .version_stage(stage)
-            .send()
-            .await
-            .ok()?;
-        serde_json::from_str(out.secret_string()?).ok()
+        support::inspect::secret_stage(&self.secrets, "svc/iam", stage).await
     }
 
     async fn keys(&self) -> Vec<(String, StatusType)> {
-        self.iam
-            .list_access_keys()
-            .user_name("svc")
-            .send()
-            .await
-            .unwrap()
-            .access_key_metadata()
-            .iter()
-            .map(|k| {
-                (
-                    k.access_key_id().unwrap().to_owned(),
-                    k.status().unwrap().clone(),
-                )
-            })
-            .collect()
+        support::inspect::keys(&self.iam, "svc").await
     }
-}
-
-fn keyrotor(world: &World, policy: &tempfile::NamedTempFile, n: i64) -> Command {
-    world.set_clock(&day(n));
-    let mut cmd = world.keyrotor();
-    cmd.env("KEYROTOR_NOW", day(n))
-        .arg("--config")
-        .arg(policy.path());
-    cmd
 }
 
 #[tokio::test]
@@ -136,8 +59,8 @@ async fn the_lambda_binary_rotates_an_iam_key_and_every_step_is_idempotent() {
     let world = World::new();
     let w = iam_world(&world).await;
     let policy = policy();
-    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
-    let host = LambdaHost::start(&world, &policy, &[("KEYROTOR_NOW", &day(1))]);
+    ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
+    let host = LambdaHost::start(&world, &policy, &[("KEYROTOR_NOW", &TIME.day(1))]);
     let token = uuid::Uuid::new_v4().to_string();
     world.start_rotation("svc/iam", &token);
 
@@ -182,9 +105,9 @@ async fn the_lambda_binary_rotates_an_iam_key_and_every_step_is_idempotent() {
 
     // The previous key is deactivated by the sweep after the grace period, not before.
     let sweep = |n| {
-        let out =
-            run(keyrotor(&world, &policy, n)
-                .args(["sweep", "--kind", "iam-keys", "--output", "json"]));
+        let out = run(TIME
+            .keyrotor(&world, &policy, n)
+            .args(["sweep", "--kind", "iam-keys", "--output", "json"]));
         serde_json::from_str::<Value>(&ok(&out)).unwrap()
     };
     let done = sweep(3);
@@ -220,8 +143,8 @@ async fn the_lambda_binary_enforces_the_protocol_rules_with_named_errors() {
     let world = World::new();
     let w = iam_world(&world).await;
     let policy = policy();
-    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
-    let host = LambdaHost::start(&world, &policy, &[("KEYROTOR_NOW", &day(1))]);
+    ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
+    let host = LambdaHost::start(&world, &policy, &[("KEYROTOR_NOW", &TIME.day(1))]);
     let token = uuid::Uuid::new_v4().to_string();
 
     // Rotation not enabled yet (RotateSecret was never called).
@@ -292,34 +215,18 @@ async fn the_two_key_limit_removes_only_a_never_used_unreferenced_key() {
     let world = World::new();
     let w = iam_world(&world).await;
     let policy = policy();
-    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+    ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
     // A second key, used: nothing may be removed, the rotation is blocked.
-    let extra = w
-        .iam
-        .create_access_key()
-        .user_name("svc")
-        .send()
+    let extra = seed::access_key(&w.iam, "svc").await;
+    support::seed::sts_as(&world, &extra.id, &extra.secret, None)
         .await
-        .unwrap();
-    let extra = extra.access_key().unwrap();
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(REGION))
-        .endpoint_url(&world.endpoint)
-        .credentials_provider(aws_credential_types::Credentials::new(
-            extra.access_key_id(),
-            extra.secret_access_key(),
-            None,
-            None,
-            "tests",
-        ))
-        .load()
-        .await;
-    aws_sdk_sts::Client::new(&config)
         .get_caller_identity()
         .send()
         .await
         .unwrap();
-    let out = run(keyrotor(&world, &policy, 1).args(["rotate", "secret", "svc/iam"]));
+    let out = run(TIME
+        .keyrotor(&world, &policy, 1)
+        .args(["rotate", "secret", "svc/iam"]));
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(stderr(&out).contains("two-key limit"), "{}", stderr(&out));
     assert_eq!(w.keys().await.len(), 2);
@@ -328,20 +235,14 @@ async fn the_two_key_limit_removes_only_a_never_used_unreferenced_key() {
     w.iam
         .delete_access_key()
         .user_name("svc")
-        .access_key_id(extra.access_key_id())
+        .access_key_id(&extra.id)
         .send()
         .await
         .unwrap();
-    let unused = w
-        .iam
-        .create_access_key()
-        .user_name("svc")
-        .send()
-        .await
-        .unwrap();
-    let unused = unused.access_key().unwrap().access_key_id().to_owned();
-    let out =
-        run(keyrotor(&world, &policy, 2).args(["rotate", "secret", "svc/iam", "--output", "json"]));
+    let unused = seed::access_key(&w.iam, "svc").await.id;
+    let out = run(TIME
+        .keyrotor(&world, &policy, 2)
+        .args(["rotate", "secret", "svc/iam", "--output", "json"]));
     let steps: Value = serde_json::from_str(&ok(&out)).unwrap();
     assert!(
         steps[0]["detail"]
@@ -362,7 +263,7 @@ async fn a_stale_pending_version_is_cleared_instead_of_blocking_rotation() {
     let world = World::new();
     let w = iam_world(&world).await;
     let policy = policy();
-    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+    ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
     // An earlier rotation failed after createSecret: its key was deleted, AWSPENDING stayed.
     w.secrets
         .put_secret_value()
@@ -374,8 +275,9 @@ async fn a_stale_pending_version_is_cleared_instead_of_blocking_rotation() {
         .send()
         .await
         .unwrap();
-    let out =
-        run(keyrotor(&world, &policy, 1).args(["rotate", "secret", "svc/iam", "--output", "json"]));
+    let out = run(TIME
+        .keyrotor(&world, &policy, 1)
+        .args(["rotate", "secret", "svc/iam", "--output", "json"]));
     let steps: Value = serde_json::from_str(&ok(&out)).unwrap();
     assert!(
         steps[0]["detail"]
@@ -387,7 +289,9 @@ async fn a_stale_pending_version_is_cleared_instead_of_blocking_rotation() {
     let current = w.stage("AWSCURRENT").await.unwrap();
     assert_ne!(current["accessKeyId"], w.key.as_str());
     assert!(w.stage("AWSPENDING").await.is_none());
-    ok(&run(keyrotor(&world, &policy, 1).args(["audit", "verify"])));
+    ok(&run(TIME
+        .keyrotor(&world, &policy, 1)
+        .args(["audit", "verify"])));
 }
 
 #[tokio::test]
@@ -401,9 +305,9 @@ async fn an_api_key_secret_rotates_in_process_and_the_sweep_retires_the_old_key(
         plan,
     } = bound_api_key(&world).await;
     let policy = policy();
-    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+    ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
 
-    let out = run(keyrotor(&world, &policy, 1).args([
+    let out = run(TIME.keyrotor(&world, &policy, 1).args([
         "rotate",
         "secret",
         "billing/api-key",
@@ -445,8 +349,9 @@ async fn an_api_key_secret_rotates_in_process_and_the_sweep_retires_the_old_key(
     );
 
     // After grace_days (7) the sweep retires the old key.
-    let out =
-        run(keyrotor(&world, &policy, 9).args(["sweep", "--kind", "api-keys", "--output", "json"]));
+    let out = run(TIME
+        .keyrotor(&world, &policy, 9)
+        .args(["sweep", "--kind", "api-keys", "--output", "json"]));
     let done: Value = serde_json::from_str(&ok(&out)).unwrap();
     assert_eq!(done["rotations"][0]["key"], old.as_str(), "{done}");
     assert_eq!(done["rotations"][0]["steps"], json!(["retire"]), "{done}");
@@ -456,7 +361,7 @@ async fn an_api_key_secret_rotates_in_process_and_the_sweep_retires_the_old_key(
 #[tokio::test]
 async fn secrets_without_the_type_tag_or_with_a_wrong_shape_are_refused() {
     let world = World::new();
-    world.set_clock(&day(0));
+    TIME.set_clock(&world, 0);
     let secrets = aws_sdk_secretsmanager::Client::new(&world.sdk().await);
     secrets
         .create_secret()
@@ -479,11 +384,15 @@ async fn secrets_without_the_type_tag_or_with_a_wrong_shape_are_refused() {
         .await
         .unwrap();
     let policy = policy();
-    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
-    let out = run(keyrotor(&world, &policy, 1).args(["rotate", "secret", "untagged"]));
+    ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
+    let out = run(TIME
+        .keyrotor(&world, &policy, 1)
+        .args(["rotate", "secret", "untagged"]));
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("keyrotor:type"), "{}", stderr(&out));
-    let out = run(keyrotor(&world, &policy, 1).args(["rotate", "secret", "misshapen"]));
+    let out = run(TIME
+        .keyrotor(&world, &policy, 1)
+        .args(["rotate", "secret", "misshapen"]));
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(stderr(&out).contains("userName"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("hunter2"), "secret content echoed");
@@ -507,8 +416,8 @@ async fn a_rotation_that_fails_between_any_two_steps_completes_when_retried() {
         let world = World::new();
         let w = iam_world(&world).await;
         let policy = policy();
-        ok(&run(keyrotor(&world, &policy, 0).arg("init")));
-        let host = LambdaHost::start(&world, &policy, &[("KEYROTOR_NOW", &day(1))]);
+        ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
+        let host = LambdaHost::start(&world, &policy, &[("KEYROTOR_NOW", &TIME.day(1))]);
         let token = uuid::Uuid::new_v4().to_string();
         world.start_rotation("svc/iam", &token);
         for step in &steps[..failed_after] {
@@ -545,17 +454,10 @@ async fn the_hook_never_deletes_an_active_key_created_minutes_ago_to_make_room()
     let world = World::new();
     let w = iam_world(&world).await;
     let policy = policy();
-    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
-    world.set_clock(&day(1));
-    let fresh = w
-        .iam
-        .create_access_key()
-        .user_name("svc")
-        .send()
-        .await
-        .unwrap();
-    let fresh = fresh.access_key().unwrap().access_key_id().to_owned();
-    let later = (t0() + Duration::days(1) + Duration::minutes(10)).to_rfc3339();
+    ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
+    TIME.set_clock(&world, 1);
+    let fresh = seed::access_key(&w.iam, "svc").await.id;
+    let later = (TIME.t0() + Duration::days(1) + Duration::minutes(10)).to_rfc3339();
     world.set_clock(&later);
     let mut cmd = world.keyrotor();
     cmd.env("KEYROTOR_NOW", &later)
@@ -573,8 +475,9 @@ async fn the_hook_never_deletes_an_active_key_created_minutes_ago_to_make_room()
     let keys: Vec<String> = w.keys().await.into_iter().map(|(k, _)| k).collect();
     assert!(keys.contains(&fresh) && keys.contains(&w.key), "{keys:?}");
     // A day later the same never-used key may go: the lag is over.
-    let out =
-        run(keyrotor(&world, &policy, 3).args(["rotate", "secret", "svc/iam", "--output", "json"]));
+    let out = run(TIME
+        .keyrotor(&world, &policy, 3)
+        .args(["rotate", "secret", "svc/iam", "--output", "json"]));
     let steps: Value = serde_json::from_str(&ok(&out)).unwrap();
     assert!(
         steps[0]["detail"]
@@ -584,7 +487,7 @@ async fn the_hook_never_deletes_an_active_key_created_minutes_ago_to_make_room()
         "{steps}"
     );
     // The removal is audited on the key's own chain.
-    let out = run(keyrotor(&world, &policy, 3).args([
+    let out = run(TIME.keyrotor(&world, &policy, 3).args([
         "audit",
         "list",
         "--resource",
@@ -614,7 +517,7 @@ struct BoundKey {
 }
 
 async fn bound_api_key(world: &World) -> BoundKey {
-    world.set_clock(&day(0));
+    TIME.set_clock(world, 0);
     let sdk = world.sdk().await;
     let gateway = aws_sdk_apigateway::Client::new(&sdk);
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
@@ -686,11 +589,11 @@ async fn a_hook_rotation_and_the_sweep_share_one_rotation_of_an_api_key() {
         ..
     } = bound_api_key(&world).await;
     let policy = policy();
-    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+    ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
     // Day 100: the key is due for the sweep's age rotation, and Secrets Manager starts a
     // rotation of the secret at the same time. The hook's createSecret runs first.
-    let host = LambdaHost::start(&world, &policy, &[("KEYROTOR_NOW", &day(100))]);
-    world.set_clock(&day(100));
+    let host = LambdaHost::start(&world, &policy, &[("KEYROTOR_NOW", &TIME.day(100))]);
+    TIME.set_clock(&world, 100);
     let token = uuid::Uuid::new_v4().to_string();
     world.start_rotation("billing/api-key", &token);
     let (status, body) = host.invoke(&event("createSecret", "billing/api-key", &token));
@@ -698,7 +601,10 @@ async fn a_hook_rotation_and_the_sweep_share_one_rotation_of_an_api_key() {
 
     // `rotate secret` meanwhile (another token) must not strip the hook's AWSPENDING nor
     // make a second replacement: one rotation per key, whoever started it.
-    let out = run(keyrotor(&world, &policy, 100).args(["rotate", "secret", "billing/api-key"]));
+    let out =
+        run(TIME
+            .keyrotor(&world, &policy, 100)
+            .args(["rotate", "secret", "billing/api-key"]));
     assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("being rotated"), "{}", stderr(&out));
     let stages = secrets
@@ -721,9 +627,9 @@ async fn a_hook_rotation_and_the_sweep_share_one_rotation_of_an_api_key() {
     );
 
     // The sweep continues the hook's rotation instead of starting its own.
-    let out =
-        run(keyrotor(&world, &policy, 100)
-            .args(["sweep", "--kind", "api-keys", "--output", "json"]));
+    let out = run(TIME
+        .keyrotor(&world, &policy, 100)
+        .args(["sweep", "--kind", "api-keys", "--output", "json"]));
     let done: Value = serde_json::from_str(&ok(&out)).unwrap();
     assert_eq!(done["rotations"][0]["key"], old.as_str(), "{done}");
     assert_eq!(
@@ -769,10 +675,10 @@ async fn a_superseded_key_is_kept_when_the_owner_moved_awscurrent_back_to_it() {
     let world = World::new();
     let w = iam_world(&world).await;
     let policy = policy();
-    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
-    ok(&run(
-        keyrotor(&world, &policy, 1).args(["rotate", "secret", "svc/iam"])
-    ));
+    ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
+    ok(&run(TIME
+        .keyrotor(&world, &policy, 1)
+        .args(["rotate", "secret", "svc/iam"])));
     assert_eq!(
         w.stage("AWSPREVIOUS").await.unwrap()["accessKeyId"],
         w.key.as_str()
@@ -811,8 +717,9 @@ async fn a_superseded_key_is_kept_when_the_owner_moved_awscurrent_back_to_it() {
     );
 
     // Grace over: the sweep reads the secret again and keeps the key the secret hands out.
-    let out =
-        run(keyrotor(&world, &policy, 9).args(["sweep", "--kind", "iam-keys", "--output", "json"]));
+    let out = run(TIME
+        .keyrotor(&world, &policy, 9)
+        .args(["sweep", "--kind", "iam-keys", "--output", "json"]));
     let done: Value = serde_json::from_str(&ok(&out)).unwrap();
     let applied = done["applied"]
         .as_array()
@@ -841,7 +748,7 @@ async fn the_hook_does_not_rotate_an_exempt_api_key() {
         ..
     } = bound_api_key(&world).await;
     let policy = policy();
-    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+    ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
     let arn = format!("arn:aws:apigateway:{REGION}::/apikeys/{old}");
     gateway
         .tag_resource()
@@ -850,7 +757,9 @@ async fn the_hook_does_not_rotate_an_exempt_api_key() {
         .send()
         .await
         .unwrap();
-    let out = run(keyrotor(&world, &policy, 1).args(["rotate", "secret", "billing/api-key"]));
+    let out = run(TIME
+        .keyrotor(&world, &policy, 1)
+        .args(["rotate", "secret", "billing/api-key"]));
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(stderr(&out).contains("exempt"), "{}", stderr(&out));
     let keys = gateway.get_api_keys().send().await.unwrap();

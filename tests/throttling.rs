@@ -14,8 +14,8 @@ use keyrotor::aws::dynamodb::DynamoTables;
 use keyrotor::domain::policy::Policy;
 use keyrotor::lambda::{Context, Job, run_job};
 use serde_json::{Value, json};
-use support::World;
 use support::faults::Quota;
+use support::{PolicyText, World, policy::CONTACT, seed};
 
 /// Users with an idle key, on top of the demo world's.
 const IDLE_USERS: usize = 20;
@@ -29,13 +29,11 @@ const QUOTAS: &[(&str, u32, u32)] = &[
 ];
 
 fn policy(pacing: &str) -> Policy {
-    Policy::from_toml(
-        &format!(
-            "mode = \"enforce\"\n[notifications]\ndefault_contact = \"security@example.com\"\n[pacing]\n{pacing}"
-        ),
-        "test",
-    )
-    .unwrap()
+    PolicyText::mode("enforce")
+        .with(CONTACT)
+        .with("[pacing]\n")
+        .with(pacing)
+        .parse()
 }
 
 /// `[pacing]` at the quotas.
@@ -52,12 +50,7 @@ async fn world() -> (World, DateTime<Utc>) {
     world.set_clock(&(now - Duration::days(60)).to_rfc3339());
     for n in 0..IDLE_USERS {
         let name = format!("idle-{n:02}");
-        iam.create_user().user_name(&name).send().await.unwrap();
-        iam.create_access_key()
-            .user_name(&name)
-            .send()
-            .await
-            .unwrap();
+        seed::user_with_key(&iam, &name, &[]).await;
     }
     world.set_clock(&now.to_rfc3339());
     let aws = Aws::from_config(world.sdk().await);

@@ -8,30 +8,7 @@ mod support;
 use chrono::{TimeZone, Utc};
 use keyrotor::lambda::{Job, run_job};
 use serde_json::json;
-use support::World;
-
-const EXTERNAL_ID: &str = "keyrotor-test-external-id";
-
-/// The member role of infra/member-role.yaml in `world`, trusting `central`.
-async fn member_role(world: &World, central: &str) {
-    let trust = json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"AWS": format!("arn:aws:iam::{central}:root")},
-            "Action": "sts:AssumeRole",
-            "Condition": {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}
-        }]
-    });
-    aws_sdk_iam::Client::new(&world.sdk().await)
-        .create_role()
-        .role_name("KeyRotorMember")
-        .path("/keyrotor/")
-        .assume_role_policy_document(trust.to_string())
-        .send()
-        .await
-        .unwrap();
-}
+use support::{World, seed, seed::EXTERNAL_ID};
 
 async fn api_key(world: &World) -> String {
     aws_sdk_apigateway::Client::new(&world.sdk().await)
@@ -64,8 +41,8 @@ async fn an_api_key_job_refuses_an_account_outside_the_policy_and_changes_nothin
     let central = World::new();
     let member = World::new();
     let outsider = World::new();
-    member_role(&member, &central.account).await;
-    member_role(&outsider, &central.account).await;
+    seed::member_role(&member, &central.account).await;
+    seed::member_role(&outsider, &central.account).await;
     let outsider_key = api_key(&outsider).await;
     let policy = keyrotor::domain::policy::Policy::from_toml(
         &format!(

@@ -5,51 +5,21 @@
 
 mod support;
 
-use std::io::Write;
-use std::process::Command;
-
 use aws_sdk_iam::types::StatusType;
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use keyrotor::ports::StateStore;
 use serde_json::{Value, json};
-use support::{World, ok, run, stderr};
+use support::{
+    PolicyText, Timeline, World, ok, run, seed,
+    seed::{iam_tag, sm_tag},
+    stderr,
+};
 
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap()
-}
-
-fn day(n: i64) -> String {
-    (t0() + Duration::days(n)).to_rfc3339()
-}
+/// Day 0 of every test here; `TIME.day(n)` is day `n` for keyrotor and the emulator.
+const TIME: Timeline = Timeline::starting(2026, 5, 1);
 
 fn policy() -> tempfile::NamedTempFile {
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    writeln!(file, "mode = \"enforce\"").unwrap();
-    file
-}
-
-fn keyrotor(world: &World, policy: &tempfile::NamedTempFile, n: i64) -> Command {
-    world.set_clock(&day(n));
-    let mut cmd = world.keyrotor();
-    cmd.env("KEYROTOR_NOW", day(n))
-        .arg("--config")
-        .arg(policy.path());
-    cmd
-}
-
-fn sm_tag(key: &str, value: &str) -> aws_sdk_secretsmanager::types::Tag {
-    aws_sdk_secretsmanager::types::Tag::builder()
-        .key(key)
-        .value(value)
-        .build()
-}
-
-fn iam_tag(key: &str, value: &str) -> aws_sdk_iam::types::Tag {
-    aws_sdk_iam::types::Tag::builder()
-        .key(key)
-        .value(value)
-        .build()
-        .unwrap()
+    PolicyText::mode("enforce").file()
 }
 
 struct Iam {
@@ -68,19 +38,8 @@ impl Iam {
 
     /// A user with one key; returns (key id, secret access key).
     async fn user(&self, name: &str) -> (String, String) {
-        self.iam.create_user().user_name(name).send().await.unwrap();
-        let key = self
-            .iam
-            .create_access_key()
-            .user_name(name)
-            .send()
-            .await
-            .unwrap();
-        let key = key.access_key().unwrap();
-        (
-            key.access_key_id().to_owned(),
-            key.secret_access_key().to_owned(),
-        )
+        let key = seed::user_with_key(&self.iam, name, &[]).await;
+        (key.id, key.secret)
     }
 
     /// A secret tagged for the rotation hook holding `body`; returns its ARN.
@@ -109,21 +68,7 @@ impl Iam {
     }
 
     async fn keys(&self, user: &str) -> Vec<(String, StatusType)> {
-        self.iam
-            .list_access_keys()
-            .user_name(user)
-            .send()
-            .await
-            .unwrap()
-            .access_key_metadata()
-            .iter()
-            .map(|k| {
-                (
-                    k.access_key_id().unwrap().to_owned(),
-                    k.status().unwrap().clone(),
-                )
-            })
-            .collect()
+        support::inspect::keys(&self.iam, user).await
     }
 
     async fn versions(&self, secret: &str) -> usize {
@@ -143,7 +88,7 @@ async fn a_secret_naming_another_user_gets_no_key_of_theirs() {
     // GIVEN a privileged user whose key id is known (key ids are not secret), and a person
     // who can only create secrets: their secret names the admin as its userName.
     let world = World::new();
-    world.set_clock(&day(0));
+    TIME.set_clock(&world, 0);
     let w = Iam::new(&world).await;
     let (admin_key, _) = w.user("admin").await;
     w.secret(
@@ -152,10 +97,12 @@ async fn a_secret_naming_another_user_gets_no_key_of_theirs() {
     )
     .await;
     let policy = policy();
-    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+    ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
 
     // WHEN the rotation runs on that secret
-    let out = run(keyrotor(&world, &policy, 1).args(["rotate", "secret", "mine/iam"]));
+    let out = run(TIME
+        .keyrotor(&world, &policy, 1)
+        .args(["rotate", "secret", "mine/iam"]));
 
     // THEN it is refused, says how a binding is made, and admin gets no new key.
     assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -175,7 +122,9 @@ async fn a_secret_naming_another_user_gets_no_key_of_theirs() {
         )
         .await;
     w.tag_user("admin", "keyrotor:secret", &own).await;
-    let out = run(keyrotor(&world, &policy, 2).args(["rotate", "secret", "mine/iam"]));
+    let out = run(TIME
+        .keyrotor(&world, &policy, 2)
+        .args(["rotate", "secret", "mine/iam"]));
     assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("is bound to secret"),
@@ -190,7 +139,7 @@ async fn a_bound_secret_holding_another_users_key_is_refused() {
     // GIVEN svc bound to its secret, but the secret's AWSCURRENT holds admin's key id
     // (whoever can write the secret could otherwise steer which key is replaced).
     let world = World::new();
-    world.set_clock(&day(0));
+    TIME.set_clock(&world, 0);
     let w = Iam::new(&world).await;
     let (admin_key, _) = w.user("admin").await;
     let (svc_key, _) = w.user("svc").await;
@@ -202,9 +151,11 @@ async fn a_bound_secret_holding_another_users_key_is_refused() {
         .await;
     w.tag_user("svc", "keyrotor:secret", &arn).await;
     let policy = policy();
-    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+    ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
 
-    let out = run(keyrotor(&world, &policy, 1).args(["rotate", "secret", "svc/iam"]));
+    let out = run(TIME
+        .keyrotor(&world, &policy, 1)
+        .args(["rotate", "secret", "svc/iam"]));
 
     assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
@@ -221,7 +172,7 @@ async fn a_forged_lifecycle_record_does_not_deactivate_a_users_key() {
     // GIVEN user ops with an active key, and a state-table item (forged) saying the key was
     // superseded by a rotation of the attacker's secret long ago.
     let world = World::new();
-    world.set_clock(&day(0));
+    TIME.set_clock(&world, 0);
     let w = Iam::new(&world).await;
     let (ops_key, _) = w.user("ops").await;
     let (mallory_key, mallory_secret) = w.user("mallory").await;
@@ -232,7 +183,7 @@ async fn a_forged_lifecycle_record_does_not_deactivate_a_users_key() {
         )
         .await;
     let policy = policy();
-    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+    ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
     let aws = keyrotor::aws::Aws::from_config(world.sdk().await);
     let state = keyrotor::aws::dynamodb::DynamoStateStore::new(
         aws.dynamodb(),
@@ -245,7 +196,7 @@ async fn a_forged_lifecycle_record_does_not_deactivate_a_users_key() {
         key: keyrotor::domain::model::AccessKeyId::parse(&ops_key).unwrap(),
         user: "ops".into(),
         stage: keyrotor::domain::lifecycle::Stage::Superseded,
-        since: t0(),
+        since: TIME.t0(),
         version: 0,
         secret: Some(theirs.clone()),
     };
@@ -258,9 +209,9 @@ async fn a_forged_lifecycle_record_does_not_deactivate_a_users_key() {
     );
 
     // WHEN the sweep runs long after the grace period
-    let out = run(
-        keyrotor(&world, &policy, 30).args(["sweep", "--kind", "iam-keys", "--output", "json"])
-    );
+    let out = run(TIME
+        .keyrotor(&world, &policy, 30)
+        .args(["sweep", "--kind", "iam-keys", "--output", "json"]));
 
     // THEN ops keeps its active key and the refusal says why.
     let text = String::from_utf8_lossy(&out.stdout).to_string();
@@ -291,44 +242,24 @@ async fn bound_api_key(world: &World) -> Gateway {
     let sdk = world.sdk().await;
     let gateway = aws_sdk_apigateway::Client::new(&sdk);
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
-    let key = gateway
-        .create_api_key()
-        .name("orders-client")
-        .enabled(true)
-        .tags("keyrotor:secret", "orders/api-key")
-        .send()
-        .await
-        .unwrap();
-    let (id, value) = (
-        key.id().unwrap().to_owned(),
-        key.value().unwrap().to_owned(),
-    );
-    let plan = gateway
-        .create_usage_plan()
-        .name("gold")
-        .send()
-        .await
-        .unwrap()
-        .id()
-        .unwrap()
-        .to_owned();
-    gateway
-        .create_usage_plan_key()
-        .usage_plan_id(&plan)
-        .key_id(&id)
-        .key_type("API_KEY")
-        .send()
-        .await
-        .unwrap();
-    secrets
-        .create_secret()
-        .name("orders/api-key")
-        .secret_string(json!({"apiKeyId": id, "value": value}).to_string())
-        .tags(sm_tag("keyrotor:type", "apigw-api-key"))
-        .tags(sm_tag("keyrotor:api-key", "orders-client"))
-        .send()
-        .await
-        .unwrap();
+    let (id, value) = seed::api_key(
+        &gateway,
+        "orders-client",
+        &[("keyrotor:secret", "orders/api-key")],
+    )
+    .await;
+    let plan = seed::usage_plan_with(&gateway, "gold", &id).await;
+    seed::api_key_secret(
+        &secrets,
+        "orders/api-key",
+        &id,
+        &value,
+        &[
+            ("keyrotor:type", "apigw-api-key"),
+            ("keyrotor:api-key", "orders-client"),
+        ],
+    )
+    .await;
     Gateway {
         gateway,
         secrets,
@@ -368,7 +299,7 @@ async fn an_api_key_tagged_with_a_foreign_secret_is_not_rotated_into_it() {
     // GIVEN a bound key, retagged by someone with apigateway:TagResource to point at a
     // secret that holds the key id (ids are not secret) but never agreed to hold it.
     let world = World::new();
-    world.set_clock(&day(0));
+    TIME.set_clock(&world, 0);
     let g = bound_api_key(&world).await;
     g.secrets
         .create_secret()
@@ -388,10 +319,12 @@ async fn an_api_key_tagged_with_a_foreign_secret_is_not_rotated_into_it() {
         .await
         .unwrap();
     let policy = policy();
-    ok(&run(keyrotor(&world, &policy, 100).arg("init")));
+    ok(&run(TIME.keyrotor(&world, &policy, 100).arg("init")));
 
     // WHEN a rotation of the key is asked for
-    let out = run(keyrotor(&world, &policy, 100).args(["rotate", "api-key", &g.key]));
+    let out = run(TIME
+        .keyrotor(&world, &policy, 100)
+        .args(["rotate", "api-key", &g.key]));
 
     // THEN it is refused before anything is created, and the drop box got nothing.
     assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -416,7 +349,7 @@ async fn a_forged_rotation_record_does_not_retire_a_key() {
     // GIVEN a bound key in use, and a state-table item (forged) claiming it was rotated
     // into another secret and promoted long ago.
     let world = World::new();
-    world.set_clock(&day(0));
+    TIME.set_clock(&world, 0);
     let g = bound_api_key(&world).await;
     let other = g
         .gateway
@@ -445,7 +378,7 @@ async fn a_forged_rotation_record_does_not_retire_a_key() {
         .await
         .unwrap();
     let policy = policy();
-    ok(&run(keyrotor(&world, &policy, 1).arg("init")));
+    ok(&run(TIME.keyrotor(&world, &policy, 1).arg("init")));
     let aws = keyrotor::aws::Aws::from_config(world.sdk().await);
     let state = keyrotor::aws::dynamodb::DynamoStateStore::new(
         aws.dynamodb(),
@@ -462,12 +395,12 @@ async fn a_forged_rotation_record_does_not_retire_a_key() {
         std::slice::from_ref(&g.plan),
         "0123456789abcdef0123456789abcdef".into(),
         Trigger::Age,
-        t0(),
+        TIME.t0(),
     )
-    .advanced(RotationStep::CreateReplacement, t0())
-    .advanced(RotationStep::Publish, t0())
-    .advanced(RotationStep::Verify, t0())
-    .advanced(RotationStep::Promote, t0());
+    .advanced(RotationStep::CreateReplacement, TIME.t0())
+    .advanced(RotationStep::Publish, TIME.t0())
+    .advanced(RotationStep::Verify, TIME.t0())
+    .advanced(RotationStep::Promote, TIME.t0());
     forged.new_key = Some(other.clone());
     let pk = Rotation::partition(&world.account, support::REGION);
     assert!(
@@ -478,9 +411,9 @@ async fn a_forged_rotation_record_does_not_retire_a_key() {
     );
 
     // WHEN the sweep runs past the grace period
-    let out = run(
-        keyrotor(&world, &policy, 30).args(["sweep", "--kind", "api-keys", "--output", "json"])
-    );
+    let out = run(TIME
+        .keyrotor(&world, &policy, 30)
+        .args(["sweep", "--kind", "api-keys", "--output", "json"]));
 
     // THEN the key stays enabled and attached, and the refusal names the binding.
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
@@ -583,7 +516,7 @@ async fn moving_awscurrent_to_another_user_during_the_step_gets_no_key_for_them(
     // GIVEN a workload team owning user app and its bound secret, who also put a version
     // naming the victim into it (version values cannot change, labels can).
     let world = World::new();
-    world.set_clock(&day(0));
+    TIME.set_clock(&world, 0);
     let w = Iam::new(&world).await;
     let (app_key, app_secret) = w.user("app").await;
     let (victim_key, _) = w.user("victim").await;
@@ -623,7 +556,7 @@ async fn moving_awscurrent_to_another_user_during_the_step_gets_no_key_for_them(
         .unwrap()
         .to_owned();
     let policy = policy();
-    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+    ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
     let token = uuid::Uuid::new_v4().to_string();
     world.start_rotation("app/iam", &token);
 
@@ -635,7 +568,7 @@ async fn moving_awscurrent_to_another_user_during_the_step_gets_no_key_for_them(
         "createSecret",
         "app/iam",
         &token,
-        t0() + Duration::days(1),
+        TIME.t0() + Duration::days(1),
     );
     w.secrets
         .update_secret_version_stage()
@@ -670,10 +603,10 @@ async fn an_api_key_made_by_someone_else_with_the_replacements_name_is_not_adopt
     // visible to anyone who can describe the secret), and an API key someone else created
     // with the replacement's name, the rotation's tag and a value they chose.
     let world = World::new();
-    world.set_clock(&day(0));
+    TIME.set_clock(&world, 0);
     let g = bound_api_key(&world).await;
     let policy = policy();
-    ok(&run(keyrotor(&world, &policy, 0).arg("init")));
+    ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
     let token = uuid::Uuid::new_v4().to_string();
     world.start_rotation("orders/api-key", &token);
     let planted = g
@@ -710,7 +643,7 @@ async fn hook_step(world: &World, step: &str, secret: &str, token: &str) -> Resu
         policy: keyrotor::domain::policy::Policy::from_toml("mode = \"enforce\"\n", "test")
             .unwrap(),
         region: support::REGION.to_owned(),
-        fixed_now: Some(t0() + Duration::days(1)),
+        fixed_now: Some(TIME.t0() + Duration::days(1)),
         items_bucket: None,
         inline_items: 40,
         caller: None,

@@ -7,10 +7,7 @@
 
 mod support;
 
-use std::io::Write;
-
-use aws_sdk_iam::types::Tag;
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use keyrotor::domain::action::ActionType;
 use keyrotor::domain::inventory::Inventory;
 use keyrotor::domain::model::{
@@ -19,51 +16,29 @@ use keyrotor::domain::model::{
 use keyrotor::domain::plan::plan;
 use keyrotor::domain::policy::Policy;
 use serde_json::Value;
-use support::{World, ok, run};
+use support::{PolicyText, Timeline, World, ok, policy::CONTACT, run, seed};
 
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap()
-}
+/// Day 0 of every test here; `TIME.day(n)` is day `n` for keyrotor and the emulator.
+const TIME: Timeline = Timeline::starting(2026, 6, 1);
 
 fn policy() -> tempfile::NamedTempFile {
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    writeln!(
-        file,
-        "mode = \"enforce\"\n[exemptions]\nmax_exemption_days = 90\n[notifications]\ndefault_contact = \"security@example.com\""
-    )
-    .unwrap();
-    file
+    PolicyText::mode("enforce")
+        .with("[exemptions]\nmax_exemption_days = 90\n")
+        .with(CONTACT)
+        .file()
 }
 
 /// A user tagged `keyrotor:exempt = exempt` with one key, created now and never used.
 async fn user_with_key(iam: &aws_sdk_iam::Client, name: &str, exempt: &str) -> String {
-    iam.create_user()
-        .user_name(name)
-        .tags(
-            Tag::builder()
-                .key(TAG_EXEMPT)
-                .value(exempt)
-                .build()
-                .unwrap(),
-        )
-        .send()
+    seed::user_with_key(iam, name, &[(TAG_EXEMPT, exempt)])
         .await
-        .unwrap();
-    iam.create_access_key()
-        .user_name(name)
-        .send()
-        .await
-        .unwrap()
-        .access_key()
-        .unwrap()
-        .access_key_id()
-        .to_owned()
+        .id
 }
 
 fn keyrotor(world: &World, policy: &tempfile::NamedTempFile, args: &[&str]) -> String {
     ok(&run(world
         .keyrotor()
-        .env("KEYROTOR_NOW", t0().to_rfc3339())
+        .env("KEYROTOR_NOW", TIME.t0().to_rfc3339())
         .arg("--config")
         .arg(policy.path())
         .args(args)))
@@ -83,13 +58,15 @@ async fn a_far_future_or_unreadable_exemption_is_reported_and_its_key_is_acted_o
     // warning), each tagged keyrotor:exempt: far in the future (past max_exemption_days =
     // 90), garbage, and 30 days ahead (an ordinary exemption)
     let world = World::new();
-    world.set_clock(&(t0() - Duration::days(60)).to_rfc3339());
+    world.set_clock(&(TIME.t0() - Duration::days(60)).to_rfc3339());
     let iam = aws_sdk_iam::Client::new(&world.sdk().await);
     let far = user_with_key(&iam, "far", "2099-01-01").await;
     let garbage = user_with_key(&iam, "garbage", "forever").await;
-    let within = (t0() + Duration::days(30)).format("%Y-%m-%d").to_string();
+    let within = (TIME.t0() + Duration::days(30))
+        .format("%Y-%m-%d")
+        .to_string();
     let honoured = user_with_key(&iam, "honoured", &within).await;
-    world.set_clock(&t0().to_rfc3339());
+    world.set_clock(&TIME.t0().to_rfc3339());
     let policy = policy();
     keyrotor(&world, &policy, &["init"]);
 
@@ -194,7 +171,7 @@ fn a_far_future_exemption_lapses_once_max_exemption_days_is_over_and_never_befor
     // the exemption forward with the clock.
     let policy = Policy::from_toml("[exemptions]\nmax_exemption_days = 90\n", "t").unwrap();
     for days in [0, 1, 89, 90, 91, 400] {
-        let now = t0() + Duration::days(days);
+        let now = TIME.t0() + Duration::days(days);
         let p = plan(
             &inventory("2099-01-01", now),
             now,
@@ -207,11 +184,18 @@ fn a_far_future_exemption_lapses_once_max_exemption_days_is_over_and_never_befor
         assert_eq!(p.notices[0].reason, "exemption-too-long");
     }
     // An exemption within the cap is honoured until its day, then lapses.
-    let until = (t0() + Duration::days(30)).format("%Y-%m-%d").to_string();
-    let p = plan(&inventory(&until, t0()), t0(), &policy, &[Kind::IamKeys]);
+    let until = (TIME.t0() + Duration::days(30))
+        .format("%Y-%m-%d")
+        .to_string();
+    let p = plan(
+        &inventory(&until, TIME.t0()),
+        TIME.t0(),
+        &policy,
+        &[Kind::IamKeys],
+    );
     assert!(p.actions.is_empty(), "{p:#?}");
     assert_eq!(p.skipped[0].reason, "exempt");
-    let later = t0() + Duration::days(31);
+    let later = TIME.t0() + Duration::days(31);
     let p = plan(&inventory(&until, later), later, &policy, &[Kind::IamKeys]);
     assert_eq!(p.actions.len(), 1, "{p:#?}");
     assert!(p.notices.is_empty(), "{p:#?}");
@@ -220,7 +204,12 @@ fn a_far_future_exemption_lapses_once_max_exemption_days_is_over_and_never_befor
 #[test]
 fn an_unreadable_exemption_is_in_scope_and_reported() {
     let policy = Policy::default();
-    let p = plan(&inventory("forever", t0()), t0(), &policy, &[Kind::IamKeys]);
+    let p = plan(
+        &inventory("forever", TIME.t0()),
+        TIME.t0(),
+        &policy,
+        &[Kind::IamKeys],
+    );
     assert_eq!(p.actions.len(), 1, "{p:#?}");
     assert!(p.skipped.is_empty(), "{p:#?}");
     assert_eq!(p.notices.len(), 1, "{p:#?}");

@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::io::Write;
 use std::sync::mpsc;
 use std::time::Duration as StdDuration;
 
@@ -17,22 +16,18 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationIn
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::Duration;
 use keyrotor::aws::Aws;
-use keyrotor::domain::policy::Policy;
 use keyrotor::lambda::{Context, Job};
 use serde_json::{Value, json};
-use support::{World, ok, run};
+use support::{PolicyText, Timeline, World, ok, policy::CONTACT, run, seed};
 
-const POLICY: &str =
-    "mode = \"enforce\"\n[notifications]\ndefault_contact = \"security@example.com\"\n";
+/// Day 0 of every test here; `TIME.day(n)` is day `n` for keyrotor and the emulator.
+const TIME: Timeline = Timeline::starting(2026, 2, 1);
 
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap()
-}
-
-fn day(n: i64) -> DateTime<Utc> {
-    t0() + Duration::days(n)
+/// Enforce, with a contact for the warnings.
+fn policy() -> PolicyText {
+    PolicyText::mode("enforce").with(CONTACT)
 }
 
 /// Stops the run at its first call of `operation`: tells `reached`, waits for `go`.
@@ -71,30 +66,11 @@ impl Intercept for Gate {
 async fn a_user_exempted_while_the_sweep_runs_keeps_its_key() {
     // GIVEN bob's key, never used, warned on day 50 (unused 45 days).
     let world = World::new();
-    world.set_clock(&day(0).to_rfc3339());
+    TIME.set_clock(&world, 0);
     let iam = aws_sdk_iam::Client::new(&world.sdk().await);
-    iam.create_user().user_name("bob").send().await.unwrap();
-    let key = iam
-        .create_access_key()
-        .user_name("bob")
-        .send()
-        .await
-        .unwrap()
-        .access_key()
-        .unwrap()
-        .access_key_id()
-        .to_owned();
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    file.write_all(POLICY.as_bytes()).unwrap();
-    let cli = |n: i64, args: &[&str]| {
-        world.set_clock(&day(n).to_rfc3339());
-        let mut cmd = world.keyrotor();
-        cmd.env("KEYROTOR_NOW", day(n).to_rfc3339())
-            .arg("--config")
-            .arg(file.path())
-            .args(args);
-        ok(&run(&mut cmd))
-    };
+    let key = seed::user_with_key(&iam, "bob", &[]).await.id;
+    let file = policy().file();
+    let cli = |n: i64, args: &[&str]| ok(&run(TIME.keyrotor(&world, &file, n).args(args)));
     cli(0, &["init"]);
     let warned: Value = serde_json::from_str(&cli(
         50,
@@ -105,7 +81,7 @@ async fn a_user_exempted_while_the_sweep_runs_keeps_its_key() {
 
     // WHEN the day-60 sweep (deactivation due) is stopped right before it acts on bob, and a
     // person exempts bob meanwhile
-    world.set_clock(&day(60).to_rfc3339());
+    TIME.set_clock(&world, 60);
     let (reached_tx, reached) = mpsc::sync_channel(1);
     let (go, go_rx) = mpsc::channel();
     let gate = Gate {
@@ -124,9 +100,9 @@ async fn a_user_exempted_while_the_sweep_runs_keeps_its_key() {
                 .block_on(async move {
                     let ctx = Context {
                         aws: Aws::from_config(world.sdk().await).with_interceptor(gate),
-                        policy: Policy::from_toml(POLICY, "test").unwrap(),
+                        policy: policy().parse(),
                         region: support::REGION.to_owned(),
-                        fixed_now: Some(day(60)),
+                        fixed_now: Some(TIME.at(60)),
                         items_bucket: None,
                         inline_items: 40,
                         caller: None,
@@ -144,7 +120,7 @@ async fn a_user_exempted_while_the_sweep_runs_keeps_its_key() {
             Tag::builder()
                 .key("keyrotor:exempt")
                 .value(
-                    (day(60) + Duration::days(30))
+                    (TIME.at(60) + Duration::days(30))
                         .format("%Y-%m-%d")
                         .to_string(),
                 )

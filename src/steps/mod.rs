@@ -10,8 +10,8 @@ pub mod certs;
 pub mod discover;
 pub(crate) mod guard;
 pub mod iam_keys;
-#[cfg(test)]
-pub(crate) mod memory;
+#[cfg(any(test, feature = "test-support"))]
+pub mod memory;
 pub mod migration;
 pub mod remote;
 pub mod report;

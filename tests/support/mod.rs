@@ -5,6 +5,11 @@
 //! numbered account in it, so tests never see each other's resources even when they share
 //! one emulator. The real `keyrotor` binary and the real AWS SDK reach it through an
 //! ordinary endpoint URL.
+//!
+//! The shared kit every test file uses instead of its own copy: [`timeline`] (day `n` for
+//! keyrotor's clock and the emulator's at once), [`policy`] (policy files from a TOML
+//! snippet), [`seed`] (users, keys, API keys and secrets in the emulator) and [`inspect`]
+//! (reading them back).
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 use std::path::{Path, PathBuf};
@@ -15,6 +20,13 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 pub mod faults;
+pub mod inspect;
+pub mod policy;
+pub mod seed;
+pub mod timeline;
+
+#[allow(unused_imports)] // as dead_code above: not every test binary uses both
+pub use {policy::PolicyText, timeline::Timeline};
 
 pub const REGION: &str = "us-east-1";
 
