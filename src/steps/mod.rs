@@ -13,6 +13,7 @@ pub mod iam_keys;
 #[cfg(test)]
 pub(crate) mod memory;
 pub mod migration;
+pub mod outcome;
 pub mod remote;
 pub mod report;
 pub mod secret_rotation;
