@@ -19,6 +19,9 @@ mod plan;
 mod record_failure;
 mod sweeps;
 
+use std::future::Future;
+use std::pin::Pin;
+
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
@@ -185,18 +188,26 @@ async fn run_wired(
     let event_time = std::env::var("KEYROTOR_EVENT_TIME").as_deref() == Ok("1");
     let input = input::decode(job, &event, event_time)?;
     let now = ctx.now(&input);
-    match job {
-        Job::Plan => plan::run(ctx, wiring, now).await,
-        Job::IamKeys => sweeps::iam_keys(ctx, wiring, now).await,
-        Job::Migration => sweeps::migration(ctx, wiring, now).await,
-        Job::Certs => sweeps::certs(ctx, wiring, now).await,
-        Job::ApiKey => sweeps::api_key(ctx, wiring, &input, now).await,
-        Job::RecordFailure => record_failure::run(ctx, wiring, &input, &event, now).await,
-        Job::SecretRotation => Err(StepError::InvalidInput(
-            "the rotation hook takes Secrets Manager events".into(),
-        )),
-    }
+    // Each job's future is boxed: one type per job, not one nested type of them all
+    // (which the compiler cannot lay out in the binaries' `main`).
+    let job: Pin<Box<dyn Future<Output = Counted> + '_>> = match job {
+        Job::Plan => Box::pin(plan::run(ctx, wiring, now)),
+        Job::IamKeys => Box::pin(sweeps::iam_keys(ctx, wiring, now)),
+        Job::Migration => Box::pin(sweeps::migration(ctx, wiring, now)),
+        Job::Certs => Box::pin(sweeps::certs(ctx, wiring, now)),
+        Job::ApiKey => Box::pin(sweeps::api_key(ctx, wiring, &input, now)),
+        Job::RecordFailure => Box::pin(record_failure::run(ctx, wiring, &input, &event, now)),
+        Job::SecretRotation => {
+            return Err(StepError::InvalidInput(
+                "the rotation hook takes Secrets Manager events".into(),
+            ));
+        }
+    };
+    job.await
 }
+
+/// A job's output, and what it did counted for metrics (`None`: nothing to count).
+type Counted = Result<(Value, Option<Tally>), StepError>;
 
 /// Serialises a typed output at the edge.
 fn to_value<T: serde::Serialize>(value: &T) -> Result<Value, StepError> {

@@ -6,8 +6,6 @@
 
 use std::fmt::Display;
 
-use serde::Serialize;
-
 use super::accounts::AccountRun;
 use super::api_keys::{Advanced, ApiKeySweep};
 use super::certs::CertSweep;
@@ -17,8 +15,9 @@ use super::status::Status;
 use crate::domain::model::Kind;
 use crate::metrics::Tally;
 
-/// A step's result as its callers count it.
-pub trait JobOutcome: Serialize {
+/// A step's result as its callers count it. Object-safe, so an entry point may hold the
+/// result of any job (`&dyn JobOutcome`).
+pub trait JobOutcome {
     /// The credential kind it is about (the metrics' `Kind` dimension).
     fn kind(&self) -> Kind;
     /// Units of work that failed, conflicted or were blocked: work left for a person or
@@ -152,7 +151,15 @@ mod tests {
         for s in ["failed", "conflict", "blocked"] {
             assert!(is_failure(s), "{s}");
         }
-        for s in ["done", "dry-run", "skipped", "sent", "no-op", "succeeded", ""] {
+        for s in [
+            "done",
+            "dry-run",
+            "skipped",
+            "sent",
+            "no-op",
+            "succeeded",
+            "",
+        ] {
             assert!(!is_failure(s), "{s}");
         }
         assert!(is_failure(Status::Conflict));
@@ -160,7 +167,6 @@ mod tests {
     }
 
     /// A run whose units have these statuses.
-    #[derive(Serialize)]
     struct Units(Vec<&'static str>);
 
     impl JobOutcome for Units {
