@@ -73,6 +73,9 @@ impl Swept {
 }
 
 impl JobOutcome for Swept {
+    fn run_id(&self) -> Option<&str> {
+        self.outcome().run_id()
+    }
     fn kind(&self) -> Kind {
         self.outcome().kind()
     }

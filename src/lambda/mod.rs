@@ -31,6 +31,7 @@ use crate::domain::policy::Policy;
 use crate::metrics::Tally;
 use crate::steps::StepError;
 use crate::wiring::Wiring;
+use input::Input;
 
 pub use config::policy_from_env;
 pub use hook::secret_rotation;
@@ -152,7 +153,10 @@ pub async fn serve(job: Job) -> Result<(), lambda_runtime::Error> {
 }
 
 /// One invocation of a Step Functions job, in a span naming the job and the request.
-#[tracing::instrument(skip_all, fields(job = job.as_str(), request_id = %request_id))]
+#[tracing::instrument(
+    skip_all,
+    fields(job = job.as_str(), request_id = %request_id, run_id = tracing::field::Empty)
+)]
 async fn handle(
     ctx: &Context,
     wiring: &Wiring,
@@ -186,18 +190,30 @@ async fn run_wired(
     event: Value,
 ) -> Result<(Value, Option<Tally>), StepError> {
     let event_time = std::env::var("KEYROTOR_EVENT_TIME").as_deref() == Ok("1");
-    let input = input::decode(job, &event, event_time)?;
-    let now = ctx.now(&input);
+    let decoded = input::decode(job, &event, event_time)?;
+    let now = ctx.now(&decoded);
     // Each job's future is boxed: one type per job, not one nested type of them all
     // (which the compiler cannot lay out in the binaries' `main`).
-    let job: Pin<Box<dyn Future<Output = Counted> + '_>> = match job {
-        Job::Plan => Box::pin(plan::run(ctx, wiring, now)),
-        Job::IamKeys => Box::pin(sweeps::iam_keys(ctx, wiring, now)),
-        Job::Migration => Box::pin(sweeps::migration(ctx, wiring, now)),
-        Job::Certs => Box::pin(sweeps::certs(ctx, wiring, now)),
-        Job::ApiKey => Box::pin(sweeps::api_key(ctx, wiring, &input, now)),
-        Job::RecordFailure => Box::pin(record_failure::run(ctx, wiring, &input, &event, now)),
-        Job::SecretRotation => {
+    let job: Pin<Box<dyn Future<Output = Counted> + '_>> = match (job, decoded.for_job(job)?) {
+        (Job::Plan, _) => Box::pin(plan::run(ctx, wiring, now)),
+        (Job::IamKeys, _) => Box::pin(sweeps::iam_keys(ctx, wiring, now)),
+        (Job::Migration, _) => Box::pin(sweeps::migration(ctx, wiring, now)),
+        (Job::Certs, _) => Box::pin(sweeps::certs(ctx, wiring, now)),
+        (_, Input::ApiKey { key, account }) => {
+            Box::pin(async move { sweeps::api_key(ctx, wiring, &key, account.as_ref(), now).await })
+        }
+        (_, Input::RecordFailure { failure, account }) => {
+            // The metrics' kind is the state's own word (`plan` stays `plan`).
+            let kind = event
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown");
+            let kind = kind.to_owned();
+            Box::pin(async move {
+                record_failure::run(ctx, wiring, &failure, account.as_ref(), &kind, now).await
+            })
+        }
+        (_, Input::Sweep) => {
             return Err(StepError::InvalidInput(
                 "the rotation hook takes Secrets Manager events".into(),
             ));

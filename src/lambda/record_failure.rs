@@ -5,49 +5,50 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::input::Failure;
 use super::output::RecordedFailure;
-use super::{Context, input, to_value};
+use super::{Context, to_value};
 use crate::audit::AuditLog;
 use crate::domain::audit_record::{Entry, Outcome, Phase, ResourceRef};
-use crate::domain::model::Kind;
+use crate::domain::model::{AccountId, Kind};
 use crate::metrics::Tally;
 use crate::ports::{Clock, Notification, SystemClock};
 use crate::steps::StepError;
 use crate::wiring::Wiring;
 
+/// Records `failure` (of a resource in `account`, or the function's own); `kind` names
+/// the metrics' `Kind` as the state gave it.
 pub(super) async fn run(
     ctx: &Context,
     wiring: &Wiring,
-    input: &input::JobInput,
-    event: &Value,
+    failure: &Failure,
+    account: Option<&AccountId>,
+    kind: &str,
     now: DateTime<Utc>,
 ) -> Result<(Value, Option<Tally>), StepError> {
-    let out = record(wiring, input, &ctx.region, now, &SystemClock::Real).await?;
-    let kind = event
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or("unknown");
+    let out = record(
+        wiring,
+        failure,
+        account,
+        &ctx.region,
+        now,
+        &SystemClock::Real,
+    )
+    .await?;
     let mut tally = Tally::new(kind);
     tally.count(if out.blocked { "blocked" } else { "failed" });
     Ok((to_value(&out)?, Some(tally)))
 }
 
-#[tracing::instrument(skip_all, fields(resource, error))]
+#[tracing::instrument(skip_all, fields(resource = %failure.resource, error = %failure.error))]
 async fn record(
     wiring: &Wiring,
-    input: &input::JobInput,
+    failure: &Failure,
+    account: Option<&AccountId>,
     region: &str,
     now: DateTime<Utc>,
     clock: &dyn Clock,
 ) -> Result<RecordedFailure, StepError> {
-    let failure = input
-        .failure
-        .as_ref()
-        .ok_or_else(|| StepError::InvalidInput("event: no failed state".into()))?;
-    let span = tracing::Span::current();
-    span.record("resource", failure.resource.as_str());
-    span.record("error", failure.error.as_str());
-    let account = input.account.as_ref();
     let caller = wiring.identity().caller().await?;
     let (name, cause, kind) = (&failure.error, &failure.cause, failure.kind);
     // Stopped before a change (a person must look) rather than failed.

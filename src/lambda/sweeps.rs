@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::output::{AcrossAccounts, ApiKeyOutput, Returned};
 use super::{Context, input, to_value};
 use crate::domain::api_rotation::Trigger;
+use crate::domain::model::AccountId;
 use crate::metrics::Tally;
 use crate::ports::SystemClock;
 use crate::steps::outcome::JobOutcome;
@@ -51,6 +52,15 @@ async fn sweep<T: Returned>(
     wiring: &Wiring,
     run: impl AsyncFn(&Wiring) -> Result<T, StepError>,
 ) -> Counted {
+    // Each run's id, in the invocation's span (one account) or in a log line inside the
+    // account's span, so the logs lead to the audit records.
+    let run = async |w: &Wiring| {
+        let done = run(w).await?;
+        let run_id = done.run_id().unwrap_or_default();
+        tracing::Span::current().record("run_id", run_id);
+        tracing::info!(run_id, failed = done.failed(), "swept");
+        Ok::<T, StepError>(done)
+    };
     if !ctx.policy.accounts.is_multi_account() {
         let done = run(wiring).await?;
         let tally = done.tally();
@@ -73,16 +83,16 @@ async fn sweep<T: Returned>(
 
 /// `keyrotor-api-key`: advances one key's rotation, in the account the input names (only
 /// one the policy covers, checked before any role is assumed) or the function's own.
-#[tracing::instrument(skip_all, fields(key = input.key.as_deref().unwrap_or_default(), account))]
+#[tracing::instrument(skip_all, fields(key = %key, account = account.map(|a| a.as_str())))]
 pub(super) async fn api_key(
     ctx: &Context,
     wiring: &Wiring,
-    input: &input::JobInput,
+    key: &str,
+    account: Option<&AccountId>,
     now: DateTime<Utc>,
 ) -> Counted {
-    let member = match &input.account {
+    let member = match account {
         Some(account) => {
-            tracing::Span::current().record("account", account.as_str());
             let caller = wiring.home_identity().caller().await?;
             if &caller.account != account {
                 let targets = steps::accounts::targets(
@@ -105,17 +115,12 @@ pub(super) async fn api_key(
         None => None,
     };
     match member {
-        Some(aws) => rotate(ctx, &wiring.member(&aws), input, now).await,
-        None => rotate(ctx, wiring, input, now).await,
+        Some(aws) => rotate(ctx, &wiring.member(&aws), key, now).await,
+        None => rotate(ctx, wiring, key, now).await,
     }
 }
 
-async fn rotate(
-    ctx: &Context,
-    wiring: &Wiring,
-    input: &input::JobInput,
-    now: DateTime<Utc>,
-) -> Counted {
+async fn rotate(ctx: &Context, wiring: &Wiring, key: &str, now: DateTime<Utc>) -> Counted {
     let policy = &ctx.policy;
     if policy.mode != crate::domain::policy::Mode::Enforce {
         return Err(StepError::Blocked(
@@ -123,7 +128,6 @@ async fn rotate(
                 .into(),
         ));
     }
-    let key = input.key.as_deref().unwrap_or_default();
     let done = steps::api_keys::rotate(
         &wiring.api_keys(),
         policy,

@@ -25,6 +25,8 @@ pub trait JobOutcome {
     fn failed(&self) -> usize;
     /// What it did, counted for metrics.
     fn tally(&self) -> Tally;
+    /// The run id its audit records carry (`None`: a result that is not a whole run).
+    fn run_id(&self) -> Option<&str>;
 }
 
 /// Whether a unit of work with `status` (as a step reports it: `"failed"`, or a
@@ -44,6 +46,9 @@ pub fn failed_in<T: JobOutcome, E>(runs: &[AccountRun<T, E>]) -> usize {
 }
 
 impl JobOutcome for IamSweep {
+    fn run_id(&self) -> Option<&str> {
+        Some(&self.run_id)
+    }
     fn kind(&self) -> Kind {
         Kind::IamKeys
     }
@@ -67,6 +72,10 @@ impl JobOutcome for IamSweep {
 }
 
 impl JobOutcome for Advanced {
+    // A step of a rotation; its run id is in its audit records.
+    fn run_id(&self) -> Option<&str> {
+        None
+    }
     fn kind(&self) -> Kind {
         Kind::ApiKeys
     }
@@ -78,14 +87,19 @@ impl JobOutcome for Advanced {
         for _ in &self.steps {
             tally.count("succeeded");
         }
-        if self.status.to_string() != Status::Done.as_str() {
-            tally.count(self.status);
+        // Written for a status that is a `&str` or a `Status`.
+        let status = self.status.to_string();
+        if status != Status::Done.as_str() {
+            tally.count(status);
         }
         tally
     }
 }
 
 impl JobOutcome for ApiKeySweep {
+    fn run_id(&self) -> Option<&str> {
+        Some(&self.run_id)
+    }
     fn kind(&self) -> Kind {
         Kind::ApiKeys
     }
@@ -102,6 +116,9 @@ impl JobOutcome for ApiKeySweep {
 }
 
 impl JobOutcome for MigrationSweep {
+    fn run_id(&self) -> Option<&str> {
+        Some(&self.run_id)
+    }
     fn kind(&self) -> Kind {
         Kind::Migration
     }
@@ -118,6 +135,9 @@ impl JobOutcome for MigrationSweep {
 }
 
 impl JobOutcome for CertSweep {
+    fn run_id(&self) -> Option<&str> {
+        Some(&self.run_id)
+    }
     fn kind(&self) -> Kind {
         Kind::Certs
     }
@@ -170,6 +190,9 @@ mod tests {
     struct Units(Vec<&'static str>);
 
     impl JobOutcome for Units {
+        fn run_id(&self) -> Option<&str> {
+            None
+        }
         fn kind(&self) -> Kind {
             Kind::Migration
         }
