@@ -29,8 +29,14 @@ pub struct JobInput {
 /// stays in [`JobInput`]: every job may have it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
-    /// `Plan`, `IamKeys`, `Migration`, `Certs`: nothing but the time.
-    Sweep,
+    /// `Plan`: nothing but the time.
+    Plan,
+    /// `IamKeys`: nothing but the time.
+    IamKeys,
+    /// `Migration`: nothing but the time.
+    Migration,
+    /// `Certs`: nothing but the time.
+    Certs,
     /// `ApiKey`: the key, and the account it is in (absent: the function's own).
     ApiKey {
         key: String,
@@ -69,7 +75,10 @@ impl JobInput {
                     "the rotation hook takes Secrets Manager events".into(),
                 ));
             }
-            Job::Plan | Job::IamKeys | Job::Migration | Job::Certs => Input::Sweep,
+            Job::Plan => Input::Plan,
+            Job::IamKeys => Input::IamKeys,
+            Job::Migration => Input::Migration,
+            Job::Certs => Input::Certs,
         })
     }
 }
@@ -264,7 +273,7 @@ mod tests {
             }
         );
         let sweep = decode(Job::Certs, &json!({"key": "ignored"}), true).unwrap();
-        assert_eq!(sweep.for_job(Job::Certs).unwrap(), Input::Sweep);
+        assert_eq!(sweep.for_job(Job::Certs).unwrap(), Input::Certs);
         assert!(sweep.for_job(Job::SecretRotation).is_err());
         // A sweep's input read as another job's does not invent the missing fields.
         assert!(sweep.for_job(Job::ApiKey).is_err());

@@ -163,7 +163,7 @@ async fn handle(
     job: Job,
     event: Value,
     request_id: &str,
-) -> Result<(Value, Option<Tally>), StepError> {
+) -> Counted {
     run_wired(ctx, wiring, job, event).await
 }
 
@@ -183,40 +183,30 @@ pub async fn run_counted(
 
 /// Decodes `event` before any AWS call, then runs `job` over `wiring` and serialises its
 /// typed output.
-async fn run_wired(
-    ctx: &Context,
-    wiring: &Wiring,
-    job: Job,
-    event: Value,
-) -> Result<(Value, Option<Tally>), StepError> {
+async fn run_wired(ctx: &Context, wiring: &Wiring, job: Job, event: Value) -> Counted {
     let event_time = std::env::var("KEYROTOR_EVENT_TIME").as_deref() == Ok("1");
     let decoded = input::decode(job, &event, event_time)?;
     let now = ctx.now(&decoded);
     // Each job's future is boxed: one type per job, not one nested type of them all
     // (which the compiler cannot lay out in the binaries' `main`).
-    let job: Pin<Box<dyn Future<Output = Counted> + '_>> = match (job, decoded.for_job(job)?) {
-        (Job::Plan, _) => Box::pin(plan::run(ctx, wiring, now)),
-        (Job::IamKeys, _) => Box::pin(sweeps::iam_keys(ctx, wiring, now)),
-        (Job::Migration, _) => Box::pin(sweeps::migration(ctx, wiring, now)),
-        (Job::Certs, _) => Box::pin(sweeps::certs(ctx, wiring, now)),
-        (_, Input::ApiKey { key, account }) => {
+    let job: Pin<Box<dyn Future<Output = Counted> + '_>> = match decoded.for_job(job)? {
+        Input::Plan => Box::pin(plan::run(ctx, wiring, now)),
+        Input::IamKeys => Box::pin(sweeps::iam_keys(ctx, wiring, now)),
+        Input::Migration => Box::pin(sweeps::migration(ctx, wiring, now)),
+        Input::Certs => Box::pin(sweeps::certs(ctx, wiring, now)),
+        Input::ApiKey { key, account } => {
             Box::pin(async move { sweeps::api_key(ctx, wiring, &key, account.as_ref(), now).await })
         }
-        (_, Input::RecordFailure { failure, account }) => {
+        Input::RecordFailure { failure, account } => {
             // The metrics' kind is the state's own word (`plan` stays `plan`).
             let kind = event
                 .get("kind")
                 .and_then(Value::as_str)
-                .unwrap_or("unknown");
-            let kind = kind.to_owned();
+                .unwrap_or("unknown")
+                .to_owned();
             Box::pin(async move {
                 record_failure::run(ctx, wiring, &failure, account.as_ref(), &kind, now).await
             })
-        }
-        (_, Input::Sweep) => {
-            return Err(StepError::InvalidInput(
-                "the rotation hook takes Secrets Manager events".into(),
-            ));
         }
     };
     job.await

@@ -2,12 +2,10 @@
 //! `[accounts]` (each item names its account), inline or, when large, in S3.
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
 use super::output::{AccountEntry, ItemsAt, KeyItem, PlanAccount, PlanOutput};
-use super::{Context, to_value};
+use super::{Context, Counted, to_value};
 use crate::domain::model::Kind;
-use crate::metrics::Tally;
 use crate::ports::{Clock, SystemClock};
 use crate::steps::{self, StepError};
 use crate::wiring::Wiring;
@@ -19,11 +17,7 @@ struct PlannedKeys {
     due: usize,
 }
 
-pub(super) async fn run(
-    ctx: &Context,
-    wiring: &Wiring,
-    now: DateTime<Utc>,
-) -> Result<(Value, Option<Tally>), StepError> {
+pub(super) async fn run(ctx: &Context, wiring: &Wiring, now: DateTime<Utc>) -> Counted {
     let policy = &ctx.policy;
     let (home_account, keys, due, accounts) = if policy.accounts.is_multi_account() {
         let runs = wiring

@@ -3,11 +3,10 @@
 //! `"account"` when it is not the function's.
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
 use super::input::Failure;
 use super::output::RecordedFailure;
-use super::{Context, to_value};
+use super::{Context, Counted, to_value};
 use crate::audit::AuditLog;
 use crate::domain::audit_record::{Entry, Outcome, Phase, ResourceRef};
 use crate::domain::model::{AccountId, Kind};
@@ -25,7 +24,7 @@ pub(super) async fn run(
     account: Option<&AccountId>,
     kind: &str,
     now: DateTime<Utc>,
-) -> Result<(Value, Option<Tally>), StepError> {
+) -> Counted {
     let out = record(
         wiring,
         failure,

@@ -3,10 +3,9 @@
 //! `[accounts]`, and returns its typed output with what it did counted for metrics.
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
 use super::output::{AcrossAccounts, ApiKeyOutput, Returned};
-use super::{Context, input, to_value};
+use super::{Context, Counted, input, to_value};
 use crate::domain::api_rotation::Trigger;
 use crate::domain::model::AccountId;
 use crate::metrics::Tally;
@@ -14,8 +13,6 @@ use crate::ports::SystemClock;
 use crate::steps::outcome::JobOutcome;
 use crate::steps::{self, StepError};
 use crate::wiring::Wiring;
-
-type Counted = Result<(Value, Option<Tally>), StepError>;
 
 /// `keyrotor-iam-keys`.
 pub(super) async fn iam_keys(ctx: &Context, wiring: &Wiring, now: DateTime<Utc>) -> Counted {
