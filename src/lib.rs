@@ -8,7 +8,8 @@
 //! - [`aws`]: adapters implementing the ports with the AWS SDK for Rust;
 //! - [`cli`]: the `keyrotor` command;
 //! - [`lambda`]: the Lambda entry points (thin wiring, stable error names);
-//! - [`metrics`]: CloudWatch Embedded Metric Format documents the Lambdas print.
+//! - [`metrics`]: CloudWatch Embedded Metric Format documents the Lambdas print;
+//! - [`wiring`]: the one place adapters are built and each job gets its ports.
 
 pub mod audit;
 pub mod aws;
@@ -19,3 +20,4 @@ pub mod metrics;
 pub mod ports;
 pub mod progress;
 pub mod steps;
+pub mod wiring;

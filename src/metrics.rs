@@ -48,9 +48,11 @@ impl Tally {
         }
     }
 
-    /// Counts one action with its status as the steps report it (`done`, `dry-run`, ...).
-    pub fn count(&mut self, status: &str) {
-        let outcome = match status {
+    /// Counts one action with its status as the steps report it (`done`, `dry-run`, ...,
+    /// or a [`crate::steps::status::Status`]).
+    pub fn count(&mut self, status: impl std::fmt::Display) {
+        let status = status.to_string();
+        let outcome = match status.as_str() {
             "done" | "sent" | "succeeded" => "succeeded",
             "dry-run" | "planned" => "planned",
             other => other,

@@ -1,62 +1,132 @@
 //! One account's sweep and plan, and running them across accounts: the same code serves
-//! the caller's account alone and an `[accounts]` fan-out, where each member account is
-//! entered through its role ([`crate::aws::organizations`]) while keyrotor's tables and
+//! the caller's account alone and an `[accounts]` fan-out ([`Wiring::in_each_account`]),
+//! where each member account is entered through its role while keyrotor's tables and
 //! notification channels stay in the caller's account.
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 
-use super::wiring::{Readers, Scope, with_api_key_ports, with_migration_ports};
-use super::{CliError, Exit, OutputFormat, emit, output, to_json};
-use crate::aws::acm::AcmInventory;
-use crate::aws::iam::IamClient;
-use crate::aws::organizations::{self, OrganizationAccounts};
-use crate::aws::secretsmanager::SecretsManagerInventory;
-use crate::aws::sts::StsIdentity;
+use super::print::{emit, to_json, to_value};
+use super::{CliError, Exit, OutputFormat, output};
 use crate::domain::model::Kind;
+use crate::domain::plan::Plan;
 use crate::domain::policy::Policy;
+use crate::metrics::Tally;
 use crate::ports::SystemClock;
-use crate::steps::{self, accounts::AccountRun};
+use crate::steps::accounts::AccountRun;
+use crate::steps::api_keys::ApiKeySweep;
+use crate::steps::certs::CertSweep;
+use crate::steps::iam_keys::IamSweep;
+use crate::steps::migration::MigrationSweep;
+use crate::steps::outcome::JobOutcome;
+use crate::steps::{self};
+use crate::wiring::Wiring;
 
-/// What a sweep of one kind did in one account, rendered both ways.
-pub(super) struct Swept {
-    /// `--output json` (pretty, with its newline).
-    pub json: String,
-    pub table: String,
-    /// Actions (or notifications, or migration steps) that failed or are blocked.
-    pub failed: usize,
+/// What a sweep of one kind did in one account: the step's own result, typed. It prints
+/// as that result (`--output json`) or its table, and counts failures as every caller
+/// does ([`JobOutcome`]).
+#[derive(Serialize)]
+#[serde(untagged)]
+pub(super) enum Swept {
+    IamKeys(IamSweep),
+    ApiKeys(ApiKeySweep),
+    Migration(MigrationSweep),
+    Certs(CertSweep),
+}
+
+impl Swept {
+    fn outcome(&self) -> &dyn JobOutcome {
+        match self {
+            Swept::IamKeys(s) => s,
+            Swept::ApiKeys(s) => s,
+            Swept::Migration(s) => s,
+            Swept::Certs(s) => s,
+        }
+    }
+
     /// What failed, and what happens next.
-    pub failure: String,
-    /// EMF lines of the certificate sweep.
-    pub metrics: Vec<String>,
+    pub(super) fn failure(&self) -> String {
+        let n = self.failed();
+        match self {
+            Swept::IamKeys(_) => format!(
+                "{n} action(s) failed (see the table and the audit trail); they are retried by the next sweep"
+            ),
+            Swept::ApiKeys(_) => format!(
+                "{n} rotation(s) failed or are blocked (see the table and the audit trail); failed steps are retried by the next sweep"
+            ),
+            Swept::Migration(_) => format!(
+                "{n} migration step(s) failed or met another run (see the table and the audit trail); they are retried by the next sweep"
+            ),
+            Swept::Certs(_) => {
+                format!("{n} notification(s) failed; they are retried by the next sweep")
+            }
+        }
+    }
+
+    /// The EMF lines of the certificate sweep (`--emf`).
+    pub(super) fn metrics(&self) -> Vec<String> {
+        match self {
+            Swept::Certs(s) => s.metrics.iter().map(|m| m.to_string()).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl JobOutcome for Swept {
+    fn run_id(&self) -> Option<&str> {
+        self.outcome().run_id()
+    }
+    fn kind(&self) -> Kind {
+        self.outcome().kind()
+    }
+    fn failed(&self) -> usize {
+        self.outcome().failed()
+    }
+    fn tally(&self) -> Tally {
+        self.outcome().tally()
+    }
 }
 
 /// One account's output of a command that can run in several accounts.
 pub(super) trait AccountOutput {
-    /// `--output json` (pretty).
-    fn json(&self) -> &str;
-    fn table(&self) -> &str;
+    /// The output as a JSON value, to embed in the accounts' list.
+    fn value(&self) -> Result<serde_json::Value, CliError>;
+    /// `--output json` (pretty) of a single account.
+    fn json(&self) -> Result<String, CliError>;
+    fn table(&self) -> String;
     /// Actions that failed or are blocked.
     fn failed_actions(&self) -> usize;
 }
 
 impl AccountOutput for Swept {
-    fn json(&self) -> &str {
-        &self.json
+    fn value(&self) -> Result<serde_json::Value, CliError> {
+        to_value(self)
     }
-    fn table(&self) -> &str {
-        &self.table
+    fn json(&self) -> Result<String, CliError> {
+        to_json(self)
+    }
+    fn table(&self) -> String {
+        match self {
+            Swept::IamKeys(s) => output::iam_sweep_table(s),
+            Swept::ApiKeys(s) => output::api_sweep_table(s),
+            Swept::Migration(s) => output::migration_sweep_table(s),
+            Swept::Certs(s) => output::sweep_table(s),
+        }
     }
     fn failed_actions(&self) -> usize {
-        self.failed
+        self.failed()
     }
 }
 
 impl AccountOutput for Planned {
-    fn json(&self) -> &str {
-        &self.json
+    fn value(&self) -> Result<serde_json::Value, CliError> {
+        to_value(&self.plan)
     }
-    fn table(&self) -> &str {
-        &self.table
+    fn json(&self) -> Result<String, CliError> {
+        to_json(&self.plan)
+    }
+    fn table(&self) -> String {
+        output::plan_table(&self.plan)
     }
     // A plan acts on nothing.
     fn failed_actions(&self) -> usize {
@@ -64,178 +134,63 @@ impl AccountOutput for Planned {
     }
 }
 
-/// Sweeps `kind` in `scope`'s account.
+/// Sweeps `kind` in `wiring`'s account.
 pub(super) async fn sweep(
-    scope: Scope<'_>,
+    wiring: &Wiring,
     policy: &Policy,
     kind: Kind,
     region: &str,
     now: DateTime<Utc>,
 ) -> Result<Swept, CliError> {
     let clock = SystemClock::Real;
-    match kind {
+    Ok(match kind {
         Kind::IamKeys => {
-            let iam = IamClient::of(scope.work);
-            let identity = StsIdentity::new(scope.work.sts());
-            let state = scope.state(policy);
-            let notifier = scope.notifier(policy);
-            let secrets = SecretsManagerInventory::of(scope.work);
-            let ports = steps::iam_keys::IamKeyPorts {
-                identity: &identity,
-                iam: &iam,
-                secrets: &secrets,
-                admin: &iam,
-                state: &state,
-                notifier: &*notifier,
-                audit: scope.audit,
-            };
-            let done = steps::iam_keys::sweep(&ports, policy, now, &clock).await?;
-            Ok(Swept {
-                json: to_json(&done)?,
-                table: output::iam_sweep_table(&done),
-                failed: done.failed(),
-                failure: format!(
-                    "{} action(s) failed (see the table and the audit trail); they are retried by the next sweep",
-                    done.failed()
-                ),
-                metrics: Vec::new(),
-            })
+            Swept::IamKeys(steps::iam_keys::sweep(&wiring.iam_keys(), policy, now, &clock).await?)
         }
-        Kind::ApiKeys => {
-            with_api_key_ports(scope, policy, async |ports| {
-                let done = steps::api_keys::sweep(ports, policy, region, now, &clock).await?;
-                Ok(Swept {
-                    json: to_json(&done)?,
-                    table: output::api_sweep_table(&done),
-                    failed: done.failed(),
-                    failure: format!(
-                        "{} rotation(s) failed or are blocked (see the table and the audit trail); failed steps are retried by the next sweep",
-                        done.failed()
-                    ),
-                    metrics: Vec::new(),
-                })
-            })
-            .await
-        }
-        Kind::Migration => {
-            with_migration_ports(scope, policy, async |ports| {
-                let done = steps::migration::sweep(ports, policy, now, &clock).await?;
-                let failed = done.failed();
-                Ok(Swept {
-                    json: to_json(&done)?,
-                    table: output::migration_sweep_table(&done),
-                    failed,
-                    failure: format!(
-                        "{failed} migration step(s) failed or met another run (see the table and the audit trail); they are retried by the next sweep"
-                    ),
-                    metrics: Vec::new(),
-                })
-            })
-            .await
-        }
-        Kind::Certs => {
-            let certs = AcmInventory::new(scope.work.clone());
-            let identity = StsIdentity::new(scope.work.sts());
-            let state = scope.state(policy);
-            let notifier = scope.notifier(policy);
-            let ports = steps::certs::SweepPorts {
-                identity: &identity,
-                certs: &certs,
-                state: &state,
-                notifier: &*notifier,
-                audit: scope.audit,
-            };
-            let done = steps::certs::sweep(&ports, policy, region, now, &clock).await?;
-            Ok(Swept {
-                json: to_json(&done)?,
-                table: output::sweep_table(&done),
-                failed: done.failed(),
-                failure: format!(
-                    "{} notification(s) failed; they are retried by the next sweep",
-                    done.failed()
-                ),
-                metrics: done.metrics.iter().map(|m| m.to_string()).collect(),
-            })
-        }
-    }
+        Kind::ApiKeys => Swept::ApiKeys(
+            steps::api_keys::sweep(&wiring.api_keys(), policy, region, now, &clock).await?,
+        ),
+        Kind::Migration => Swept::Migration(
+            steps::migration::sweep(&wiring.migration(), policy, now, &clock).await?,
+        ),
+        Kind::Certs => Swept::Certs(
+            steps::certs::sweep(&wiring.cert_sweep(), policy, region, now, &clock).await?,
+        ),
+    })
 }
 
-/// A plan of one account, rendered both ways.
+/// A plan of one account.
 pub(super) struct Planned {
-    pub json: String,
-    pub table: String,
+    pub plan: Plan,
     /// The dry-run records' run, with `--record`.
     pub run_id: Option<String>,
     pub recorded: usize,
 }
 
-/// Plans `kinds` in `scope`'s account (read-only; `record` writes dry-run decisions).
+/// Plans `kinds` in `wiring`'s account (read-only; `record` writes dry-run decisions).
 pub(super) async fn plan(
-    scope: Scope<'_>,
+    wiring: &Wiring,
     policy: &Policy,
     kinds: &[Kind],
     now: DateTime<Utc>,
     region: &str,
     record: bool,
 ) -> Result<Planned, CliError> {
-    let readers = Readers::new(scope.work);
-    let discovery = readers.ports();
-    let identity = StsIdentity::new(scope.work.sts());
-    let state = scope.state(policy);
     let outcome = steps::plan(
-        &identity,
-        &discovery,
-        Some(&state),
-        record.then_some(scope.audit as &dyn crate::ports::AuditStore),
+        wiring.identity(),
+        &wiring.discovery(),
+        Some(wiring.state()),
+        record.then_some(wiring.audit() as &dyn crate::ports::AuditStore),
         policy,
         &steps::PlanRequest { kinds, now, region },
         &SystemClock::Real,
     )
     .await?;
     Ok(Planned {
-        json: to_json(&outcome.plan)?,
-        table: output::plan_table(&outcome.plan),
-        run_id: outcome.run_id.clone(),
+        plan: outcome.plan,
+        run_id: outcome.run_id,
         recorded: outcome.recorded,
     })
-}
-
-/// Runs `work` in every account of `[accounts]`, at most `concurrency` at once: the
-/// caller's own account with its credentials, the others as the member role. A member
-/// account that cannot be entered or whose work fails is reported as failed; the others
-/// go on.
-pub(super) async fn fan_out<T, F>(
-    home: Scope<'_>,
-    policy: &Policy,
-    work: F,
-) -> Result<Vec<AccountRun<T, CliError>>, CliError>
-where
-    F: AsyncFn(Scope<'_>) -> Result<T, CliError>,
-{
-    let identity = StsIdentity::new(home.home.sts());
-    let directory = OrganizationAccounts::of(home.home);
-    let (targets, partition) =
-        steps::accounts::resolve(&policy.accounts, &identity, &directory).await?;
-    let (work, partition) = (&work, &partition);
-    Ok(
-        steps::accounts::across(&targets, policy.accounts.concurrency, |target| async move {
-            let member = organizations::enter(
-                home.home,
-                &policy.accounts,
-                partition,
-                &target.account,
-                target.home,
-            )
-            .await?;
-            work(Scope {
-                work: member.as_ref().unwrap_or(home.home),
-                home: home.home,
-                audit: home.audit,
-            })
-            .await
-        })
-        .await,
-    )
 }
 
 /// Prints the runs of a multi-account command: per account its own output (or its error),
@@ -263,8 +218,7 @@ pub(super) fn emit_runs<T: AccountOutput>(
                     Ok(done) => {
                         entry["status"] = "succeeded".into();
                         entry["failed_actions"] = done.failed_actions().into();
-                        entry["result"] = serde_json::from_str(done.json())
-                            .map_err(|e| CliError::Io(format!("cannot encode JSON: {e}")))?;
+                        entry["result"] = done.value()?;
                     }
                     Err(e) => {
                         entry["status"] = "failed".into();
@@ -286,7 +240,7 @@ pub(super) fn emit_runs<T: AccountOutput>(
                 let name = if run.target.name.is_empty() {
                     String::new()
                 } else {
-                    format!(" ({})", super::output::clean(&run.target.name))
+                    format!(" ({})", output::clean(&run.target.name))
                 };
                 match &run.result {
                     Ok(done) => {
@@ -294,12 +248,12 @@ pub(super) fn emit_runs<T: AccountOutput>(
                             "== Account {}{name}: succeeded\n",
                             run.target.account.as_str()
                         ));
-                        text.push_str(done.table());
+                        text.push_str(&done.table());
                     }
                     Err(e) => text.push_str(&format!(
                         "== Account {}{name}: failed: {}\n",
                         run.target.account.as_str(),
-                        super::output::clean(&e.to_string())
+                        output::clean(&e.to_string())
                     )),
                 }
                 text.push('\n');

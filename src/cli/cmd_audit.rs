@@ -9,7 +9,7 @@ use crate::steps;
 
 /// `keyrotor init`: creates the audit and state tables if they do not exist.
 pub(super) async fn init(ctx: &Context) -> Result<Exit, CliError> {
-    let tables = DynamoTables::new(ctx.aws.dynamodb());
+    let tables = DynamoTables::new(ctx.aws().dynamodb());
     let done = steps::init(&tables, &ctx.policy).await?;
     emit(&match ctx.output {
         OutputFormat::Json => to_json(&output::init_json(&done))?,
@@ -37,7 +37,7 @@ pub(super) async fn list(
         }
     };
     let records = steps::audit_list(
-        &ctx.audit,
+        ctx.audit(),
         &AuditQuery {
             resource,
             run,
@@ -54,7 +54,7 @@ pub(super) async fn list(
 
 /// `keyrotor audit verify`: walks every hash chain; [`Exit::Tampered`] when one is broken.
 pub(super) async fn verify(ctx: &Context) -> Result<Exit, CliError> {
-    let report = steps::audit_verify(&ctx.audit).await?;
+    let report = steps::audit_verify(ctx.audit()).await?;
     ctx.render(&report, |r| output::verify_text(r, &ctx.policy.audit.table))?;
     Ok(if report.ok() {
         Exit::Success

@@ -4,17 +4,12 @@ use std::path::Path;
 
 use chrono::Duration;
 
+use super::accounts::{self, AccountOutput};
 use super::args::{KindArg, kinds};
-use super::wiring::{Readers, Scope};
-use super::{
-    CliError, Context, Exit, OutputFormat, accounts, emit, note, output, parse_duration,
-    report_html,
-};
-use crate::aws::acm::AcmInventory;
-use crate::aws::dynamodb::DynamoStateStore;
-use crate::aws::sts::StsIdentity;
+use super::{CliError, Context, Exit, note, output, parse_duration, report_html};
 use crate::ports::SystemClock;
 use crate::steps;
+use crate::wiring::Wiring;
 
 /// `keyrotor plan`: what keyrotor would do now (or `--at`), in every account of
 /// `[accounts]`; `record` writes each decision as a dry-run record.
@@ -24,10 +19,10 @@ pub(super) async fn plan(
     at: Option<&str>,
     record: bool,
 ) -> Result<Exit, CliError> {
-    let now = ctx.clock.at(at)?;
+    let now = ctx.policy_time(at)?;
     let kinds = kinds(kind);
-    let plan_in = async |scope: Scope<'_>| {
-        let outcome = accounts::plan(scope, &ctx.policy, &kinds, now, &ctx.region, record).await?;
+    let plan_in = async |wiring: &Wiring| {
+        let outcome = accounts::plan(wiring, &ctx.policy, &kinds, now, &ctx.region, record).await?;
         if let Some(run) = &outcome.run_id {
             note(
                 ctx.quiet,
@@ -40,14 +35,11 @@ pub(super) async fn plan(
         Ok(outcome)
     };
     if ctx.policy.accounts.is_multi_account() {
-        let runs = accounts::fan_out(ctx.home(), &ctx.policy, plan_in).await?;
+        let runs = ctx.wiring.in_each_account(plan_in).await?;
         return accounts::emit_runs(&runs, ctx.output);
     }
-    let outcome = plan_in(ctx.home()).await?;
-    emit(match ctx.output {
-        OutputFormat::Json => &outcome.json,
-        OutputFormat::Table => &outcome.table,
-    })?;
+    let outcome = plan_in(&ctx.wiring).await?;
+    ctx.print(|| outcome.json(), || outcome.table())?;
     Ok(Exit::Success)
 }
 
@@ -57,16 +49,13 @@ pub(super) async fn report(
     html: Option<&Path>,
     recent: usize,
 ) -> Result<Exit, CliError> {
-    let now = ctx.clock.now();
-    let readers = Readers::new(&ctx.aws);
-    let discovery = readers.ports();
-    let identity = StsIdentity::new(ctx.aws.sts());
-    let state = DynamoStateStore::new(ctx.aws.dynamodb(), ctx.policy.audit.state_table.clone());
+    let now = ctx.now();
+    let wiring = &ctx.wiring;
     let posture = steps::report::posture(
-        &identity,
-        &discovery,
-        &state,
-        &ctx.audit,
+        wiring.identity(),
+        &wiring.discovery(),
+        wiring.state(),
+        wiring.audit(),
         &ctx.policy,
         &steps::report::ReportRequest {
             now,
@@ -98,7 +87,7 @@ pub(super) async fn certs(
     regions: &[String],
     fail_within: Option<i64>,
 ) -> Result<Exit, CliError> {
-    let now = ctx.clock.now();
+    let now = ctx.now();
     let within_days = match within {
         None => i64::from(ctx.policy.certs.ladder_days.first().copied().unwrap_or(45)),
         Some(w) => parse_duration(w)
@@ -110,11 +99,9 @@ pub(super) async fn certs(
             })?
             .num_days(),
     };
-    let certs = AcmInventory::new(ctx.aws.clone());
-    let identity = StsIdentity::new(ctx.aws.sts());
     let report = steps::certs::report(
-        &identity,
-        &certs,
+        ctx.wiring.identity(),
+        ctx.wiring.certs(),
         &ctx.policy,
         regions,
         &ctx.region,

@@ -8,10 +8,12 @@ use chrono::{DateTime, Utc};
 
 use super::accounts::{self, AccountOutput, Swept};
 use super::args::{KindArg, RemoteArgs, Runner, kinds};
-use super::wiring::Scope;
-use super::{CliError, Context, Exit, OutputFormat, emit, output, remote, to_json};
+use super::print::{emit, to_json, to_value};
+use super::{CliError, Context, Exit, output, remote};
 use crate::domain::model::Kind;
 use crate::domain::policy::Policy;
+use crate::steps::outcome::JobOutcome;
+use crate::wiring::Wiring;
 
 /// `keyrotor sweep [--kind K] [--emf FILE] [--via ...]`.
 pub(super) async fn sweep(
@@ -41,24 +43,21 @@ async fn one_kind(ctx: &Context, kind: Kind, emf: Option<&Path>) -> Result<Exit,
     if emf.is_some() && kind != Kind::Certs {
         return Err(CliError::Usage("--emf applies to --kind certs only".into()));
     }
-    let now = ctx.clock.now();
+    let now = ctx.now();
     let (policy, region) = (&ctx.policy, ctx.region.as_str());
     if policy.accounts.is_multi_account() {
         refuse_emf_across_accounts(emf)?;
-        let runs = accounts::fan_out(ctx.home(), policy, async |scope: Scope<'_>| {
-            accounts::sweep(scope, policy, kind, region, now).await
-        })
-        .await?;
+        let runs = ctx
+            .wiring
+            .in_each_account(async |w: &Wiring| accounts::sweep(w, policy, kind, region, now).await)
+            .await?;
         return accounts::emit_runs(&runs, ctx.output);
     }
-    let done = accounts::sweep(ctx.home(), policy, kind, region, now).await?;
-    write_emf(emf, &done.metrics)?;
-    emit(match ctx.output {
-        OutputFormat::Json => &done.json,
-        OutputFormat::Table => &done.table,
-    })?;
-    if done.failed > 0 {
-        eprintln!("keyrotor: error: {}", output::clean_lines(&done.failure));
+    let done = accounts::sweep(&ctx.wiring, policy, kind, region, now).await?;
+    write_emf(emf, &done.metrics())?;
+    ctx.print(|| done.json(), || done.table())?;
+    if done.failed() > 0 {
+        eprintln!("keyrotor: error: {}", output::clean_lines(&done.failure()));
         return Ok(Exit::Failed);
     }
     Ok(Exit::Success)
@@ -67,35 +66,32 @@ async fn one_kind(ctx: &Context, kind: Kind, emf: Option<&Path>) -> Result<Exit,
 /// No `--kind`: every kind, one after the other; a kind that fails does not stop the
 /// others. The exit code is the worst of the kinds'.
 async fn every_kind(ctx: &Context, emf: Option<&Path>) -> Result<Exit, CliError> {
-    let now = ctx.clock.now();
+    let now = ctx.now();
     let (policy, region) = (&ctx.policy, ctx.region.as_str());
     if policy.accounts.is_multi_account() {
         refuse_emf_across_accounts(emf)?;
-        let runs = accounts::fan_out(ctx.home(), policy, async |scope: Scope<'_>| {
-            SweptAll::run(scope, policy, region, now).await
-        })
-        .await?;
+        let runs = ctx
+            .wiring
+            .in_each_account(async |w: &Wiring| SweptAll::run(w, policy, region, now).await)
+            .await?;
         return accounts::emit_runs(&runs, ctx.output);
     }
-    let done = SweptAll::run(ctx.home(), policy, region, now).await?;
+    let done = SweptAll::run(&ctx.wiring, policy, region, now).await?;
     let metrics: Vec<String> = done
         .kinds
         .iter()
         .filter_map(|(_, r)| r.as_ref().ok())
-        .flat_map(|s| s.metrics.iter().cloned())
+        .flat_map(Swept::metrics)
         .collect();
     write_emf(emf, &metrics)?;
-    emit(match ctx.output {
-        OutputFormat::Json => &done.json,
-        OutputFormat::Table => &done.table,
-    })?;
+    ctx.print(|| done.json(), || done.table())?;
     let mut exit = Exit::Success;
     for (kind, result) in &done.kinds {
         match result {
-            Ok(swept) if swept.failed > 0 => {
+            Ok(swept) if swept.failed() > 0 => {
                 eprintln!(
                     "keyrotor: error: {kind}: {}",
-                    output::clean_lines(&swept.failure)
+                    output::clean_lines(&swept.failure())
                 );
                 exit = exit.worst(Exit::Failed);
             }
@@ -135,18 +131,16 @@ fn write_emf(emf: Option<&Path>, metrics: &[String]) -> Result<(), CliError> {
     }
 }
 
-/// A sweep of every kind in one account: each kind's outcome in [`Kind::ALL`] order, and
-/// the combined output (JSON: an object keyed by kind; table: one section per kind).
+/// A sweep of every kind in one account: each kind's outcome in [`Kind::ALL`] order
+/// (JSON: an object keyed by kind; table: one section per kind).
 pub(super) struct SweptAll {
     kinds: Vec<(Kind, Result<Swept, CliError>)>,
-    json: String,
-    table: String,
 }
 
 impl SweptAll {
-    /// Sweeps every kind in `scope`'s account, one after the other.
+    /// Sweeps every kind in `wiring`'s account, one after the other.
     async fn run(
-        scope: Scope<'_>,
+        wiring: &Wiring,
         policy: &Policy,
         region: &str,
         now: DateTime<Utc>,
@@ -155,57 +149,54 @@ impl SweptAll {
         for kind in Kind::ALL {
             kinds.push((
                 kind,
-                accounts::sweep(scope, policy, kind, region, now).await,
+                accounts::sweep(wiring, policy, kind, region, now).await,
             ));
         }
-        let mut json = serde_json::Map::new();
-        let mut table = String::new();
-        for (kind, result) in &kinds {
-            match result {
-                Ok(swept) => {
-                    let value = serde_json::from_str(&swept.json)
-                        .map_err(|e| CliError::Io(format!("cannot encode JSON: {e}")))?;
-                    json.insert(kind.to_string(), value);
-                    table.push_str(&format!("== {kind}\n"));
-                    table.push_str(&swept.table);
-                }
-                Err(e) => {
-                    json.insert(
-                        kind.to_string(),
-                        serde_json::json!({
-                            "status": "failed",
-                            "error": e.to_string(),
-                            "exit_code": e.exit_code().code(),
-                        }),
-                    );
-                    table.push_str(&format!(
-                        "== {kind}: failed: {}\n",
-                        output::clean(&e.to_string())
-                    ));
-                }
-            }
-            table.push('\n');
-        }
-        Ok(SweptAll {
-            json: to_json(&json)?,
-            table,
-            kinds,
-        })
+        Ok(SweptAll { kinds })
     }
 }
 
 impl AccountOutput for SweptAll {
-    fn json(&self) -> &str {
-        &self.json
+    fn value(&self) -> Result<serde_json::Value, CliError> {
+        let mut json = serde_json::Map::new();
+        for (kind, result) in &self.kinds {
+            let value = match result {
+                Ok(swept) => to_value(swept)?,
+                Err(e) => serde_json::json!({
+                    "status": "failed",
+                    "error": e.to_string(),
+                    "exit_code": e.exit_code().code(),
+                }),
+            };
+            json.insert(kind.to_string(), value);
+        }
+        Ok(serde_json::Value::Object(json))
     }
-    fn table(&self) -> &str {
-        &self.table
+    fn json(&self) -> Result<String, CliError> {
+        to_json(&self.value()?)
+    }
+    fn table(&self) -> String {
+        let mut table = String::new();
+        for (kind, result) in &self.kinds {
+            match result {
+                Ok(swept) => {
+                    table.push_str(&format!("== {kind}\n"));
+                    table.push_str(&swept.table());
+                }
+                Err(e) => table.push_str(&format!(
+                    "== {kind}: failed: {}\n",
+                    output::clean(&e.to_string())
+                )),
+            }
+            table.push('\n');
+        }
+        table
     }
     // A kind that could not be swept at all counts as one failed action.
     fn failed_actions(&self) -> usize {
         self.kinds
             .iter()
-            .map(|(_, r)| r.as_ref().map_or(1, |s| s.failed))
+            .map(|(_, r)| r.as_ref().map_or(1, JobOutcome::failed))
             .sum()
     }
 }

@@ -1,7 +1,12 @@
 //! The exit codes of `keyrotor`: the table in the README's "Exit codes" section, as a type.
-//! A unit test reads that table and fails when the two drift apart.
+//! A unit test reads that table and fails when the two drift apart. [`CliError`] is what
+//! ends a command, with its code.
 
 use std::process::ExitCode;
+
+use crate::domain::policy::PolicyError;
+use crate::ports::PortError;
+use crate::steps::StepError;
 
 /// How a command ended. The discriminant is the process exit code; [`Exit::meaning`] is
 /// the README's wording, word for word.
@@ -99,6 +104,45 @@ impl Exit {
 impl From<Exit> for ExitCode {
     fn from(exit: Exit) -> ExitCode {
         ExitCode::from(exit.code())
+    }
+}
+
+/// An error that ends the command, with its exit code.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum CliError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Policy(#[from] PolicyError),
+    #[error("{0}")]
+    Aws(#[from] PortError),
+    #[error("{0}")]
+    Io(String),
+    #[error("{0}")]
+    InProgress(String),
+    #[error("blocked: {0}")]
+    Blocked(String),
+}
+
+impl From<StepError> for CliError {
+    fn from(e: StepError) -> Self {
+        match e {
+            StepError::InvalidInput(m) => CliError::Usage(m),
+            StepError::InProgress(m) => CliError::InProgress(m),
+            StepError::Blocked(m) => CliError::Blocked(m),
+            StepError::Port(e) => CliError::Aws(e),
+        }
+    }
+}
+
+impl CliError {
+    pub(super) fn exit_code(&self) -> Exit {
+        match self {
+            CliError::Usage(_) | CliError::Policy(_) => Exit::BadInput,
+            CliError::Aws(_) => Exit::Aws,
+            CliError::Io(_) | CliError::Blocked(_) => Exit::Failed,
+            CliError::InProgress(_) => Exit::LeaseHeld,
+        }
     }
 }
 

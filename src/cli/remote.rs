@@ -26,7 +26,7 @@ pub(super) async fn run(
             remote.wait
         ))
     })?;
-    let orchestrator = crate::aws::sfn::StepFunctions::new(ctx.aws.sfn());
+    let orchestrator = crate::aws::sfn::StepFunctions::new(ctx.aws().sfn());
     let mut progress = |s: &crate::ports::ExecutionStatus| {
         note(
             ctx.quiet,
@@ -35,7 +35,7 @@ pub(super) async fn run(
     };
     let done = steps::remote::run(
         &orchestrator,
-        &ctx.audit,
+        ctx.audit(),
         machine,
         name,
         input,

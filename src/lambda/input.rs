@@ -25,6 +25,64 @@ pub struct JobInput {
     pub failure: Option<Failure>,
 }
 
+/// One job's input, typed: what [`decode`] found, as the job takes it. The time (`at`)
+/// stays in [`JobInput`]: every job may have it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// `Plan`: nothing but the time.
+    Plan,
+    /// `IamKeys`: nothing but the time.
+    IamKeys,
+    /// `Migration`: nothing but the time.
+    Migration,
+    /// `Certs`: nothing but the time.
+    Certs,
+    /// `ApiKey`: the key, and the account it is in (absent: the function's own).
+    ApiKey {
+        key: String,
+        account: Option<AccountId>,
+    },
+    /// `RecordFailure`: the failed state, and the account of its resource (absent: the
+    /// function's own).
+    RecordFailure {
+        failure: Failure,
+        account: Option<AccountId>,
+    },
+}
+
+impl JobInput {
+    /// This input as `job` takes it: [`decode`] has already refused an `ApiKey` input
+    /// without a key and a `RecordFailure` input without its state.
+    pub fn for_job(&self, job: Job) -> Result<Input, StepError> {
+        Ok(match job {
+            Job::ApiKey => Input::ApiKey {
+                key: self.key.clone().ok_or_else(|| {
+                    StepError::InvalidInput(
+                        "event: field \"key\" (the API key id) is missing".into(),
+                    )
+                })?,
+                account: self.account.clone(),
+            },
+            Job::RecordFailure => Input::RecordFailure {
+                failure: self
+                    .failure
+                    .clone()
+                    .ok_or_else(|| StepError::InvalidInput("event: no failed state".into()))?,
+                account: self.account.clone(),
+            },
+            Job::SecretRotation => {
+                return Err(StepError::InvalidInput(
+                    "the rotation hook takes Secrets Manager events".into(),
+                ));
+            }
+            Job::Plan => Input::Plan,
+            Job::IamKeys => Input::IamKeys,
+            Job::Migration => Input::Migration,
+            Job::Certs => Input::Certs,
+        })
+    }
+}
+
 /// A failed state, as a Catch hands it to `RecordFailure`: `{"what", "resource", "kind",
 /// "error": {"Error", "Cause"}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,6 +253,31 @@ mod tests {
             "{text}"
         );
         assert!(check_account(&other, &[]).is_err());
+    }
+
+    #[test]
+    fn each_job_gets_its_own_input_type() {
+        let input = decode(
+            Job::ApiKey,
+            &json!({"key": "k1", "account": "111122223333"}),
+            true,
+        )
+        .unwrap()
+        .for_job(Job::ApiKey)
+        .unwrap();
+        assert_eq!(
+            input,
+            Input::ApiKey {
+                key: "k1".into(),
+                account: Some(AccountId::parse("111122223333").unwrap()),
+            }
+        );
+        let sweep = decode(Job::Certs, &json!({"key": "ignored"}), true).unwrap();
+        assert_eq!(sweep.for_job(Job::Certs).unwrap(), Input::Certs);
+        assert!(sweep.for_job(Job::SecretRotation).is_err());
+        // A sweep's input read as another job's does not invent the missing fields.
+        assert!(sweep.for_job(Job::ApiKey).is_err());
+        assert!(sweep.for_job(Job::RecordFailure).is_err());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Multi-account runs: which accounts a run covers (`[accounts]` in the policy), and doing
 //! one account's work in each of them, at most `concurrency` at a time. One account's
 //! failure (a member role that cannot be assumed, an AWS error) is reported for that
-//! account and does not stop the others.
+//! account and does not stop the others. [`crate::wiring::Wiring::in_each_account`]
+//! enters each account over these, for the CLI and the Lambdas alike.
 
 use std::future::Future;
 

@@ -13,6 +13,7 @@ pub mod iam_keys;
 #[cfg(any(test, feature = "test-support"))]
 pub mod memory;
 pub mod migration;
+pub mod outcome;
 pub mod remote;
 pub mod report;
 pub mod secret_rotation;
