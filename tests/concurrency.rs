@@ -360,7 +360,11 @@ async fn a_crashed_runs_lease_expires_and_the_next_run_takes_the_rotation_over()
     // THEN it takes over and finishes with the replacement the crashed run made.
     let keys = w.keys().await;
     assert_eq!(keys.len(), 2, "no second replacement: {keys:?}");
-    assert_eq!(done.status, keyrotor::steps::status::Status::Done, "{done:?}");
+    assert_eq!(
+        done.status,
+        keyrotor::steps::status::Status::Done,
+        "{done:?}"
+    );
     assert_eq!(done.new_key.as_deref(), Some(w.current().await.as_str()));
     let report = keyrotor::steps::audit_verify(&audit).await.unwrap();
     assert!(report.ok(), "{:?}", report.findings);

@@ -17,6 +17,7 @@ use crate::steps::StepError;
 use crate::steps::api_keys::replacement::Stop;
 use crate::steps::audited::Mutation;
 use crate::steps::guard::{self, Removal};
+use crate::steps::iam_keys::KeyRecordStore;
 
 /// Delays between the attempts of testSecret while a new IAM key becomes valid.
 pub(super) const IAM_TEST_BACKOFF: [u64; 6] = [1, 2, 4, 8, 16, 16];
@@ -408,32 +409,31 @@ impl Hook<'_> {
             }
             Some(_) => {}
         }
-        let pk = KeyRecord::partition(self.account.as_str());
-        let existing = self
-            .ports
-            .state
-            .list(&pk)
-            .await?
-            .into_iter()
-            .find(|i| i.sk == key.as_str());
-        match existing
-            .as_ref()
-            .and_then(|i| i.attrs.get("stage"))
-            .map(String::as_str)
-        {
-            Some(s) if s == Stage::Superseded.as_str() => {
+        let store = KeyRecordStore::new(self.ports.state, &self.account);
+        let existing = match store.list().await {
+            Ok(records) => records.into_iter().find(|r| r.key == key),
+            Err(StepError::Port(e)) => return Err(Stop::Port(e)),
+            Err(e) => {
+                return Err(Stop::Blocked(format!(
+                    "cannot read the key lifecycles: {e}"
+                )));
+            }
+        };
+        match existing.as_ref().map(|r| r.stage) {
+            Some(Stage::Superseded) => {
                 return Ok(format!("previous key {key} is already scheduled"));
             }
             // Already further along (deactivated, deleted): superseding it again would
             // restart its lifecycle and lose its recovery window.
-            Some(s) if s == Stage::Deactivated.as_str() || s == Stage::Deleted.as_str() => {
+            Some(s @ (Stage::Deactivated | Stage::Deleted)) => {
                 return Ok(format!(
-                    "previous key {key} is not rescheduled: its lifecycle is already at {s}"
+                    "previous key {key} is not rescheduled: its lifecycle is already at {}",
+                    s.as_str()
                 ));
             }
             _ => {}
         }
-        let version = existing.map_or(0, |i| i.version);
+        let version = existing.map_or(0, |r| r.version);
         let record = KeyRecord {
             key: key.clone(),
             user: old.user_name.clone(),
@@ -442,12 +442,7 @@ impl Hook<'_> {
             version,
             secret: Some(self.secret.arn.clone()),
         };
-        if !self
-            .ports
-            .state
-            .put_versioned(&pk, key.as_str(), version, &record.attrs())
-            .await?
-        {
+        if store.replace(version, record).await?.is_none() {
             return Err(Stop::Port(PortError::NotReady {
                 operation: "finishSecret".into(),
                 message: format!(
