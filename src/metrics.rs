@@ -48,11 +48,10 @@ impl Tally {
         }
     }
 
-    /// Counts one action with its status as the steps report it (`done`, `dry-run`, ...,
-    /// or a [`crate::steps::status::Status`]).
-    pub fn count(&mut self, status: impl std::fmt::Display) {
-        let status = status.to_string();
-        let outcome = match status.as_str() {
+    /// Counts one action by the name of its status as the steps report it (`done`,
+    /// `dry-run`, ...: a `Status::as_str`) or of an audit outcome (`succeeded`, `planned`).
+    pub fn count(&mut self, status: &str) {
+        let outcome = match status {
             "done" | "sent" | "succeeded" => "succeeded",
             "dry-run" | "planned" => "planned",
             other => other,

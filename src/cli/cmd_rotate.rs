@@ -7,6 +7,7 @@ use crate::aws::sns::NoNotifier;
 use crate::domain::api_rotation::Trigger;
 use crate::ports::SystemClock;
 use crate::steps;
+use crate::steps::status::Status;
 
 /// `keyrotor rotate secret`: the four steps of the Secrets Manager protocol here, or a
 /// RotateSecret call that makes Secrets Manager run the deployed hook.
@@ -65,11 +66,10 @@ pub(super) async fn api_key(
     )
     .await?;
     ctx.render(&done, output::rotation_text)?;
-    let status = done.status.to_string();
-    if status != "done" {
+    if done.status != Status::Done {
         eprintln!(
             "keyrotor: error: the rotation stopped ({}); run the command again to continue it",
-            done.error.as_deref().unwrap_or(&status)
+            done.error.as_deref().unwrap_or(done.status.as_str())
         );
         return Ok(Exit::Failed);
     }

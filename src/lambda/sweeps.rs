@@ -11,6 +11,7 @@ use crate::domain::model::AccountId;
 use crate::metrics::Tally;
 use crate::ports::SystemClock;
 use crate::steps::outcome::JobOutcome;
+use crate::steps::status::Status;
 use crate::steps::{self, StepError};
 use crate::wiring::Wiring;
 
@@ -137,8 +138,8 @@ async fn rotate(ctx: &Context, wiring: &Wiring, key: &str, now: DateTime<Utc>) -
     .await?;
     // A failed or conflicting step fails the invocation, so the state machine retries
     // or catches it; a blocked one is reported in the output.
-    match done.status.to_string().as_str() {
-        "failed" => {
+    match done.status {
+        Status::Failed => {
             return Err(StepError::Port(done.cause.clone().unwrap_or_else(|| {
                 crate::ports::PortError::Other {
                     operation: format!("rotation of {key}"),
@@ -146,7 +147,7 @@ async fn rotate(ctx: &Context, wiring: &Wiring, key: &str, now: DateTime<Utc>) -
                 }
             })));
         }
-        "conflict" => {
+        Status::Conflict => {
             return Err(StepError::InProgress(done.error.unwrap_or_default()));
         }
         _ => {}

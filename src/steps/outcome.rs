@@ -4,8 +4,6 @@
 //! [`JobOutcome::failed`], which rests on the one definition of a failed unit of work
 //! ([`Status::is_failure`]: failed, conflict or blocked).
 
-use std::fmt::Display;
-
 use super::accounts::AccountRun;
 use super::api_keys::{Advanced, ApiKeySweep};
 use super::certs::CertSweep;
@@ -27,13 +25,6 @@ pub trait JobOutcome {
     fn tally(&self) -> Tally;
     /// The run id its audit records carry (`None`: a result that is not a whole run).
     fn run_id(&self) -> Option<&str>;
-}
-
-/// Whether a unit of work with `status` (as a step reports it: `"failed"`, or a
-/// [`Status`]) counts as failed.
-pub fn is_failure(status: impl Display) -> bool {
-    let name = status.to_string();
-    serde_json::from_value::<Status>(serde_json::Value::String(name)).is_ok_and(Status::is_failure)
 }
 
 /// Failed units over every account that ran; accounts that failed as a whole are counted
@@ -58,7 +49,7 @@ impl JobOutcome for IamSweep {
     fn tally(&self) -> Tally {
         let mut tally = Tally::new(Kind::IamKeys.as_str());
         for a in &self.applied {
-            tally.count(a.status);
+            tally.count(a.status.as_str());
         }
         // Escalations of keys in use keyrotor will not touch: a person must act.
         tally.blocked += self
@@ -80,17 +71,15 @@ impl JobOutcome for Advanced {
         Kind::ApiKeys
     }
     fn failed(&self) -> usize {
-        usize::from(is_failure(self.status))
+        usize::from(self.status.is_failure())
     }
     fn tally(&self) -> Tally {
         let mut tally = Tally::new(Kind::ApiKeys.as_str());
         for _ in &self.steps {
             tally.count("succeeded");
         }
-        // Written for a status that is a `&str` or a `Status`.
-        let status = self.status.to_string();
-        if status != Status::Done.as_str() {
-            tally.count(status);
+        if self.status != Status::Done {
+            tally.count(self.status.as_str());
         }
         tally
     }
@@ -128,7 +117,7 @@ impl JobOutcome for MigrationSweep {
     fn tally(&self) -> Tally {
         let mut tally = Tally::new(Kind::Migration.as_str());
         for t in &self.transitions {
-            tally.count(t.status);
+            tally.count(t.status.as_str());
         }
         tally
     }
@@ -147,7 +136,7 @@ impl JobOutcome for CertSweep {
     fn tally(&self) -> Tally {
         let mut tally = Tally::new(Kind::Certs.as_str());
         for n in &self.notifications {
-            tally.count(n.status);
+            tally.count(n.status.as_str());
         }
         tally.min_days_to_expiry = self
             .report
@@ -166,28 +155,8 @@ mod tests {
     use crate::domain::model::AccountId;
     use crate::steps::accounts::Target;
 
-    #[test]
-    fn failed_conflict_and_blocked_are_failures_whatever_their_spelling() {
-        for s in ["failed", "conflict", "blocked"] {
-            assert!(is_failure(s), "{s}");
-        }
-        for s in [
-            "done",
-            "dry-run",
-            "skipped",
-            "sent",
-            "no-op",
-            "succeeded",
-            "",
-        ] {
-            assert!(!is_failure(s), "{s}");
-        }
-        assert!(is_failure(Status::Conflict));
-        assert!(!is_failure(Status::Done));
-    }
-
     /// A run whose units have these statuses.
-    struct Units(Vec<&'static str>);
+    struct Units(Vec<Status>);
 
     impl JobOutcome for Units {
         fn run_id(&self) -> Option<&str> {
@@ -197,12 +166,12 @@ mod tests {
             Kind::Migration
         }
         fn failed(&self) -> usize {
-            self.0.iter().filter(|s| is_failure(s)).count()
+            self.0.iter().filter(|s| s.is_failure()).count()
         }
         fn tally(&self) -> Tally {
             let mut tally = Tally::new(self.kind().as_str());
             for s in &self.0 {
-                tally.count(s);
+                tally.count(s.as_str());
             }
             tally
         }
@@ -218,7 +187,7 @@ mod tests {
         let runs: Vec<AccountRun<Units, String>> = vec![
             AccountRun {
                 target: target("111111111111"),
-                result: Ok(Units(vec!["done", "conflict", "skipped"])),
+                result: Ok(Units(vec![Status::Done, Status::Conflict, Status::Skipped])),
             },
             AccountRun {
                 target: target("222222222222"),
@@ -226,7 +195,7 @@ mod tests {
             },
             AccountRun {
                 target: target("333333333333"),
-                result: Ok(Units(vec!["blocked", "failed"])),
+                result: Ok(Units(vec![Status::Blocked, Status::Failed])),
             },
         ];
         assert_eq!(failed_in(&runs), 3);
