@@ -17,5 +17,6 @@ pub mod plan;
 pub mod policy;
 pub mod posture;
 pub mod removal;
+pub mod respond;
 pub mod schedule;
 pub mod scope;

@@ -10,6 +10,7 @@
 //! a file of its own here and one `pub use` line.
 
 mod account;
+mod activity;
 mod acm;
 mod apigateway;
 mod audit;
@@ -20,6 +21,7 @@ mod orchestration;
 mod secrets;
 mod state;
 
+pub use activity::{ActivityEvent, ActivityLog};
 pub use account::{AccountDirectory, Caller, Identity, MemberAccount};
 pub use acm::CertInventory;
 pub use apigateway::{ApiKeyAdmin, ApiKeyInfo, ApiKeyInventory};

@@ -1,0 +1,1 @@
+//! Decoding the events that report an exposed credential (filled in by the event decoder).

@@ -1,0 +1,84 @@
+//! Responding to a leaked or compromised credential: what the exposure is (decoded from an
+//! AWS Health, GuardDuty or CloudTrail event, or named on the command line) and what the
+//! key's activity shows (the investigation summary). Pure: no I/O, no clock reads.
+
+pub mod activity;
+pub mod event;
+
+use serde::Serialize;
+
+use crate::domain::model::AccessKeyId;
+
+/// Why a credential is being responded to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    /// Seen in public (AWS Health `AWS_RISK_CREDENTIALS_EXPOSED`, `_EXPOSURE_SUSPECTED`,
+    /// `AWS_RISK_IAM_QUARANTINE`), or named exposed by a person.
+    Exposed,
+    /// Used by someone else (AWS Health `_COMPROMISED`, `_COMPROMISE_SUSPECTED`, a
+    /// GuardDuty finding), or named compromised by a person.
+    Compromised,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Exposed => "exposed",
+            Reason::Compromised => "compromised",
+        }
+    }
+}
+
+/// Who told keyrotor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trigger {
+    /// An AWS Health event (`source` = `aws.health`).
+    Health,
+    /// A GuardDuty finding (`source` = `aws.guardduty`).
+    GuardDuty,
+    /// A CloudTrail event of AWS attaching its quarantine policy (`AttachUserPolicy`).
+    CloudTrail,
+    /// A person, with `keyrotor respond iam-key`.
+    Cli,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Health => "health",
+            Trigger::GuardDuty => "guardduty",
+            Trigger::CloudTrail => "cloudtrail",
+            Trigger::Cli => "cli",
+        }
+    }
+}
+
+/// What the exposure names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "type", content = "id")]
+pub enum Target {
+    /// One access key (Health, GuardDuty, the command line).
+    Key(AccessKeyId),
+    /// A user, when the event names no key (CloudTrail's AttachUserPolicy of the
+    /// quarantine policy): keyrotor acts only when the user has exactly one active key.
+    User(String),
+}
+
+/// A decoded exposure: what to respond to, why, and the event that said so.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Exposure {
+    pub target: Target,
+    pub reason: Reason,
+    pub trigger: Trigger,
+    /// The event's own id (Health event ARN, GuardDuty finding id, CloudTrail event id),
+    /// or `cli` for a person's request: the idempotency key of the response together with
+    /// the access key id.
+    pub event_id: String,
+    /// The event type as AWS names it (`AWS_RISK_CREDENTIALS_EXPOSED`, the GuardDuty
+    /// finding type, `AttachUserPolicy`), or `cli`.
+    pub event_type: String,
+    /// The account the event is about, when it says.
+    pub account: Option<String>,
+}
