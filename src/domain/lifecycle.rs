@@ -36,6 +36,10 @@ pub enum Stage {
     /// Replaced by a Secrets Manager rotation: deactivated after the grace period unless
     /// it is still in use.
     Superseded,
+    /// Deactivated by `keyrotor respond` because it leaked: kept, inactive, as evidence.
+    /// Never deleted by keyrotor (the sweep leaves it, no rotation removes it to make
+    /// room); `keyrotor reactivate iam-key` undoes the deactivation.
+    Contained,
 }
 
 impl Stage {
@@ -48,6 +52,7 @@ impl Stage {
             Stage::Escalated => "escalated",
             Stage::Deleted => "deleted",
             Stage::Superseded => "superseded",
+            Stage::Contained => "contained",
         }
     }
 
@@ -60,6 +65,7 @@ impl Stage {
             Stage::Escalated,
             Stage::Deleted,
             Stage::Superseded,
+            Stage::Contained,
         ]
         .into_iter()
         .find(|s| s.as_str() == text)
@@ -161,7 +167,7 @@ fn ymd(t: DateTime<Utc>) -> String {
 }
 
 /// The next step for a key, or `None` when nothing will happen to it whatever the date
-/// (only an inactive key that keyrotor already deleted, or one not yet old or idle enough
+/// (only an inactive key that keyrotor already deleted or contained after a leak, or one not yet old or idle enough
 /// has a future step; every other key has one). `now` is used only for wording.
 pub fn next(
     facts: KeyFacts,
@@ -174,6 +180,10 @@ pub fn next(
     let since = record.map(|r| r.since);
     let used_since = |t: DateTime<Utc>| facts.last_used.is_some_and(|u| u > t);
     if stage == Stage::Deleted {
+        return None;
+    }
+    // A leaked key keyrotor contained is evidence: nothing happens to it while inactive.
+    if stage == Stage::Contained && !facts.active {
         return None;
     }
     if !facts.active {
@@ -289,6 +299,18 @@ pub fn next(
                     "replaced by a Secrets Manager rotation on {}; grace of {} days over and not used in its last day: deactivate (reversible: keyrotor reactivate iam-key)",
                     ymd(superseded),
                     p.rotation_grace_days
+                ),
+            });
+        }
+        (Stage::Contained, Some(contained)) => {
+            return Some(Next {
+                action: ActionType::Reset,
+                reason: Reason::ReactivatedOutside,
+                at: contained,
+                to: Stage::Active,
+                detail: format!(
+                    "deactivated by keyrotor respond on {} because it leaked, found active again (reactivated outside keyrotor); back to active",
+                    ymd(contained)
                 ),
             });
         }

@@ -63,6 +63,16 @@ pub fn may_remove(
         }
     }
     if let Some(r) = facts.record
+        && r.stage == Stage::Contained
+    {
+        return Err(format!(
+            "key {} leaked and keyrotor respond contained it on {}: it is kept, inactive, as evidence; delete it by hand when the investigation is over (aws iam delete-access-key --access-key-id {})",
+            key.id,
+            when(r.since),
+            key.id
+        ));
+    }
+    if let Some(r) = facts.record
         && r.stage == Stage::Deactivated
     {
         let until = r.since + Duration::days(i64::from(p.delete_after_days));

@@ -90,6 +90,8 @@ pub trait IamRoles: Send + Sync {
     async fn attach_user_policy(&self, user: &str, policy_arn: &str) -> PortResult<()>;
     /// DetachUserPolicy; a policy not attached (or not existing) is not an error.
     async fn detach_user_policy(&self, user: &str, policy_arn: &str) -> PortResult<()>;
+    /// PutUserPolicy: an inline policy of the user (replaces one of the same name).
+    async fn put_user_policy(&self, user: &str, name: &str, document: &str) -> PortResult<()>;
     /// DeleteUserPolicy of an inline policy; `false` when the user had no such policy.
     async fn delete_user_policy(&self, user: &str, name: &str) -> PortResult<bool>;
 }

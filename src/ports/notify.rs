@@ -25,7 +25,7 @@ pub struct Notification {
 /// Every notification keyrotor sends: `(event, EventBridge detail-type, meaning)`. The event
 /// name is the SNS message attribute `event` and the event's `detail.event`; the
 /// detail-type is what EventBridge rules match (docs/events.md).
-pub const EVENT_TYPES: [(&str, &str, &str); 12] = [
+pub const EVENT_TYPES: [(&str, &str, &str); 13] = [
     (
         "iam-key-warning",
         "Key Deactivation Scheduled",
@@ -75,6 +75,11 @@ pub const EVENT_TYPES: [(&str, &str, &str); 12] = [
         "migration-regressed",
         "Migration Regressed",
         "a migrating user's key was used again",
+    ),
+    (
+        "credential-exposed",
+        "Credential Exposed",
+        "keyrotor responded to a leaked or compromised credential",
     ),
     (
         "action-blocked",

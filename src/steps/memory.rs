@@ -537,6 +537,25 @@ impl crate::ports::IamRoles for MemIam {
         Ok(())
     }
 
+    async fn put_user_policy(&self, user: &str, name: &str, document: &str) -> PortResult<()> {
+        let value = serde_json::from_str(document).map_err(|e| PortError::Other {
+            operation: "iam:PutUserPolicy".into(),
+            message: format!("malformed policy document: {e}"),
+        })?;
+        {
+            let mut world = self.0.lock().unwrap();
+            let Some(u) = world.users.get_mut(user) else {
+                return Err(PortError::NotFound {
+                    operation: "iam:PutUserPolicy".into(),
+                    what: format!("user {user}"),
+                });
+            };
+            u.inline.insert(name.to_owned(), value);
+        }
+        self.change(format!("PutUserPolicy {user} {name}"));
+        Ok(())
+    }
+
     async fn delete_user_policy(&self, user: &str, name: &str) -> PortResult<bool> {
         let deleted = {
             let mut world = self.0.lock().unwrap();

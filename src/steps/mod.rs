@@ -16,6 +16,7 @@ pub mod migration;
 pub mod outcome;
 pub mod remote;
 pub mod report;
+pub mod respond;
 pub mod secret_rotation;
 pub mod status;
 

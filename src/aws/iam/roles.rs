@@ -402,6 +402,19 @@ impl IamRoles for IamClient {
         }
     }
 
+    async fn put_user_policy(&self, user: &str, name: &str, document: &str) -> PortResult<()> {
+        self.pacer.wait().await;
+        self.client
+            .put_user_policy()
+            .user_name(user)
+            .policy_name(name)
+            .policy_document(document)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("iam:PutUserPolicy", e))
+    }
+
     async fn delete_user_policy(&self, user: &str, name: &str) -> PortResult<bool> {
         self.pacer.wait().await;
         match self

@@ -99,7 +99,7 @@ impl<'a> Page<'a> {
                 match c.label.as_str() {
                     "active" => OK,
                     "warned" | "escalated" | "superseded" => WARN,
-                    "deactivated" => BAD,
+                    "deactivated" | "contained" => BAD,
                     _ => MUTED,
                 }
             }),

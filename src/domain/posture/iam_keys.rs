@@ -106,7 +106,7 @@ fn by_stage(records: &[KeyRecord], active: usize, inactive: usize) -> Vec<Count>
         .filter(|r| !matches!(r.stage, Stage::Deleted | Stage::Active))
         .collect();
     let with = |stage: Stage| live.iter().filter(|r| r.stage == stage).count();
-    let deactivated = with(Stage::Deactivated);
+    let deactivated = with(Stage::Deactivated) + with(Stage::Contained);
     let in_lifecycle_active = live.len() - deactivated;
     let mut out = vec![count("active", active.saturating_sub(in_lifecycle_active))];
     for stage in [
@@ -115,6 +115,7 @@ fn by_stage(records: &[KeyRecord], active: usize, inactive: usize) -> Vec<Count>
         Stage::Superseded,
         Stage::Reactivated,
         Stage::Deactivated,
+        Stage::Contained,
     ] {
         out.push(count(stage.as_str(), with(stage)));
     }

@@ -82,3 +82,50 @@ pub struct Exposure {
     /// The account the event is about, when it says.
     pub account: Option<String>,
 }
+
+/// The inline policy keyrotor puts on the user of a leaked key: it denies every request
+/// made with temporary credentials issued before the response (sessions from
+/// GetSessionToken or GetFederationToken, which outlive the key's deactivation). Requests
+/// signed with an access key carry no `aws:TokenIssueTime`, so the replacement key is not
+/// affected.
+pub const REVOKE_POLICY: &str = "keyrotor-revoke-sessions";
+
+/// The document of [`REVOKE_POLICY`]: deny everything to sessions issued before `before`.
+pub fn revoke_sessions_policy(before: chrono::DateTime<chrono::Utc>) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "KeyrotorRevokeOlderSessions",
+            "Effect": "Deny",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {
+                "DateLessThan": {
+                    "aws:TokenIssueTime": before.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                }
+            }
+        }]
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_revocation_denies_only_sessions_issued_before_the_response() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-04T10:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let doc: serde_json::Value = serde_json::from_str(&revoke_sessions_policy(at)).unwrap();
+        let statement = &doc["Statement"][0];
+        assert_eq!(statement["Effect"], "Deny");
+        assert_eq!(statement["Action"], "*");
+        assert_eq!(
+            statement["Condition"]["DateLessThan"]["aws:TokenIssueTime"],
+            "2026-12-04T10:00:00Z"
+        );
+        assert_eq!(doc["Statement"].as_array().unwrap().len(), 1);
+    }
+}

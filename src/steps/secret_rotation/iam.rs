@@ -56,6 +56,14 @@ impl IamKeySecret {
     }
 }
 
+/// The user and the access key id an IAM key secret's value names (the secret access key
+/// is dropped here); `Err` says what is wrong with its shape.
+pub(crate) fn secret_names(text: &str) -> Result<(String, AccessKeyId), String> {
+    let body = IamKeySecret::parse(text)?;
+    let key = AccessKeyId::parse(&body.access_key_id).map_err(|e| e.to_string())?;
+    Ok((body.user_name, key))
+}
+
 impl Hook<'_> {
     /// IAM: the user AWSCURRENT names carries `keyrotor:secret` = this secret's ARN, and
     /// the keys in AWSCURRENT and in this token's version (`mine`) belong to that user.
@@ -423,9 +431,10 @@ impl Hook<'_> {
             Some(Stage::Superseded) => {
                 return Ok(format!("previous key {key} is already scheduled"));
             }
-            // Already further along (deactivated, deleted): superseding it again would
-            // restart its lifecycle and lose its recovery window.
-            Some(s @ (Stage::Deactivated | Stage::Deleted)) => {
+            // Already further along (deactivated, deleted, contained after a leak):
+            // superseding it again would restart its lifecycle and lose its recovery
+            // window (or, for a leaked key, its hold as evidence).
+            Some(s @ (Stage::Deactivated | Stage::Deleted | Stage::Contained)) => {
                 return Ok(format!(
                     "previous key {key} is not rescheduled: its lifecycle is already at {}",
                     s.as_str()

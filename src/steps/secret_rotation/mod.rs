@@ -21,6 +21,8 @@ mod iam_attempt;
 mod protocol;
 mod versions;
 
+pub(crate) use iam::secret_names as iam_secret_names;
+
 use aws_lambda_events::event::secretsmanager::SecretsManagerSecretRotationEvent;
 use chrono::{DateTime, Utc};
 use serde::Serialize;

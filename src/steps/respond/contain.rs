@@ -1,0 +1,544 @@
+//! Containment of a leaked key: replace it where a client can be saved, deactivate it,
+//! revoke its older sessions, record it — each change an audited mutation, the whole
+//! response once per key and event.
+
+use chrono::{DateTime, Utc};
+
+use super::binding::{Bound, bound_secret};
+use super::store::{ResponseRecord, ResponseStore};
+use super::{Replacement, Request, RespondPorts, Response, ResponseStep};
+use crate::audit::AuditLog;
+use crate::domain::audit_record::{Entry, Outcome, Phase, ResourceRef};
+use crate::domain::lifecycle::{KeyRecord, Stage};
+use crate::domain::model::{AccessKeyId, AccountId, IamUser, KeyStatus, Kind, TAG_OWNER};
+use crate::domain::plan::GLOBAL;
+use crate::domain::policy::{Mode, Policy};
+use crate::domain::respond::{REVOKE_POLICY, Target, revoke_sessions_policy};
+use crate::domain::scope::{self, Exclusion};
+use crate::ports::{Clock, PortError, notify_or_log};
+use crate::steps::audited::mutate;
+use crate::steps::iam_keys::KeyRecordStore;
+use crate::steps::secret_rotation::iam_secret_names;
+use crate::steps::status::Status;
+use crate::steps::{StepError, new_run_id, with_lease};
+
+/// Responds to the exposure in `request`: contains the key (or plans it, in plan mode, or
+/// stops at an exempt user), records and notifies. Does not investigate: the caller runs
+/// [`super::investigate`] after this returns, so containment never waits for it.
+pub async fn respond(
+    ports: &RespondPorts<'_>,
+    policy: &Policy,
+    request: &Request,
+    now: DateTime<Utc>,
+    wall: &dyn Clock,
+) -> Result<Response, StepError> {
+    let hook = &ports.hook;
+    let caller = hook.identity.caller().await?;
+    let key = target_key(ports, &request.exposure.target).await?;
+    if key.as_str().starts_with("ASIA") {
+        return Err(StepError::InvalidInput(format!(
+            "{key} is a temporary credential (ASIA…): it cannot be deactivated; revoke the sessions of the role or user it was issued to (IAM console: Revoke active sessions) and investigate with CloudTrail"
+        )));
+    }
+    let run_id = new_run_id(wall.now());
+    let work = async {
+        let log = AuditLog::new(hook.audit, run_id.clone(), caller.arn.clone());
+        let run = Responding {
+            ports,
+            policy,
+            request,
+            now,
+            wall,
+            log,
+            account: caller.account.clone(),
+            key: key.clone(),
+            run_id: run_id.clone(),
+        };
+        let result = run.contain().await;
+        run.log.finish(result, wall.now()).await
+    };
+    with_lease(
+        hook.state,
+        &format!("respond#{}#{}", caller.account.as_str(), key.as_str()),
+        &format!("the response to key {key}"),
+        &run_id,
+        wall,
+        work,
+    )
+    .await
+}
+
+/// The access key an exposure names; for a user (the quarantine policy's CloudTrail
+/// event), the user's only active key.
+async fn target_key(ports: &RespondPorts<'_>, target: &Target) -> Result<AccessKeyId, StepError> {
+    let user = match target {
+        Target::Key(key) => return Ok(key.clone()),
+        Target::User(user) => user,
+    };
+    let keys = ports.hook.iam.access_keys(user).await.map_err(|e| match e {
+        PortError::NotFound { .. } => {
+            StepError::InvalidInput(format!("IAM user {user} (named by the event) does not exist"))
+        }
+        e => e.into(),
+    })?;
+    let active: Vec<&AccessKeyId> = keys
+        .iter()
+        .filter(|k| k.status == KeyStatus::Active)
+        .map(|k| &k.id)
+        .collect();
+    match active.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(StepError::InvalidInput(format!(
+            "user {user} has no active access key: nothing to contain"
+        ))),
+        many => Err(StepError::InvalidInput(format!(
+            "the event names user {user}, not a key, and the user has {} active keys ({}); the AWS Health event of the exposure names the key: keyrotor respond iam-key AKIA...",
+            many.len(),
+            many.iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// One response in progress.
+struct Responding<'a> {
+    ports: &'a RespondPorts<'a>,
+    policy: &'a Policy,
+    request: &'a Request,
+    now: DateTime<Utc>,
+    wall: &'a dyn Clock,
+    log: AuditLog<'a>,
+    account: AccountId,
+    key: AccessKeyId,
+    run_id: String,
+}
+
+impl Responding<'_> {
+    fn response(&self, user: Option<&str>, status: Status, detail: String) -> Response {
+        let e = &self.request.exposure;
+        Response {
+            run_id: self.run_id.clone(),
+            account: self.account.to_string(),
+            key: self.key.to_string(),
+            user: user.map(str::to_owned),
+            owner: None,
+            reason: e.reason,
+            trigger: e.trigger,
+            event_id: e.event_id.clone(),
+            event_type: e.event_type.clone(),
+            status,
+            detail,
+            steps: Vec::new(),
+            replacement: None,
+            undo: Vec::new(),
+            activity: None,
+            investigation_problems: Vec::new(),
+        }
+    }
+
+    fn entry(&self, action: &str, detail: String, before: &str, after: &str) -> Entry {
+        Entry {
+            resource: ResourceRef {
+                kind: Kind::IamKeys,
+                account: self.account.to_string(),
+                region: GLOBAL.to_owned(),
+                id: self.key.to_string(),
+            },
+            action: action.to_owned(),
+            phase: Phase::Intent,
+            outcome: None,
+            reason: self.request.exposure.reason.as_str().to_owned(),
+            detail,
+            before: Some(before.to_owned()),
+            after: Some(after.to_owned()),
+            dry_run: self.policy.mode == Mode::Plan,
+            policy_time: self.now,
+        }
+    }
+
+    /// A decision with no change (blocked, planned), on the key's chain.
+    async fn decide(&self, outcome: Outcome, detail: &str) -> Result<(), StepError> {
+        let mut entry = self.entry("respond", detail.to_owned(), "exposed", "exposed");
+        entry.phase = Phase::Decision;
+        entry.outcome = Some(outcome);
+        self.log.append(&entry, self.wall.now()).await?;
+        Ok(())
+    }
+
+    async fn contain(&self) -> Result<Response, StepError> {
+        let hook = &self.ports.hook;
+        let exposure = &self.request.exposure;
+        let store = ResponseStore::new(hook.state, &self.account);
+        let previous = store.get(&self.key).await?;
+        let Some(owner) = hook.iam.key_owner(&self.key).await? else {
+            return Err(StepError::InvalidInput(format!(
+                "access key {} does not exist in account {}; check the key id and the account (--profile, or the event's account)",
+                self.key, self.account
+            )));
+        };
+        let Some(user) = hook.iam.user(&owner).await? else {
+            return Err(StepError::InvalidInput(format!(
+                "user {owner} of access key {} no longer exists",
+                self.key
+            )));
+        };
+        let keys = hook.iam.access_keys(&owner).await?;
+        let Some(current) = keys.iter().find(|k| k.id == self.key) else {
+            return Err(StepError::InvalidInput(format!(
+                "access key {} of {owner} no longer exists (deleted): nothing to contain",
+                self.key
+            )));
+        };
+        let active = current.status == KeyStatus::Active;
+        // Idempotent per key and event: the same event again, or any event for a key
+        // already contained and still inactive, changes nothing more.
+        if let Some(done) = &previous
+            && (done.answered(&exposure.event_id) || !active)
+        {
+            let mut r = self.response(
+                Some(&owner),
+                Status::NoOp,
+                format!(
+                    "key {} was contained by run {} on {}; nothing more to do",
+                    self.key,
+                    done.run_id,
+                    done.contained_at.format("%Y-%m-%d %H:%M UTC")
+                ),
+            );
+            r.replacement = done.replacement.as_ref().map(|(secret, key)| Replacement {
+                secret: secret.clone(),
+                key: Some(key.clone()),
+            });
+            r.undo = undo(&self.key, &owner);
+            return Ok(r);
+        }
+        if let Some(exclusion) = scope::iam_user_exclusion(&user, self.now, self.policy) {
+            let overridable = !matches!(exclusion, Exclusion::RootUser);
+            if !(overridable && self.request.override_exemption) {
+                return self.blocked(&user, &exclusion, overridable).await;
+            }
+        }
+        let bound = bound_secret(hook, &user, &self.key).await?;
+        if self.policy.mode != Mode::Enforce {
+            return self.planned(&owner, &bound, active).await;
+        }
+        let mut response = self.response(Some(&owner), Status::Done, String::new());
+        // 1. Replace, where a client reads the key from a keyrotor secret.
+        match &bound {
+            Bound::Current { arn, name } if active => {
+                response.steps.push(self.replace(arn, name, &mut response).await);
+            }
+            Bound::Current { name, .. } => response.steps.push(ResponseStep {
+                step: "replace",
+                status: Status::Skipped,
+                detail: format!(
+                    "the key is already inactive, so the clients of secret {name} are already cut off; rotate it with keyrotor rotate secret {name}"
+                ),
+            }),
+            Bound::Replaced { arn, name, current } => {
+                response.replacement = Some(Replacement {
+                    secret: arn.clone(),
+                    key: Some(current.to_string()),
+                });
+                response.steps.push(ResponseStep {
+                    step: "replace",
+                    status: Status::NoOp,
+                    detail: format!("secret {name} already holds another key of {owner}, {current}"),
+                });
+            }
+            Bound::Unbound(why) => response.steps.push(ResponseStep {
+                step: "replace",
+                status: Status::Skipped,
+                detail: format!("{why}: deactivated at once"),
+            }),
+        }
+        // 2. Deactivate: a leaked key never stays active, replacement or not.
+        response.steps.push(self.deactivate(&owner).await?);
+        // 3. Revoke the sessions issued before now.
+        response.steps.push(self.revoke_sessions(&owner).await?);
+        // 4. Record: the key's lifecycle (contained: never deleted by keyrotor) and the
+        //    response (idempotency).
+        response.steps.push(self.record(&owner, previous, &response).await?);
+        response.undo = undo(&self.key, &owner);
+        response.owner = owner_of(self.policy, &user);
+        response.detail = summary(&response);
+        Ok(response)
+    }
+
+    /// An exempt, break-glass or out-of-scope user: nothing is changed; a person is told,
+    /// urgently, and may act with `--override-exemption`.
+    async fn blocked(
+        &self,
+        user: &IamUser,
+        exclusion: &Exclusion,
+        overridable: bool,
+    ) -> Result<Response, StepError> {
+        let how = if overridable {
+            format!(
+                "a person may contain it anyway: keyrotor respond iam-key {} --reason {} --override-exemption",
+                self.key,
+                self.request.exposure.reason.as_str()
+            )
+        } else {
+            "keyrotor never changes the root user: deactivate the root access key in the console now".to_owned()
+        };
+        let detail = format!(
+            "key {} of {} was reported {} ({} {}), but the user is excluded from automatic changes ({}: {}); nothing was changed — {how}",
+            self.key,
+            user.name,
+            self.request.exposure.reason.as_str(),
+            self.request.exposure.event_type,
+            self.request.exposure.event_id,
+            exclusion.code(),
+            exclusion.detail()
+        );
+        self.decide(Outcome::Blocked, &detail).await?;
+        notify_or_log(
+            self.ports.hook.notifier,
+            &super::notice::blocked(owner_of(self.policy, user), user, &self.key, &detail),
+        )
+        .await;
+        let mut r = self.response(Some(&user.name), Status::Blocked, detail);
+        r.owner = owner_of(self.policy, user);
+        Ok(r)
+    }
+
+    /// `mode = "plan"`: what would be done, recorded as planned; nothing changed.
+    async fn planned(
+        &self,
+        owner: &str,
+        bound: &Bound,
+        active: bool,
+    ) -> Result<Response, StepError> {
+        let replace = match bound {
+            Bound::Current { name, .. } if active => {
+                format!("publish a replacement in secret {name}, then ")
+            }
+            _ => String::new(),
+        };
+        let detail = format!(
+            "would {replace}deactivate key {} of {owner} and revoke its sessions issued before now; the policy's mode is \"plan\", so nothing was changed (set mode = \"enforce\")",
+            self.key
+        );
+        self.decide(Outcome::Planned, &detail).await?;
+        Ok(self.response(Some(owner), Status::DryRun, detail))
+    }
+
+    /// Publishes a replacement through the rotation hook's four steps. A failure is
+    /// reported, not returned: the key is deactivated anyway.
+    async fn replace(&self, arn: &str, name: &str, response: &mut Response) -> ResponseStep {
+        let hook = &self.ports.hook;
+        let rotated = crate::steps::secret_rotation::rotate_locally(
+            hook,
+            self.policy,
+            arn,
+            &self.request.region,
+            self.now,
+            self.wall,
+        )
+        .await;
+        match rotated {
+            Ok(_) => {
+                let new_key = match hook.secrets.value(arn, None, Some("AWSCURRENT")).await {
+                    Ok(Some(v)) => iam_secret_names(v.expose()).ok().map(|(_, k)| k),
+                    _ => None,
+                };
+                response.replacement = Some(Replacement {
+                    secret: arn.to_owned(),
+                    key: new_key.as_ref().map(ToString::to_string),
+                });
+                ResponseStep {
+                    step: "replace",
+                    status: Status::Done,
+                    detail: format!(
+                        "replacement {} created, verified and published as AWSCURRENT of secret {name}",
+                        new_key.map_or_else(|| "(key id unreadable)".to_owned(), |k| k.to_string())
+                    ),
+                }
+            }
+            Err(e) => ResponseStep {
+                step: "replace",
+                status: Status::Failed,
+                detail: format!(
+                    "no replacement could be published in secret {name} ({e}); the key is deactivated anyway, so its clients fail until the secret is rotated: keyrotor rotate secret {name}"
+                ),
+            },
+        }
+    }
+
+    /// Deactivates the key (audited), after reading its status again.
+    async fn deactivate(&self, owner: &str) -> Result<ResponseStep, StepError> {
+        let hook = &self.ports.hook;
+        let keys = hook.iam.access_keys(owner).await?;
+        let Some(current) = keys.iter().find(|k| k.id == self.key) else {
+            return Ok(ResponseStep {
+                step: "deactivate",
+                status: Status::NoOp,
+                detail: format!("key {} no longer exists", self.key),
+            });
+        };
+        if current.status == KeyStatus::Inactive {
+            return Ok(ResponseStep {
+                step: "deactivate",
+                status: Status::NoOp,
+                detail: format!("key {} is already inactive", self.key),
+            });
+        }
+        let detail = format!(
+            "deactivate leaked key {} of {owner} ({} {}); kept as evidence, never deleted by keyrotor",
+            self.key, self.request.exposure.event_type, self.request.exposure.event_id
+        );
+        let intent = self.entry("deactivate", detail, "active", "inactive");
+        mutate(
+            &self.log,
+            self.wall,
+            intent,
+            hook.iam_admin.set_key_active(owner, &self.key, false),
+            |_| format!("deactivated key {} of {owner}", self.key),
+        )
+        .await??;
+        Ok(ResponseStep {
+            step: "deactivate",
+            status: Status::Done,
+            detail: format!("key {} of {owner} is inactive", self.key),
+        })
+    }
+
+    /// Puts the inline deny on sessions issued before now (audited).
+    async fn revoke_sessions(&self, owner: &str) -> Result<ResponseStep, StepError> {
+        let before = self.wall.now();
+        let document = revoke_sessions_policy(before);
+        let stamp = before.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let detail = format!(
+            "put inline policy {REVOKE_POLICY} on {owner}: deny requests made with sessions issued before {stamp}"
+        );
+        let mut intent = self.entry("revoke-sessions", detail, "sessions-valid", "sessions-revoked");
+        intent.resource.id = format!("{}:{REVOKE_POLICY}", self.key);
+        mutate(
+            &self.log,
+            self.wall,
+            intent,
+            self.ports.roles.put_user_policy(owner, REVOKE_POLICY, &document),
+            |_| format!("sessions of {owner} issued before {stamp} are denied"),
+        )
+        .await??;
+        Ok(ResponseStep {
+            step: "revoke-sessions",
+            status: Status::Done,
+            detail: format!("sessions of {owner} issued before {stamp} are denied ({REVOKE_POLICY})"),
+        })
+    }
+
+    /// The key's lifecycle becomes `contained`; the response is recorded per key.
+    async fn record(
+        &self,
+        owner: &str,
+        previous: Option<ResponseRecord>,
+        response: &Response,
+    ) -> Result<ResponseStep, StepError> {
+        let hook = &self.ports.hook;
+        let keys = KeyRecordStore::new(hook.state, &self.account);
+        let existing = keys.list().await?.into_iter().find(|r| r.key == self.key);
+        let version = existing.as_ref().map_or(0, |r| r.version);
+        let next = KeyRecord {
+            key: self.key.clone(),
+            user: owner.to_owned(),
+            stage: Stage::Contained,
+            since: self.now,
+            version,
+            secret: response.replacement.as_ref().map(|r| r.secret.clone()),
+        };
+        if keys.replace(version, next).await?.is_none() {
+            return Err(StepError::InProgress(format!(
+                "the lifecycle record of {} changed while it was contained (another keyrotor run); run the response again: what is done stays done",
+                self.key
+            )));
+        }
+        let exposure = &self.request.exposure;
+        let record = match previous {
+            Some(p) => ResponseRecord {
+                run_id: self.run_id.clone(),
+                contained_at: self.now,
+                replacement: replacement_pair(response).or(p.replacement.clone()),
+                ..p
+            },
+            None => ResponseRecord {
+                key: self.key.clone(),
+                user: owner.to_owned(),
+                events: Vec::new(),
+                run_id: self.run_id.clone(),
+                contained_at: self.now,
+                replacement: replacement_pair(response),
+                version: 0,
+            },
+        }
+        .with_event(&exposure.event_id);
+        if !ResponseStore::new(hook.state, &self.account)
+            .put(&record)
+            .await?
+        {
+            return Err(StepError::InProgress(format!(
+                "another keyrotor run recorded a response to {} at the same time; run again to see its result",
+                self.key
+            )));
+        }
+        Ok(ResponseStep {
+            step: "record",
+            status: Status::Done,
+            detail: format!(
+                "lifecycle of {} is contained (kept inactive, never deleted by keyrotor); response recorded for {}",
+                self.key, exposure.event_id
+            ),
+        })
+    }
+}
+
+fn replacement_pair(response: &Response) -> Option<(String, String)> {
+    response
+        .replacement
+        .as_ref()
+        .and_then(|r| Some((r.secret.clone(), r.key.clone()?)))
+}
+
+/// How to undo a response.
+fn undo(key: &AccessKeyId, owner: &str) -> Vec<String> {
+    vec![
+        format!("keyrotor reactivate iam-key {key}"),
+        format!("aws iam delete-user-policy --user-name {owner} --policy-name {REVOKE_POLICY}"),
+    ]
+}
+
+/// One line of what was done.
+fn summary(r: &Response) -> String {
+    let replaced = match &r.replacement {
+        Some(Replacement { secret, key: Some(k) }) => {
+            format!("replacement {k} published in {secret}; ")
+        }
+        _ => String::new(),
+    };
+    let failed: Vec<&str> = r
+        .steps
+        .iter()
+        .filter(|s| s.status.is_failure())
+        .map(|s| s.step)
+        .collect();
+    format!(
+        "{replaced}key {} deactivated and sessions issued before the response revoked{}",
+        r.key,
+        if failed.is_empty() {
+            String::new()
+        } else {
+            format!(" (failed: {})", failed.join(", "))
+        }
+    )
+}
+
+/// The owner to notify: the user's `owner` tag, else the policy's default contact.
+fn owner_of(policy: &Policy, user: &IamUser) -> Option<String> {
+    user.tags
+        .get(TAG_OWNER)
+        .cloned()
+        .or_else(|| policy.notifications.default_contact.clone())
+}
