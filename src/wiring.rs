@@ -19,6 +19,7 @@ use tracing::Instrument;
 use crate::aws::Aws;
 use crate::aws::acm::AcmInventory;
 use crate::aws::apigateway::ApiGatewayClient;
+use crate::aws::cloudtrail::CloudTrailActivity;
 use crate::aws::dynamodb::{DynamoAuditStore, DynamoStateStore};
 use crate::aws::iam::IamClient;
 use crate::aws::organizations::{self, OrganizationAccounts};
@@ -35,6 +36,7 @@ use crate::steps::certs::SweepPorts;
 use crate::steps::discover::DiscoveryPorts;
 use crate::steps::iam_keys::IamKeyPorts;
 use crate::steps::migration::MigrationPorts;
+use crate::steps::respond::RespondPorts;
 use crate::steps::secret_rotation::HookPorts;
 
 /// The adapters of keyrotor's own account, shared by every account a run works in.
@@ -60,6 +62,8 @@ struct Work {
     secrets: SecretsManagerInventory,
     certs: AcmInventory,
     tester: StsKeyTester,
+    /// CloudTrail's event history (a leaked key's investigation).
+    activity: CloudTrailActivity,
 }
 
 impl Work {
@@ -71,6 +75,7 @@ impl Work {
             secrets: SecretsManagerInventory::of(aws),
             certs: AcmInventory::new(aws.clone()),
             tester: StsKeyTester::new(aws.config.clone()),
+            activity: CloudTrailActivity::new(aws.clone()),
             aws: aws.clone(),
         }
     }
@@ -249,6 +254,16 @@ impl Wiring {
             state: self.state(),
             audit: self.audit(),
             notifier: self.notifier(),
+        }
+    }
+
+    /// The response to a leaked key: the rotation protocol's ports (the replacement),
+    /// IAM's inline policies (session revocation) and CloudTrail (the investigation).
+    pub fn respond(&self) -> RespondPorts<'_> {
+        RespondPorts {
+            hook: self.secret_rotation(),
+            roles: &self.work.iam,
+            activity: &self.work.activity,
         }
     }
 

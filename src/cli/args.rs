@@ -119,6 +119,27 @@ pub(super) enum Command {
         #[command(subcommand)]
         command: MigrateCommand,
     },
+    /// Respond to a leaked or compromised credential: contain it (publish a replacement
+    /// where a keyrotor secret holds it, deactivate it — never delete it — and revoke its
+    /// older sessions), investigate its CloudTrail activity, notify and record. Needs
+    /// mode = "enforce" (otherwise says what it would do)
+    #[command(args_conflicts_with_subcommands = true)]
+    Respond {
+        #[command(subcommand)]
+        command: Option<RespondCommand>,
+        /// An event as EventBridge delivers it — AWS Health (AWS_RISK_CREDENTIALS_*,
+        /// AWS_RISK_IAM_QUARANTINE), a GuardDuty finding, or CloudTrail's AttachUserPolicy
+        /// of AWS's quarantine policy — from FILE ('-': stdin)
+        #[arg(long, value_name = "FILE")]
+        event: Option<PathBuf>,
+        /// Contain the key of a break-glass, exempt or out-of-scope user too (a person's
+        /// decision; audited)
+        #[arg(long)]
+        override_exemption: bool,
+        /// Contain only: skip the CloudTrail investigation
+        #[arg(long)]
+        no_investigation: bool,
+    },
     /// Undo a keyrotor deactivation
     Reactivate {
         #[command(subcommand)]
@@ -249,6 +270,39 @@ pub(super) enum MigrateCommand {
     Status { user: Option<String> },
     /// Reactivate the keys keyrotor deactivated and remove the guard; the role stays
     Rollback { user: String },
+}
+
+/// Why a credential is responded to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(super) enum RespondReason {
+    /// Seen in public (a repository, a paste, a log)
+    Exposed,
+    /// Used by someone else
+    Compromised,
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum RespondCommand {
+    /// An IAM access key: replace (when bound to a keyrotor secret), deactivate, revoke
+    /// older sessions, investigate
+    IamKey {
+        /// The access key id (AKIA...)
+        access_key_id: String,
+        #[arg(long, value_enum, default_value = "compromised")]
+        reason: RespondReason,
+        /// Contain the key of a break-glass, exempt or out-of-scope user too
+        #[arg(long)]
+        override_exemption: bool,
+        /// Contain only: skip the CloudTrail investigation
+        #[arg(long)]
+        no_investigation: bool,
+    },
+    /// An API Gateway API key: `rotate api-key --reason compromised` (the replacement is
+    /// published and verified, then the old key is retired at once)
+    ApiKey {
+        /// The API key id, or its exact name
+        key: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

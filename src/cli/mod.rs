@@ -8,6 +8,7 @@ mod cmd_audit;
 mod cmd_local;
 mod cmd_migrate;
 mod cmd_read;
+mod cmd_respond;
 mod cmd_rotate;
 mod cmd_sweep;
 mod context;
@@ -94,6 +95,21 @@ async fn run(cli: Cli) -> Result<Exit, CliError> {
                 },
         } => {
             aws.run(async |ctx| cmd_rotate::api_key(ctx, &key, reason, &remote).await)
+                .await
+        }
+        Command::Respond {
+            command,
+            event,
+            override_exemption,
+            no_investigation,
+        } => {
+            let request = cmd_respond::What::from_args(
+                command,
+                event,
+                override_exemption,
+                no_investigation,
+            )?;
+            aws.run(async |ctx| cmd_respond::respond(ctx, &request).await)
                 .await
         }
         Command::Reactivate {

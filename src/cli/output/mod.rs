@@ -17,6 +17,7 @@ mod migration;
 mod plan;
 mod posture;
 mod records;
+mod respond;
 #[cfg(test)]
 mod tests;
 
@@ -28,6 +29,7 @@ pub use iam::{iam_sweep_table, reactivated_text};
 pub use migration::{funnel_table, migration_plan_text, migration_sweep_table};
 pub use plan::plan_table;
 pub use posture::posture_table;
+pub use respond::responses_text;
 pub use records::{init_json, init_table, records_json, records_table, verify_text};
 
 /// Whether output may be coloured: set once by the CLI when stdout is a terminal and

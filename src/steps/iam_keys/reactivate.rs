@@ -1,4 +1,5 @@
-//! `keyrotor reactivate iam-key`: the undo of a deactivation keyrotor made. The key is
+//! `keyrotor reactivate iam-key`: the undo of a deactivation keyrotor made (by the sweep, or
+//! by `keyrotor respond` containing a leaked key). The key is
 //! reactivated (an audited mutation) and its lifecycle starts a fresh unused window, so
 //! the sweep does not deactivate it again at once.
 
@@ -46,7 +47,9 @@ pub async fn reactivate(
         let store = KeyRecordStore::new(ports.state, &caller.account);
         let records = store.list().await?;
         let record = records.iter().find(|r| r.key == key);
-        let Some(record) = record.filter(|r| r.stage == Stage::Deactivated) else {
+        let Some(record) =
+            record.filter(|r| matches!(r.stage, Stage::Deactivated | Stage::Contained))
+        else {
             return Err(StepError::InvalidInput(format!(
                 "keyrotor did not deactivate {key} (its lifecycle stage in account {} is {}); it only reactivates keys it deactivated. To reactivate another key: aws iam update-access-key --access-key-id {key} --status Active --user-name <user>",
                 caller.account,
@@ -80,7 +83,7 @@ pub async fn reactivate(
             store,
         };
         let done = async {
-            let stages = (Stage::Deactivated, Stage::Reactivated);
+            let stages = (record.stage, Stage::Reactivated);
             let detail = format!(
                 "reactivated on request by {}; reconsidered after a fresh {}-day unused window",
                 caller.arn, policy.iam_keys.unused_days
