@@ -5,7 +5,8 @@
 //! retry, escalation or a clear message without looking at SDK types.
 //!
 //! One file per outside system (`iam`, `apigateway`, `secrets`, `acm`, `account` for STS
-//! and Organizations, `orchestration` for Step Functions and S3) or keyrotor's own stores
+//! and Organizations, `activity` for CloudTrail's event history, `orchestration` for Step
+//! Functions and S3) or keyrotor's own stores
 //! (`audit`, `state`), plus `notify` and `clock`. A new credential kind adds its traits in
 //! a file of its own here and one `pub use` line.
 
