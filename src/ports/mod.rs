@@ -10,8 +10,8 @@
 //! a file of its own here and one `pub use` line.
 
 mod account;
-mod activity;
 mod acm;
+mod activity;
 mod apigateway;
 mod audit;
 mod clock;
@@ -21,9 +21,9 @@ mod orchestration;
 mod secrets;
 mod state;
 
-pub use activity::{ActivityEvent, ActivityLog};
 pub use account::{AccountDirectory, Caller, Identity, MemberAccount};
 pub use acm::CertInventory;
+pub use activity::{ActivityEvent, ActivityLog};
 pub use apigateway::{ApiKeyAdmin, ApiKeyInfo, ApiKeyInventory};
 pub use audit::{AppendError, AuditQuery, AuditStore};
 pub use clock::{Clock, SystemClock};
