@@ -814,6 +814,7 @@ fn respond_run(case: Option<Case>) -> Boxed<'static, Report> {
                         event_id: event,
                         event_type: "AWS_RISK_CREDENTIALS_EXPOSED".into(),
                         account: None,
+                        user: None,
                     },
                     override_exemption: false,
                     region: support::REGION.to_owned(),

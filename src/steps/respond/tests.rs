@@ -195,6 +195,7 @@ fn request(target: Target, event: &str) -> Request {
             event_id: event.into(),
             event_type: "AWS_RISK_CREDENTIALS_EXPOSED".into(),
             account: Some("123456789012".into()),
+            user: None,
         },
         override_exemption: false,
         region: "us-east-1".into(),
