@@ -410,8 +410,9 @@ def _peek_body(environ) -> bytes:
 
 
 def _rest_routes(service: str) -> list | None:
-    """(method, path regex, query requirements, score, operation) of every operation of
-    botocore's model of a REST service; None when botocore has no REST model of it."""
+    """Every operation of botocore's model of a REST service as (method, path regex, path
+    regex letting labels hold '/', query requirements, header requirements, score, name);
+    None when botocore has no REST model under that signing name."""
     with _rest_lock:
         if service in _rest_routes_cache:
             return _rest_routes_cache[service]
@@ -427,46 +428,74 @@ def _rest_routes(service: str) -> list | None:
         for operation, spec in model.get("operations", {}).items():
             http = spec.get("http") or {}
             path, _, query = http.get("requestUri", "/").partition("?")
-            pattern, literal, greedy, last = [], 0, 0, 0
+            strict, lenient, literal, greedy, last = [], [], 0, 0, 0
             for label in re.finditer(r"\{([^}]+)\}", path):
-                pattern.append(re.escape(path[last : label.start()]))
+                text = re.escape(path[last : label.start()])
+                strict.append(text)
+                lenient.append(text)
                 literal += label.start() - last
-                if label.group(1).endswith("+"):
-                    pattern.append("(.+)")
-                    greedy += 1
-                else:
-                    pattern.append("([^/]+)")
+                greedy += label.group(1).endswith("+")
+                strict.append("(.+)" if label.group(1).endswith("+") else "([^/]+)")
+                lenient.append("(.+)")
                 last = label.end()
-            pattern.append(re.escape(path[last:]))
+            strict.append(re.escape(path[last:]))
+            lenient.append(re.escape(path[last:]))
             literal += len(path) - last
-            wanted = []
+            in_query = []
             for part in filter(None, query.split("&")):
                 name, has_value, value = part.partition("=")
-                wanted.append((name, value if has_value else None))
-            score = (len(wanted), literal, -greedy)
-            routes.append((http.get("method", "GET"), re.compile("".join(pattern)), wanted, score, operation))
+                in_query.append((name, value if has_value else None))
+            # Operations sharing a method and URI (S3's PutObject, CopyObject, UploadPart)
+            # differ by the headers and query parameters they require.
+            in_headers = []
+            shape = model.get("shapes", {}).get((spec.get("input") or {}).get("shape", ""), {})
+            for member in shape.get("required", []):
+                where = shape.get("members", {}).get(member, {})
+                if where.get("location") == "header":
+                    in_headers.append("HTTP_" + where.get("locationName", member).upper().replace("-", "_"))
+                elif where.get("location") == "querystring":
+                    in_query.append((where.get("locationName", member), None))
+            score = (len(in_query) + len(in_headers), literal, -greedy)
+            routes.append(
+                (
+                    http.get("method", "GET"),
+                    re.compile("".join(strict)),
+                    re.compile("".join(lenient)),
+                    in_query,
+                    in_headers,
+                    score,
+                    operation,
+                )
+            )
     with _rest_lock:
         _rest_routes_cache[service] = routes
     return routes
 
 
-def _rest_event_name(service: str, method: str, path: str, query: str) -> tuple[str, bool]:
+def _rest_event_name(service: str, environ) -> tuple[str, bool]:
     """The operation a REST request calls, and whether it only reads."""
+    method = environ.get("REQUEST_METHOD", "GET")
+    path = environ.get("PATH_INFO", "/")
     routes = _rest_routes(service)
     if routes:
         from urllib.parse import parse_qs
 
-        params = parse_qs(query, keep_blank_values=True)
-        best = None
-        for route_method, regex, wanted, score, operation in routes:
-            if route_method != method or not (regex.fullmatch(path) or regex.fullmatch(path.rstrip("/") or "/")):
-                continue
-            if any(name not in params or (value is not None and value not in params[name]) for name, value in wanted):
-                continue
-            if best is None or score > best[0]:
-                best = (score, operation)
-        if best is not None:
-            return best[1], _is_read_only(best[1])
+        params = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        candidates = [path, path.rstrip("/") or "/"]
+        for lenient in (False, True):  # labels holding '/' (an ARN in the path) only if nothing else fits
+            best = None
+            for route_method, strict_re, lenient_re, in_query, in_headers, score, operation in routes:
+                regex = lenient_re if lenient else strict_re
+                if route_method != method or not any(regex.fullmatch(c) for c in candidates):
+                    continue
+                if any(n not in params or (v is not None and v not in params[n]) for n, v in in_query):
+                    continue
+                if any(h not in environ for h in in_headers):
+                    continue
+                if best is None or score > best[0]:
+                    best = (score, operation)
+            if best is not None:
+                return best[1], _is_read_only(best[1])
     segments = path.strip("/").split("/") if path.strip("/") else []
     template = "/" + "/".join("{}" if i % 2 else s for i, s in enumerate(segments))
     return f"{method} {template}", method in ("GET", "HEAD")
@@ -492,7 +521,7 @@ def _event_name(environ, service: str) -> tuple[str, bool]:
         if found:
             name = unquote_plus(found.group(1).decode("utf-8", "replace"))
             return name, _is_read_only(name)
-    return _rest_event_name(service, method, environ.get("PATH_INFO", "/"), query)
+    return _rest_event_name(service, environ)
 
 
 def _error_code(status: str, headers, body: bytes) -> str:
@@ -513,7 +542,7 @@ def _error_code(status: str, headers, body: bytes) -> str:
         if name.lower() == "x-amzn-errortype" and value:
             return value.split(":", 1)[0]
     reason = status[3:].strip()
-    return "".join(word[:1].upper() + word[1:] for word in reason.split()) or status[:3]
+    return "".join(word[:1].upper() + word[1:].lower() for word in reason.split()) or status[:3]
 
 
 def _source_ip(environ) -> str:

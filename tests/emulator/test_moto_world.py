@@ -184,6 +184,35 @@ class RecordTest(unittest.TestCase):
         self.assertEqual(identity["sessionContext"]["sessionIssuer"]["arn"], role["Arn"])
         self.assertEqual(every_event(client("cloudtrail", caller), **by_key(issued["AccessKeyId"])), [])
 
+    def test_rest_calls_are_named_after_their_operation(self):
+        account = new_account()
+        apigateway = client("apigateway", account)
+        api_key = apigateway.create_api_key(name="k", enabled=True)["id"]
+        arn = f"arn:aws:apigateway:{REGION}::/apikeys/{api_key}"
+        apigateway.tag_resource(resourceArn=arn, tags={"owner": "keyrotor"})
+        apigateway.update_api_key(apiKey=api_key, patchOperations=[{"op": "replace", "path": "/enabled", "value": "false"}])
+        apigateway.delete_api_key(apiKey=api_key)
+        s3 = client("s3", account)
+        s3.create_bucket(Bucket="keyrotor-records")
+        s3.put_object(Bucket="keyrotor-records", Key="a/b.json", Body=b"{}")
+        s3.copy_object(Bucket="keyrotor-records", Key="a/c.json", CopySource="keyrotor-records/a/b.json")
+        with self.assertRaises(ClientError):
+            s3.head_object(Bucket="keyrotor-records", Key="missing")
+        events = list(reversed(every_event(client("cloudtrail", account))))
+        self.assertEqual(
+            [(e["EventName"], e["ReadOnly"], json.loads(e["CloudTrailEvent"]).get("errorCode")) for e in events],
+            [
+                ("CreateApiKey", "false", None),
+                ("TagResource", "false", None),
+                ("UpdateApiKey", "false", None),
+                ("DeleteApiKey", "false", None),
+                ("CreateBucket", "false", None),
+                ("PutObject", "false", None),
+                ("CopyObject", "false", None),
+                ("HeadObject", "true", "NotFound"),
+            ],
+        )
+
     def test_events_are_kept_per_region_of_the_signature(self):
         account = new_account()
         key, secret = user_with_key(account)
