@@ -313,13 +313,45 @@ _RETENTION = _dt.timedelta(days=90)
 _EPOCH = _dt.datetime(1970, 1, 1)
 _MAX_RESULTS = 50
 _SEED_MAX = 200_000
-_ATTRIBUTE_KEYS = ("EventId", "EventName", "ReadOnly", "Username", "ResourceType", "ResourceName", "EventSource", "AccessKeyId")
+_ATTRIBUTE_KEYS = (
+    "EventId",
+    "EventName",
+    "ReadOnly",
+    "Username",
+    "ResourceType",
+    "ResourceName",
+    "EventSource",
+    "AccessKeyId",
+)
 
-# (account, region) -> events in the order they were recorded. An event is a dict with
-# seq (global order of recording), id, time (naive UTC, whole seconds), name, source,
-# region, account, key, principal (None or {"type", "userName", "arn", ...}), ip, agent,
-# error (None or the code) and read_only.
-_events: dict[tuple[str, str], list[dict]] = {}
+
+
+class _Event:
+    """One recorded call. Slots keep a long test run's record small."""
+
+    __slots__ = (
+        "seq", "id", "time", "name", "source", "region", "account", "key", "principal", "ip", "agent", "error",
+        "read_only",
+    )
+
+    def __init__(self, *, time, name, source, region, account, key, principal, ip, agent, error, read_only):
+        self.seq = 0  # the global order of recording, set when stored
+        self.id = str(uuid.uuid4())
+        self.time = time  # naive UTC, whole seconds (as CloudTrail's eventTime)
+        self.name = sys.intern(name)
+        self.source = sys.intern(source)
+        self.region = sys.intern(region)
+        self.account = sys.intern(account)
+        self.key = sys.intern(key)
+        self.principal = principal  # None, or {"type", "userName", "arn"[, "roleArn"]}
+        self.ip = sys.intern(ip)
+        self.agent = sys.intern(agent)
+        self.error = error  # None, or the error code
+        self.read_only = read_only
+
+
+# (account, region) -> events in the order they were recorded.
+_events: dict[tuple[str, str], list[_Event]] = {}
 _events_lock = threading.Lock()
 _event_seq = itertools.count(1)
 _sessions: dict[str, dict] = {}  # ASIA key id -> its principal (temporary keys never change hands)
@@ -350,10 +382,10 @@ def _is_read_only(name: str) -> bool:
     return name.startswith(_READ_ONLY_PREFIXES)
 
 
-def _record(event: dict) -> None:
+def _record(event: _Event) -> None:
     with _events_lock:
-        event["seq"] = next(_event_seq)
-        _events.setdefault((event["account"], event["region"]), []).append(event)
+        event.seq = next(_event_seq)
+        _events.setdefault((event.account, event.region), []).append(event)
 
 
 def _principal(account: str, key: str) -> dict | None:
@@ -582,20 +614,19 @@ def _served_and_recorded(serve, environ, start_response, account: str, scope: re
             result = _drained(result)
         error = _error_code(status, seen.get("headers"), result[0] if result else b"")
     _record(
-        {
-            "id": str(uuid.uuid4()),
-            "time": when,
-            "name": name,
-            "source": f"{service}.amazonaws.com",
-            "region": region,
-            "account": account,
-            "key": key,
-            "principal": principal,
-            "ip": _source_ip(environ),
-            "agent": environ.get("HTTP_USER_AGENT", ""),
-            "error": error,
-            "read_only": read_only,
-        }
+        _Event(
+            time=when,
+            name=name,
+            source=f"{service}.amazonaws.com",
+            region=region,
+            account=account,
+            key=key,
+            principal=principal,
+            ip=_source_ip(environ),
+            agent=environ.get("HTTP_USER_AGENT", ""),
+            error=error,
+            read_only=read_only,
+        )
     )
     return result
 
@@ -645,29 +676,29 @@ def _lookup_time(request: dict, field: str) -> _dt.datetime | None:
         raise _CloudTrailError("InvalidTimeRangeException", f"{field} is not a valid timestamp: {value!r}") from None
 
 
-def _attribute_value(event: dict, key: str) -> str | None:
+def _attribute_value(event: _Event, key: str) -> str | None:
     if key == "EventId":
-        return event["id"]
+        return event.id
     if key == "EventName":
-        return event["name"]
+        return event.name
     if key == "EventSource":
-        return event["source"]
+        return event.source
     if key == "AccessKeyId":
-        return event["key"]
+        return event.key
     if key == "Username":
-        return (event["principal"] or {}).get("userName")
+        return (event.principal or {}).get("userName")
     if key == "ReadOnly":
-        return "true" if event["read_only"] else "false"
+        return "true" if event.read_only else "false"
     return None  # ResourceType, ResourceName: the record names no resources
 
 
-def _cloudtrail_event(event: dict) -> dict:
+def _cloudtrail_event(event: _Event) -> dict:
     """An event as LookupEvents returns it."""
-    principal = event["principal"] or {}
+    principal = event.principal or {}
     identity = {
         "type": principal.get("type", "Unknown"),
-        "accountId": event["account"],
-        "accessKeyId": event["key"],
+        "accountId": event.account,
+        "accessKeyId": event.key,
     }
     if principal.get("arn"):
         identity["arn"] = principal["arn"]
@@ -675,40 +706,39 @@ def _cloudtrail_event(event: dict) -> dict:
         identity["userName"] = principal["userName"]
     elif principal.get("type") == "AssumedRole":
         role_arn = principal.get("roleArn", "")
-        identity["sessionContext"] = {
-            "sessionIssuer": {"type": "Role", "arn": role_arn, "accountId": event["account"], "userName": role_arn.rsplit("/", 1)[-1]}
-        }
+        issuer = {"type": "Role", "arn": role_arn, "accountId": event.account, "userName": role_arn.rsplit("/", 1)[-1]}
+        identity["sessionContext"] = {"sessionIssuer": issuer}
     detail = {
         "eventVersion": "1.08",
         "userIdentity": identity,
-        "eventTime": _rfc3339(event["time"]),
-        "eventSource": event["source"],
-        "eventName": event["name"],
-        "awsRegion": event["region"],
-        "sourceIPAddress": event["ip"],
-        "userAgent": event["agent"],
+        "eventTime": _rfc3339(event.time),
+        "eventSource": event.source,
+        "eventName": event.name,
+        "awsRegion": event.region,
+        "sourceIPAddress": event.ip,
+        "userAgent": event.agent,
     }
-    if event["error"]:
-        detail["errorCode"] = event["error"]
+    if event.error:
+        detail["errorCode"] = event.error
     detail.update(
         {
             "requestParameters": None,
             "responseElements": None,
-            "eventID": event["id"],
-            "readOnly": event["read_only"],
+            "eventID": event.id,
+            "readOnly": event.read_only,
             "eventType": "AwsApiCall",
             "managementEvent": True,
-            "recipientAccountId": event["account"],
+            "recipientAccountId": event.account,
             "eventCategory": "Management",
         }
     )
     out = {
-        "EventId": event["id"],
-        "EventName": event["name"],
-        "ReadOnly": "true" if event["read_only"] else "false",
-        "AccessKeyId": event["key"],
-        "EventTime": int(_epoch(event["time"])),
-        "EventSource": event["source"],
+        "EventId": event.id,
+        "EventName": event.name,
+        "ReadOnly": "true" if event.read_only else "false",
+        "AccessKeyId": event.key,
+        "EventTime": int(_epoch(event.time)),
+        "EventSource": event.source,
     }
     if principal.get("userName"):
         out["Username"] = principal["userName"]
@@ -717,8 +747,8 @@ def _cloudtrail_event(event: dict) -> dict:
     return out
 
 
-def _page_token(event: dict, digest: str) -> str:
-    raw = json.dumps({"t": _epoch(event["time"]), "s": event["seq"], "q": digest}).encode()
+def _page_token(event: _Event, digest: str) -> str:
+    raw = json.dumps({"t": _epoch(event.time), "s": event.seq, "q": digest}).encode()
     return base64.urlsafe_b64encode(raw).decode()
 
 
@@ -772,7 +802,7 @@ def _lookup(request: dict, account: str, region: str) -> dict:
     digest = hashlib.sha256(
         json.dumps([wanted, request.get("StartTime"), request.get("EndTime"), category]).encode()
     ).hexdigest()[:16]
-    cursor = _page_cursor(request["NextToken"], digest) if "NextToken" in request else None
+    cursor = _page_cursor(request["NextToken"], digest) if request.get("NextToken") is not None else None
     if category == "insight":  # the record holds management events only
         return {"Events": []}
 
@@ -783,13 +813,13 @@ def _lookup(request: dict, account: str, region: str) -> dict:
         recorded = list(_events.get((account, region), ()))
     matching = []
     for event in recorded:
-        if event["time"] < floor or (end is not None and event["time"] > end):
+        if event.time < floor or (end is not None and event.time > end):
             continue
         if wanted is not None:
             value = _attribute_value(event, wanted[0])
             if value is None or value != wanted[1]:
                 continue
-        order = (_epoch(event["time"]), event["seq"])
+        order = (_epoch(event.time), event.seq)
         if cursor is not None and order >= cursor:
             continue
         matching.append((order, event))
@@ -865,26 +895,25 @@ def _seed_events(body: dict) -> dict:
     read_only = _is_read_only(name)
     times = [(start + _dt.timedelta(seconds=spacing * i)).replace(microsecond=0) for i in range(count)]
     events = [
-        {
-            "id": str(uuid.uuid4()),
-            "time": when,
-            "name": name,
-            "source": texts["eventSource"],
-            "region": region,
-            "account": account,
-            "key": key,
-            "principal": principal,
-            "ip": texts["sourceIp"],
-            "agent": texts["userAgent"],
-            "error": None,
-            "read_only": read_only,
-        }
+        _Event(
+            time=when,
+            name=name,
+            source=texts["eventSource"],
+            region=region,
+            account=account,
+            key=key,
+            principal=principal,
+            ip=texts["sourceIp"],
+            agent=texts["userAgent"],
+            error=None,
+            read_only=read_only,
+        )
         for when in times
     ]
     with _events_lock:
         stored = _events.setdefault((account, region), [])
         for event in events:
-            event["seq"] = next(_event_seq)
+            event.seq = next(_event_seq)
             stored.append(event)
     return {
         "account": account,

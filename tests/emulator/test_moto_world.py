@@ -165,7 +165,12 @@ class RecordTest(unittest.TestCase):
 
     def test_assumed_role_calls_are_recorded_in_the_roles_account_with_the_session(self):
         caller, member = new_account(), new_account()
-        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{caller}:root"}, "Action": "sts:AssumeRole"}]}
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{caller}:root"}, "Action": "sts:AssumeRole"}
+            ],
+        }
         role = client("iam", member).create_role(RoleName="auditor", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
         issued = client("sts", caller).assume_role(RoleArn=role["Arn"], RoleSessionName="keyrotor-probe")["Credentials"]
         temporary = boto3.client(
@@ -190,7 +195,8 @@ class RecordTest(unittest.TestCase):
         api_key = apigateway.create_api_key(name="k", enabled=True)["id"]
         arn = f"arn:aws:apigateway:{REGION}::/apikeys/{api_key}"
         apigateway.tag_resource(resourceArn=arn, tags={"owner": "keyrotor"})
-        apigateway.update_api_key(apiKey=api_key, patchOperations=[{"op": "replace", "path": "/enabled", "value": "false"}])
+        disable = [{"op": "replace", "path": "/enabled", "value": "false"}]
+        apigateway.update_api_key(apiKey=api_key, patchOperations=disable)
         apigateway.delete_api_key(apiKey=api_key)
         s3 = client("s3", account)
         s3.create_bucket(Bucket="keyrotor-records")
@@ -251,7 +257,15 @@ class RecordTest(unittest.TestCase):
         self.assertEqual(len({e["EventId"] for e in events}), len(calls))
         self.assertEqual(
             [e["EventName"] for e in events],
-            ["ListAccessKeys", "GetCallerIdentity", "GetAccountSummary", "ListPolicies", "ListGroups", "ListRoles", "ListUsers"],
+            [
+                "ListAccessKeys",
+                "GetCallerIdentity",
+                "GetAccountSummary",
+                "ListPolicies",
+                "ListGroups",
+                "ListRoles",
+                "ListUsers",
+            ],
         )
         times = [e["EventTime"] for e in events]
         self.assertEqual(times, sorted(times, reverse=True))
@@ -293,7 +307,10 @@ class RecordTest(unittest.TestCase):
         names = [e["EventName"] for e in every_event(trail)]
         self.assertEqual(names, ["CreateAccessKey", "CreateUser"])  # the set-up, signed with "test"
         self.assertEqual(
-            every_event(trail, LookupAttributes=[{"AttributeKey": "EventSource", "AttributeValue": "cloudtrail.amazonaws.com"}]),
+            every_event(
+                trail,
+                LookupAttributes=[{"AttributeKey": "EventSource", "AttributeValue": "cloudtrail.amazonaws.com"}],
+            ),
             [],
         )
 
@@ -306,7 +323,13 @@ class LookupTest(unittest.TestCase):
         key = "AKIAEXAMPLE000000001"
         status, seeded = control(
             "cloudtrail-events",
-            {"account": account, "accessKeyId": key, "count": 10, "start": rfc3339(now - dt.timedelta(hours=10)), "spacingSeconds": 3600},
+            {
+                "account": account,
+                "accessKeyId": key,
+                "count": 10,
+                "start": rfc3339(now - dt.timedelta(hours=10)),
+                "spacingSeconds": 3600,
+            },
         )
         self.assertEqual(status, 200, seeded)
         control(
@@ -352,7 +375,9 @@ class LookupTest(unittest.TestCase):
         self.assertEqual({e["EventName"] for e in events}, {"ListBuckets"})
         self.assertEqual({e["Username"] for e in events}, {"bob"})
         detail = json.loads(events[0]["CloudTrailEvent"])
-        self.assertEqual((detail["sourceIPAddress"], detail["userAgent"], detail["readOnly"]), ("198.51.100.4", "curl/8", True))
+        self.assertEqual(
+            (detail["sourceIPAddress"], detail["userAgent"], detail["readOnly"]), ("198.51.100.4", "curl/8", True)
+        )
         self.assertEqual(events[0]["EventTime"] - events[1]["EventTime"], dt.timedelta(seconds=30))
 
     def test_seeding_validates_like_the_clock_route(self):
@@ -402,7 +427,9 @@ class LookupTest(unittest.TestCase):
             ),
             "InvalidLookupAttributesException",
         )
-        self.assertEqual(code(LookupAttributes=[{"AttributeKey": "Colour", "AttributeValue": "x"}]), "InvalidLookupAttributesException")
+        self.assertEqual(
+            code(LookupAttributes=[{"AttributeKey": "Colour", "AttributeValue": "x"}]), "InvalidLookupAttributesException"
+        )
         later = dt.datetime(2027, 1, 2, tzinfo=UTC)
         self.assertEqual(code(StartTime=later, EndTime=later - dt.timedelta(days=1)), "InvalidTimeRangeException")
 
