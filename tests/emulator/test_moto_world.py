@@ -270,6 +270,24 @@ class RecordTest(unittest.TestCase):
         times = [e["EventTime"] for e in events]
         self.assertEqual(times, sorted(times, reverse=True))
 
+    def test_concurrent_calls_are_each_recorded_once(self):
+        account = new_account()
+        key, secret = user_with_key(account)
+
+        def calls():
+            sts = client("sts", account, key, secret)
+            for _ in range(40):
+                sts.get_caller_identity()
+
+        threads = [threading.Thread(target=calls) for _ in range(5)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        events = every_event(client("cloudtrail", account), **by_key(key))
+        self.assertEqual(len(events), 200)
+        self.assertEqual(len({e["EventId"] for e in events}), 200)
+
     def test_the_account_clock_sets_event_time(self):
         account = new_account()
         key, secret = user_with_key(account)
