@@ -11,7 +11,8 @@
 //!
 //! The enabled regions come from the Account API's ListRegions (`account:ListRegions`), not
 //! EC2 DescribeRegions: aws-sdk-account compiles in seconds, aws-sdk-ec2 in minutes and
-//! gigabytes. moto 5.2.5 does not serve ListRegions; callers may configure the regions.
+//! gigabytes. moto 5.2.5 does not serve ListRegions: the emulator wrapper
+//! (tests/emulator/moto_world.py) does.
 
 use async_trait::async_trait;
 use aws_sdk_account::types::RegionOptStatus;

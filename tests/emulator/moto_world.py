@@ -52,6 +52,9 @@ that was used yesterday). This wrapper serves moto's own WSGI application and ad
   ``count`` spacings before the account's clock), one every ``spacingSeconds`` (default
   60); name ``GetCallerIdentity`` and source ``sts.amazonaws.com`` unless given; the user
   owning the key unless ``username`` is given.
+* **the Account API's ListRegions** (moto has none): ``us-east-1``, ``us-west-2`` and
+  ``eu-west-1`` enabled by default, ``ap-east-1`` not enabled, filtered by
+  ``RegionOptStatusContains`` — the regions a leaked key's investigation searches.
 * ``GET /_keyrotor/health`` for start-up probes.
 
 The process exits when its parent dies (``--parent-pid``), so a test run never leaves an
@@ -925,6 +928,36 @@ def _seed_events(body: dict) -> dict:
     }
 
 
+# The regions the emulated accounts have: three enabled, one opt-in region not enabled.
+_REGIONS = (
+    ("us-east-1", "ENABLED_BY_DEFAULT"),
+    ("us-west-2", "ENABLED_BY_DEFAULT"),
+    ("eu-west-1", "ENABLED_BY_DEFAULT"),
+    ("ap-east-1", "DISABLED"),
+)
+
+
+def _list_regions(environ, start_response):
+    """The Account API's ListRegions (moto has no such route): ``POST /listRegions`` signed
+    for the ``account`` service, answered from ``_REGIONS`` with its ``RegionOptStatusContains``
+    filter; one page. None when the request is something else."""
+    if environ.get("PATH_INFO") != "/listRegions" or environ.get("REQUEST_METHOD") != "POST":
+        return None
+    if "/account/aws4_request" not in environ.get("HTTP_AUTHORIZATION", ""):
+        return None
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    try:
+        body = json.loads(raw or b"{}")
+        wanted = body.get("RegionOptStatusContains") or [status for _, status in _REGIONS]
+        if not isinstance(wanted, list):
+            raise ValueError("RegionOptStatusContains must be a list")
+    except (ValueError, AttributeError) as exc:
+        return _json_response(start_response, "400 Bad Request", {"__type": "ValidationException", "message": str(exc)})
+    regions = [{"RegionName": name, "RegionOptStatus": status} for name, status in _REGIONS if status in wanted]
+    return _json_response(start_response, "200 OK", {"Regions": regions})
+
+
 def make_app():
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
@@ -938,6 +971,9 @@ def make_app():
         tagged = _api_key_tags(environ, start_response)
         if tagged is not None:
             return tagged
+        regions = _list_regions(environ, start_response)
+        if regions is not None:
+            return regions
         return inner(environ, start_response)
 
     def app(environ, start_response):

@@ -471,3 +471,15 @@ class LookupTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class RegionsTest(unittest.TestCase):
+    def test_list_regions_answers_the_enabled_regions_and_filters(self):
+        account = new_account()
+        regions = client("account", account).list_regions(
+            RegionOptStatusContains=["ENABLED", "ENABLED_BY_DEFAULT"]
+        )["Regions"]
+        names = sorted(r["RegionName"] for r in regions)
+        self.assertEqual(names, ["eu-west-1", "us-east-1", "us-west-2"])
+        everything = client("account", account).list_regions()["Regions"]
+        self.assertIn("ap-east-1", [r["RegionName"] for r in everything])
