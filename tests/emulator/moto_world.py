@@ -307,7 +307,10 @@ def _api_key_tags(environ, start_response):
 # CloudTrail: every signed request recorded, LookupEvents answered from the record
 
 _SCOPE = re.compile(r"Credential=([^/\s,]+)/\d{8}/([^/\s,]+)/([^/\s,]+)/aws4_request")
-_LOOKUP_EVENTS = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents"
+# AWS accepts the target with or without its namespace: botocore sends
+# ``com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents``, the AWS SDK for
+# Rust ``CloudTrail_20131101.LookupEvents``.
+_LOOKUP_EVENTS = ("CloudTrail_20131101.LookupEvents", "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents")
 _READ_ONLY_PREFIXES = ("Get", "List", "Describe", "Head", "Lookup", "BatchGet", "Query", "Scan")
 _ACTION_IN_QUERY = re.compile(r"(?:^|&)Action=([^&]*)")
 _ACTION_IN_FORM = re.compile(rb"(?:^|&)Action=([^&]*)")
@@ -992,7 +995,7 @@ def make_app():
         _local.account = environ.get("HTTP_X_MOTO_ACCOUNT_ID", DEFAULT_ACCOUNT)
         scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
         account = _served_account(environ, scope)
-        if environ.get("HTTP_X_AMZ_TARGET") == _LOOKUP_EVENTS:
+        if environ.get("HTTP_X_AMZ_TARGET") in _LOOKUP_EVENTS:
             return _lookup_events(environ, start_response, account, scope.group(2) if scope else "us-east-1")
         if scope is None or scope.group(3) == "cloudtrail":  # unsigned, or CloudTrail's own calls
             return serve(environ, start_response)
