@@ -1,9 +1,10 @@
 //! AWS adapters: the only code that touches the AWS SDK.
 //!
 //! Each submodule implements ports over one service and converts SDK types to domain types.
-//! [`classify`] (in `errors`) turns any `SdkError` into a [`PortError`](crate::ports::PortError). [`Aws`] loads configuration like
-//! the AWS CLI (credential chain, profiles, region, `AWS_ENDPOINT_URL`) with adaptive retry,
-//! and counts every operation per service through [`CallCounter`].
+//! [`classify`] (in `errors`) turns any `SdkError` into a
+//! [`PortError`](crate::ports::PortError). [`Aws`] loads configuration like the AWS CLI
+//! (credential chain, profiles, region, `AWS_ENDPOINT_URL`) with adaptive retry, and counts
+//! every operation per service through [`CallCounter`].
 
 pub mod acm;
 pub mod apigateway;
