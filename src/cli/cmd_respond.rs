@@ -123,17 +123,6 @@ pub(super) async fn respond(ctx: &Context, what: &What) -> Result<Exit, CliError
             }
         }
     };
-    let caller = ctx.wiring.identity().caller().await?;
-    if let Some(other) = exposures
-        .iter()
-        .filter_map(|e| e.account.as_deref())
-        .find(|a| *a != caller.account.as_str())
-    {
-        return Err(CliError::Usage(format!(
-            "the event is about account {other}, and keyrotor runs in account {}; run it with credentials of account {other} (--profile)",
-            caller.account
-        )));
-    }
     let ports = ctx.wiring.respond();
     let mut done: Vec<Response> = Vec::new();
     for exposure in exposures {

@@ -175,6 +175,18 @@ impl Responding<'_> {
     async fn contain(&self) -> Result<Response, StepError> {
         let hook = &self.ports.hook;
         let exposure = &self.request.exposure;
+        // An event about another account names a key of that account: never acted on here
+        // (the same id cannot be another account's key, but the event is not about us).
+        if let Some(other) = exposure
+            .account
+            .as_deref()
+            .filter(|a| *a != self.account.as_str())
+        {
+            return Err(StepError::InvalidInput(format!(
+                "the event is about account {other}, and keyrotor works in account {}; respond with credentials of account {other}",
+                self.account
+            )));
+        }
         let store = ResponseStore::new(hook.state, &self.account);
         let previous = store.get(&self.key).await?;
         let Some(owner) = hook.iam.key_owner(&self.key).await? else {

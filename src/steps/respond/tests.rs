@@ -398,3 +398,17 @@ async fn temporary_and_unknown_keys_are_refused_with_the_reason() {
     assert!(err.to_string().contains("does not exist"), "{err}");
     assert!(w.iam.changes().is_empty());
 }
+
+#[tokio::test]
+async fn an_event_about_another_account_is_refused_and_changes_nothing() {
+    let w = world(&[]);
+    let mut elsewhere = request(key_target(), "e");
+    elsewhere.exposure.account = Some("999999999999".into());
+    let err = run(&w, &enforce(), &elsewhere).await.unwrap_err();
+    assert!(
+        matches!(err, StepError::InvalidInput(ref m) if m.contains("999999999999")),
+        "{err}"
+    );
+    assert!(w.iam.changes().is_empty());
+    assert!(w.audit.resource_records().is_empty());
+}
