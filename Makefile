@@ -1,5 +1,5 @@
 # keyrotor — see README.md.
-.PHONY: demo test setup build lint bench scale scale-org cost cold-start clean-emulator
+.PHONY: demo test setup build lint bench scale scale-org respond-bench cost cold-start clean-emulator
 
 ## demo: seed a local emulated AWS account and run keyrotor's main job against it
 demo:
@@ -27,6 +27,10 @@ bench:
 ## scale: count the AWS calls of a plan over a large emulated account (see BENCHMARKS.md)
 scale:
 	scripts/scale.sh
+
+## respond-bench: time `keyrotor respond` from the call to containment and to the finished report (see BENCHMARKS.md)
+respond-bench:
+	scripts/respond-bench.sh
 
 ## scale-org: plan over an emulated organization, accounts one at a time and all at once (see BENCHMARKS.md)
 scale-org:

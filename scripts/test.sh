@@ -20,6 +20,10 @@ endpoint=$(scripts/emulator.sh start)
 trap 'scripts/emulator.sh stop' EXIT
 export KEYROTOR_TEST_ENDPOINT=$endpoint
 
+# The emulator's own additions (tests/emulator/moto_world.py: CloudTrail record and
+# LookupEvents, seeding route), on a wrapper of their own (a few seconds).
+.venv/bin/python -m unittest discover -s tests/emulator -p 'test_*.py'
+
 if command -v cargo-nextest >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast
 else

@@ -785,6 +785,104 @@ async fn the_rotation_hook_survives_a_fault_at_every_call() {
 }
 
 // ------------------------------------------------------------------------------------
+// Responding to a leaked key bound to a secret: replacement published, leaked key
+// deactivated (never deleted), older sessions revoked, activity investigated.
+
+fn respond_run(case: Option<Case>) -> Boxed<'static, Report> {
+    use keyrotor::domain::model::AccessKeyId;
+    use keyrotor::domain::respond::{Exposure, Reason, Target, Trigger};
+    use keyrotor::steps::respond::{self, Request};
+    Box::pin(async move {
+        let w = hook_world().await;
+        let mut report = Report::default();
+        let now = Utc::now();
+        let event = format!(
+            "arn:aws:health:global::event/RISK/AWS_RISK_CREDENTIALS_EXPOSED/{}",
+            uuid::Uuid::new_v4()
+        );
+        let job = |faults: Faults| -> Boxed<'static, Result<Value, StepError>> {
+            let (world, old, event) = (w.world.clone(), w.old.clone(), event.clone());
+            Box::pin(async move {
+                let ctx = context(&world, &faults, now, RetryConfig::disabled()).await;
+                let wiring = keyrotor::wiring::Wiring::new(&ctx.aws, &ctx.policy);
+                let ports = wiring.respond();
+                let request = Request {
+                    exposure: Exposure {
+                        target: Target::Key(AccessKeyId::parse(&old).unwrap()),
+                        reason: Reason::Exposed,
+                        trigger: Trigger::Health,
+                        event_id: event,
+                        event_type: "AWS_RISK_CREDENTIALS_EXPOSED".into(),
+                        account: None,
+                        user: None,
+                    },
+                    override_exemption: false,
+                    region: support::REGION.to_owned(),
+                };
+                let clock = keyrotor::ports::SystemClock::Real;
+                let mut done = respond::respond(&ports, &ctx.policy, &request, now, &clock).await?;
+                respond::investigate(&ports, &mut done, support::REGION, now, &clock).await?;
+                let failed = keyrotor::steps::outcome::JobOutcome::failed(&done);
+                Ok(json!({"failed": failed, "status": done.status}))
+            })
+        };
+        // While a response is under way (stopped by the fault), a client is either still
+        // served by a working AWSCURRENT, or the leaked key is already off: containment
+        // wins over a client that cannot be saved yet (the next run saves it).
+        let check = || -> Boxed<'static, Vec<String>> {
+            let w = w.clone();
+            Box::pin(async move {
+                let mut problems = Vec::new();
+                w.check(&mut problems, "respond").await;
+                let leaked = support::inspect::key_status(&w.iam, "svc", &w.old).await;
+                if leaked.is_none() {
+                    problems.push(format!("the leaked key {} was deleted", w.old));
+                }
+                if leaked == Some(aws_sdk_iam::types::StatusType::Inactive) {
+                    problems.retain(|p| !p.contains("AWSCURRENT"));
+                }
+                problems
+            })
+        };
+        let faulted: Vec<Faults> = drive(&w.world, case, 0, &mut report, job, check)
+            .await
+            .into_iter()
+            .collect();
+        // Completed: a working replacement is AWSCURRENT, and the leaked key never stays
+        // active once it is published; the older sessions are revoked.
+        let mut done = Vec::new();
+        w.check(&mut done, "after the response").await;
+        let current = w.stage("AWSCURRENT").await.unwrap_or_default();
+        if current["accessKeyId"] == w.old.as_str() {
+            done.push("after the response: AWSCURRENT is still the leaked key".into());
+        }
+        let leaked = support::inspect::key_status(&w.iam, "svc", &w.old).await;
+        if leaked != Some(aws_sdk_iam::types::StatusType::Inactive) {
+            done.push(format!("after the response: the leaked key is {leaked:?}"));
+        }
+        let revoked = w
+            .iam
+            .get_user_policy()
+            .user_name("svc")
+            .policy_name("keyrotor-revoke-sessions")
+            .send()
+            .await;
+        if revoked.is_err() {
+            done.push("after the response: older sessions are not revoked".into());
+        }
+        report.problems.extend(done);
+        check_audit(&w.world, &faulted, &mut report.problems).await;
+        report
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_response_to_a_leaked_key_survives_a_fault_at_every_call() {
+    let (runs, problems) = matrix("respond to a leaked key", respond_run, sampled).await;
+    assert_clean(runs, 25, &problems);
+}
+
+// ------------------------------------------------------------------------------------
 // Certificate expiry: the sweep notifies (SNS) once per ladder step; a certificate 10
 // days from expiry is at step 14, five days later at step 7.
 
@@ -1252,6 +1350,7 @@ async fn other_workflows_full_fault_matrix() {
         matrix("secret rotation hook (full)", hook_run, all).await,
         matrix("certificate sweep (full)", certs_run, all).await,
         matrix("migration (full)", migration_run, all).await,
+        matrix("respond to a leaked key (full)", respond_run, all).await,
     ] {
         assert!(runs > 50, "{runs}");
         problems.extend(found);

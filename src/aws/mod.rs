@@ -7,6 +7,7 @@
 
 pub mod acm;
 pub mod apigateway;
+pub mod cloudtrail;
 pub mod dynamodb;
 pub mod events;
 pub mod iam;
@@ -140,16 +141,30 @@ pub fn throttle_backoff(attempt: u32) -> Duration {
     full - full / 2 * u32::try_from(jitter).unwrap_or(0) / 1000
 }
 
-/// A service whose calls keyrotor paces. Quotas are per account (ACM: per region too).
+/// A service whose calls keyrotor paces. Quotas are per account (ACM and CloudTrail: per
+/// region too).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Service {
     Iam,
     ApiGateway,
     SecretsManager,
-    Acm { region: String },
+    Acm {
+        region: String,
+    },
     Sts,
     Organizations,
+    /// CloudTrail LookupEvents: 2 requests per second per account and region.
+    CloudTrailLookup {
+        region: String,
+    },
 }
+
+/// CloudTrail LookupEvents' quota: 2 requests per second per account and region, fixed by
+/// AWS (not adjustable), so not a policy setting.
+pub const CLOUDTRAIL_LOOKUP_RATE: Rate = Rate {
+    per_second: 2,
+    burst: 1,
+};
 
 impl Service {
     fn rate(&self, limits: &PacingPolicy) -> Rate {
@@ -160,6 +175,7 @@ impl Service {
             Service::Acm { .. } => limits.acm,
             Service::Sts => limits.sts,
             Service::Organizations => limits.organizations,
+            Service::CloudTrailLookup { .. } => CLOUDTRAIL_LOOKUP_RATE,
         }
     }
 }
@@ -336,12 +352,25 @@ impl Aws {
         aws_sdk_sfn::Client::from_conf(client!(self, aws_sdk_sfn).build())
     }
 
+    /// An Account Management client (a global service).
+    pub fn account(&self) -> aws_sdk_account::Client {
+        aws_sdk_account::Client::from_conf(client!(self, aws_sdk_account).build())
+    }
+
     /// An ACM client for `region` (ACM is regional).
     pub fn acm(&self, region: &str) -> aws_sdk_acm::Client {
         let conf = client!(self, aws_sdk_acm)
             .region(Region::new(region.to_owned()))
             .build();
         aws_sdk_acm::Client::from_conf(conf)
+    }
+
+    /// A CloudTrail client for `region` (event history is regional).
+    pub fn cloudtrail(&self, region: &str) -> aws_sdk_cloudtrail::Client {
+        let conf = client!(self, aws_sdk_cloudtrail)
+            .region(Region::new(region.to_owned()))
+            .build();
+        aws_sdk_cloudtrail::Client::from_conf(conf)
     }
 }
 

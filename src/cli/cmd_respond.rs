@@ -99,6 +99,7 @@ pub(super) async fn respond(ctx: &Context, what: &What) -> Result<Exit, CliError
                 event_id: format!("cli-{}", now.format("%Y%m%dT%H%M%SZ")),
                 event_type: "cli".into(),
                 account: None,
+                user: None,
             };
             (vec![exposure], *override_exemption, *investigate)
         }

@@ -5,13 +5,14 @@
 //! retry, escalation or a clear message without looking at SDK types.
 //!
 //! One file per outside system (`iam`, `apigateway`, `secrets`, `acm`, `account` for STS
-//! and Organizations, `orchestration` for Step Functions and S3) or keyrotor's own stores
+//! and Organizations, `activity` for CloudTrail's event history, `orchestration` for Step
+//! Functions and S3) or keyrotor's own stores
 //! (`audit`, `state`), plus `notify` and `clock`. A new credential kind adds its traits in
 //! a file of its own here and one `pub use` line.
 
 mod account;
-mod activity;
 mod acm;
+mod activity;
 mod apigateway;
 mod audit;
 mod clock;
@@ -21,9 +22,9 @@ mod orchestration;
 mod secrets;
 mod state;
 
-pub use activity::{ActivityEvent, ActivityLog};
 pub use account::{AccountDirectory, Caller, Identity, MemberAccount};
 pub use acm::CertInventory;
+pub use activity::{ActivityEvent, ActivityLog};
 pub use apigateway::{ApiKeyAdmin, ApiKeyInfo, ApiKeyInventory};
 pub use audit::{AppendError, AuditQuery, AuditStore};
 pub use clock::{Clock, SystemClock};

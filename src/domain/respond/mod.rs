@@ -81,6 +81,10 @@ pub struct Exposure {
     pub event_type: String,
     /// The account the event is about, when it says.
     pub account: Option<String>,
+    /// The IAM user the event names, when it names one (GuardDuty's
+    /// `accessKeyDetails.userName`, CloudTrail's `requestParameters.userName`, an AWS Health
+    /// entity's user ARN). Informational: the responder still looks up who owns the key.
+    pub user: Option<String>,
 }
 
 /// The inline policy keyrotor puts on the user of a leaked key: it denies every request

@@ -54,7 +54,7 @@ pub async fn respond(
             key: key.clone(),
             run_id: run_id.clone(),
         };
-        let result = run.contain().await;
+        let result = Box::pin(run.contain()).await;
         run.log.finish(result, wall.now()).await
     };
     with_lease(
@@ -192,10 +192,20 @@ impl Responding<'_> {
             )));
         };
         let active = current.status == KeyStatus::Active;
-        // Idempotent per key and event: the same event again, or any event for a key
-        // already contained and still inactive, changes nothing more.
+        if let Some(exclusion) = scope::iam_user_exclusion(&user, self.now, self.policy) {
+            let overridable = !matches!(exclusion, Exclusion::RootUser);
+            if !(overridable && self.request.override_exemption) {
+                return self.blocked(&user, &exclusion, overridable).await;
+            }
+        }
+        let bound = bound_secret(hook, &user, &self.key).await?;
+        // Idempotent per key and event: the same event again changes nothing more (also
+        // after a person undid the response), nor does any event once the key is inactive
+        // and no replacement is left to publish. A replacement that failed earlier is
+        // tried again: the clients of the secret can still be saved.
+        let replace_due = matches!(bound, Bound::Current { .. });
         if let Some(done) = &previous
-            && (done.answered(&exposure.event_id) || !active)
+            && (done.answered(&exposure.event_id) || (!active && !replace_due))
         {
             let mut r = self.response(
                 Some(&owner),
@@ -212,31 +222,19 @@ impl Responding<'_> {
                 key: Some(key.clone()),
             });
             r.undo = undo(&self.key, &owner);
+            r.owner = owner_of(self.policy, &user);
             return Ok(r);
         }
-        if let Some(exclusion) = scope::iam_user_exclusion(&user, self.now, self.policy) {
-            let overridable = !matches!(exclusion, Exclusion::RootUser);
-            if !(overridable && self.request.override_exemption) {
-                return self.blocked(&user, &exclusion, overridable).await;
-            }
-        }
-        let bound = bound_secret(hook, &user, &self.key).await?;
         if self.policy.mode != Mode::Enforce {
-            return self.planned(&owner, &bound, active).await;
+            return self.planned(&owner, &bound).await;
         }
         let mut response = self.response(Some(&owner), Status::Done, String::new());
         // 1. Replace, where a client reads the key from a keyrotor secret.
         match &bound {
-            Bound::Current { arn, name } if active => {
-                response.steps.push(self.replace(arn, name, &mut response).await);
+            Bound::Current { arn, name } => {
+                let step = self.replace(arn, name, &mut response).await;
+                response.steps.push(step);
             }
-            Bound::Current { name, .. } => response.steps.push(ResponseStep {
-                step: "replace",
-                status: Status::Skipped,
-                detail: format!(
-                    "the key is already inactive, so the clients of secret {name} are already cut off; rotate it with keyrotor rotate secret {name}"
-                ),
-            }),
             Bound::Replaced { arn, name, current } => {
                 response.replacement = Some(Replacement {
                     secret: arn.clone(),
@@ -306,14 +304,9 @@ impl Responding<'_> {
     }
 
     /// `mode = "plan"`: what would be done, recorded as planned; nothing changed.
-    async fn planned(
-        &self,
-        owner: &str,
-        bound: &Bound,
-        active: bool,
-    ) -> Result<Response, StepError> {
+    async fn planned(&self, owner: &str, bound: &Bound) -> Result<Response, StepError> {
         let replace = match bound {
-            Bound::Current { name, .. } if active => {
+            Bound::Current { name, .. } => {
                 format!("publish a replacement in secret {name}, then ")
             }
             _ => String::new(),
@@ -330,14 +323,15 @@ impl Responding<'_> {
     /// reported, not returned: the key is deactivated anyway.
     async fn replace(&self, arn: &str, name: &str, response: &mut Response) -> ResponseStep {
         let hook = &self.ports.hook;
-        let rotated = crate::steps::secret_rotation::rotate_locally(
+        // Boxed: the rotation's future is large, and this one holds it across awaits.
+        let rotated = Box::pin(crate::steps::secret_rotation::rotate_locally(
             hook,
             self.policy,
             arn,
             &self.request.region,
             self.now,
             self.wall,
-        )
+        ))
         .await;
         match rotated {
             Ok(_) => {
@@ -474,7 +468,18 @@ impl Responding<'_> {
                 version: 0,
             },
         }
-        .with_event(&exposure.event_id);
+        ;
+        // The event is answered once nothing is left: a failed replacement is tried again
+        // when the event (or the command) comes again.
+        let replaced = !response
+            .steps
+            .iter()
+            .any(|s| s.step == "replace" && s.status.is_failure());
+        let record = if replaced {
+            record.with_event(&exposure.event_id)
+        } else {
+            record
+        };
         if !ResponseStore::new(hook.state, &self.account)
             .put(&record)
             .await?
