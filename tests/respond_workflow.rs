@@ -13,19 +13,27 @@ use aws_sdk_iam::types::StatusType;
 use serde_json::{Value, json};
 use support::{PolicyText, World, isolate_env, ok, repo_root, run, seed};
 
-/// Runs the respond machine on `event`; returns the runner's JSON document, whether the
-/// execution succeeded, and the execution history (every state's input and output, as one
-/// text, for the leak check and the investigation's summary).
+/// What a run left behind besides its result: the execution history (every state's input
+/// and output), and everything (history, Lambda invocations, the functions' debug logs,
+/// cargo-lambda's log), for the leak check.
+struct Captured {
+    history: String,
+    everything: String,
+}
+
+/// Runs the respond machine on `event`; returns whether the execution succeeded, the
+/// runner's JSON document, and what the run left behind.
 fn execute(
     world: &World,
     policy: &tempfile::NamedTempFile,
     event: &Value,
-) -> (bool, Value, String) {
+) -> (bool, Value, Captured) {
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_keyrotor-respond-contain"))
         .parent()
         .unwrap()
         .to_owned();
-    let history = tempfile::NamedTempFile::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str| dir.path().join(name);
     let mut cmd = Command::new(repo_root().join("scripts/sfn-local.sh"));
     isolate_env(&mut cmd);
     cmd.arg("respond")
@@ -33,7 +41,11 @@ fn execute(
         .env("KEYROTOR_SFN_ENDPOINT", &world.endpoint)
         .env("KEYROTOR_CONFIG", policy.path())
         .env("KEYROTOR_SFN_BIN_DIR", bin_dir)
-        .env("KEYROTOR_SFN_HISTORY", history.path())
+        .env("KEYROTOR_LOG", "debug")
+        .env("KEYROTOR_SFN_LOG", file("functions.log"))
+        .env("KEYROTOR_SFN_RUNTIME_LOG", file("runtime.log"))
+        .env("KEYROTOR_SFN_HISTORY", file("history.jsonl"))
+        .env("KEYROTOR_SFN_INVOCATIONS", file("invocations.jsonl"))
         .env("AWS_REGION", support::REGION)
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test");
@@ -45,8 +57,46 @@ fn execute(
             String::from_utf8_lossy(&out.stderr)
         )
     });
-    let history = std::fs::read_to_string(history.path()).unwrap_or_default();
-    (out.status.success(), doc, history)
+    let read = |name: &str| std::fs::read_to_string(file(name)).unwrap_or_default();
+    let history = read("history.jsonl");
+    let everything = [
+        doc.to_string(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        history.clone(),
+        read("invocations.jsonl"),
+        read("functions.log"),
+        read("runtime.log"),
+    ]
+    .join("\n");
+    (
+        out.status.success(),
+        doc,
+        Captured {
+            history,
+            everything,
+        },
+    )
+}
+
+/// Every item of a DynamoDB table, as text.
+async fn table_text(world: &World, table: &str) -> String {
+    let ddb = aws_sdk_dynamodb::Client::new(&world.sdk().await);
+    let mut text = String::new();
+    let mut start = None;
+    loop {
+        let page = ddb
+            .scan()
+            .table_name(table)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
+        text.push_str(&format!("{:?}", page.items()));
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            return text;
+        }
+    }
 }
 
 /// The states entered, in order.
@@ -119,7 +169,8 @@ async fn a_health_event_is_contained_before_it_is_investigated_and_told_once() {
     let iam = aws_sdk_iam::Client::new(&sdk);
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
     let leaked = seed::user_with_bound_secret(&iam, &secrets, "svc", "svc/iam").await;
-    let policy = PolicyText::mode("enforce").file();
+    let text = PolicyText::mode("enforce");
+    let policy = text.file();
     ok(&run(keyrotor(&world, &policy).arg("init")));
     as_attacker(&world, &leaked)
         .await
@@ -131,7 +182,7 @@ async fn a_health_event_is_contained_before_it_is_investigated_and_told_once() {
     let event = health_event(&world.account, &leaked.id);
 
     // WHEN EventBridge starts the respond machine with the Health event
-    let (succeeded, doc, history) = execute(&world, &policy, &event);
+    let (succeeded, doc, captured) = execute(&world, &policy, &event);
 
     // THEN the execution succeeded, containment ran before the investigation, and the
     // owner was told
@@ -187,20 +238,25 @@ async fn a_health_event_is_contained_before_it_is_investigated_and_told_once() {
         .expect("the revocation policy is on the user");
     // ... the investigation (in the history: Investigate's output) saw the attacker's call
     assert!(
-        history.contains("CreateUser"),
+        captured.history.contains("CreateUser"),
         "the summary names CreateUser"
     );
-    // ... no secret value is in any payload
-    let payloads = format!("{doc}{history}");
-    assert!(
-        !payloads.contains(&leaked.secret),
-        "the leaked secret is in a payload"
+    // ... no secret value is anywhere: payloads, history, invocations, the functions' debug
+    // logs, the audit and state tables
+    let tables = format!(
+        "{}{}",
+        table_text(&world, &text.parse().audit.table).await,
+        table_text(&world, &text.parse().audit.state_table).await
     );
+    assert!(tables.contains(&leaked.id), "the tables were scanned");
     let new_secret = current["secretAccessKey"].as_str().unwrap();
-    assert!(
-        !payloads.contains(new_secret),
-        "the new secret is in a payload"
-    );
+    for (what, value) in [("leaked", &leaked.secret[..]), ("new", new_secret)] {
+        assert!(
+            !captured.everything.contains(value),
+            "the {what} secret is in a payload or a log"
+        );
+        assert!(!tables.contains(value), "the {what} secret is in a table");
+    }
     // ... and the audit trail verifies
     ok(&run(keyrotor(&world, &policy).args(["audit", "verify"])));
 
