@@ -1235,3 +1235,118 @@ fn the_external_id_never_enters_an_environment() {
         .collect();
     assert_eq!(holders, vec!["MemberExternalIdSecret"]);
 }
+
+// ------------------------------------------------------------------------- the respond rules
+
+/// Whether `event` matches an EventBridge `pattern` (the subset the template uses: exact
+/// values, `prefix`, `exists`, nested objects; an array in the event matches when any of
+/// its elements does).
+fn matches_pattern(pattern: &Json, event: Option<&Json>) -> bool {
+    match pattern {
+        Json::Object(fields) => fields.iter().all(|(name, inner)| {
+            let value = event.and_then(|e| e.get(name));
+            match inner {
+                Json::Object(_) => matches_pattern(inner, value),
+                Json::Array(alternatives) => alternatives.iter().any(|a| matches_one(a, value)),
+                other => panic!("pattern field {name}: {other} is not an array or an object"),
+            }
+        }),
+        other => panic!("pattern {other} is not an object"),
+    }
+}
+
+fn matches_one(alternative: &Json, value: Option<&Json>) -> bool {
+    if let Some(Json::Array(items)) = value {
+        return items.iter().any(|i| matches_one(alternative, Some(i)));
+    }
+    match alternative {
+        Json::Object(rule) => match (rule.get("prefix"), rule.get("exists")) {
+            (Some(prefix), None) => value
+                .and_then(Json::as_str)
+                .zip(prefix.as_str())
+                .is_some_and(|(v, p)| v.starts_with(p)),
+            (None, Some(exists)) => exists.as_bool() == Some(value.is_some()),
+            _ => panic!("unsupported pattern rule {alternative}"),
+        },
+        scalar => value == Some(scalar),
+    }
+}
+
+fn example_event(name: &str) -> Json {
+    serde_json::from_str(&read(&format!("examples/events/{name}"))).unwrap()
+}
+
+/// The names of the respond machine's rules that `event` matches.
+fn respond_rules_matching(stack: &Stack, event: &Json) -> Vec<String> {
+    let events = &stack.props("RespondStateMachine")["Events"];
+    events
+        .as_object()
+        .unwrap()
+        .iter()
+        .inspect(|(name, rule)| assert_eq!(rule["Type"], "EventBridgeRule", "{name}"))
+        .filter(|(_, rule)| matches_pattern(&rule["Properties"]["Pattern"], Some(event)))
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+#[test]
+fn the_respond_rules_start_the_machine_for_each_kind_of_exposure_event_and_no_other() {
+    let stack = Stack::central();
+    // The example events as EventBridge delivers them: each starts exactly one rule.
+    for (file, rule) in [
+        ("health-credentials-exposed.json", "HealthCredentialRisk"),
+        ("health-iam-quarantine.json", "HealthCredentialRisk"),
+        ("guardduty-finding.json", "GuardDutyAccessKeyFinding"),
+        (
+            "cloudtrail-quarantine-attach.json",
+            "QuarantinePolicyAttached",
+        ),
+    ] {
+        assert_eq!(
+            respond_rules_matching(&stack, &example_event(file)),
+            vec![rule],
+            "{file}"
+        );
+    }
+    // Every risk code of the issue.
+    let mut health = example_event("health-credentials-exposed.json");
+    for code in [
+        "AWS_RISK_CREDENTIALS_EXPOSED",
+        "AWS_RISK_CREDENTIALS_EXPOSURE_SUSPECTED",
+        "AWS_RISK_CREDENTIALS_COMPROMISED",
+        "AWS_RISK_CREDENTIALS_COMPROMISE_SUSPECTED",
+        "AWS_RISK_IAM_QUARANTINE",
+    ] {
+        health["detail"]["eventTypeCode"] = json!(code);
+        assert_eq!(respond_rules_matching(&stack, &health).len(), 1, "{code}");
+    }
+    // Not exposures: another Health event, a GuardDuty finding about a session's key or
+    // with no key, another managed policy attached, another IAM call.
+    health["detail"]["eventTypeCode"] = json!("AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED");
+    let mut session = example_event("guardduty-finding.json");
+    session["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] =
+        json!("ASIAIOSFODNN7EXAMPLE");
+    let mut no_key = example_event("guardduty-finding.json");
+    no_key["detail"]["resource"]
+        .as_object_mut()
+        .unwrap()
+        .remove("accessKeyDetails");
+    let mut other_policy = example_event("cloudtrail-quarantine-attach.json");
+    other_policy["detail"]["requestParameters"]["policyArn"] =
+        json!("arn:aws:iam::aws:policy/ReadOnlyAccess");
+    let mut other_call = example_event("cloudtrail-quarantine-attach.json");
+    other_call["detail"]["eventName"] = json!("DetachUserPolicy");
+    for (what, event) in [
+        ("another Health event", health),
+        ("a session key", session),
+        ("a finding without a key", no_key),
+        ("another policy", other_policy),
+        ("another call", other_call),
+    ] {
+        assert_eq!(
+            respond_rules_matching(&stack, &event),
+            Vec::<String>::new(),
+            "{what}"
+        );
+    }
+}
