@@ -823,7 +823,13 @@ fn respond_run(case: Option<Case>) -> Boxed<'static, Report> {
                 let mut done = respond::respond(&ports, &ctx.policy, &request, now, &clock).await?;
                 respond::investigate(&ports, &mut done, support::REGION, now, &clock).await?;
                 let failed = keyrotor::steps::outcome::JobOutcome::failed(&done);
-                Ok(json!({"failed": failed, "status": done.status}))
+                let failures: Vec<&str> = done
+                    .steps
+                    .iter()
+                    .filter(|s| s.status.is_failure())
+                    .map(|s| s.detail.as_str())
+                    .collect();
+                Ok(json!({"failed": failed, "status": done.status, "failures": failures}))
             })
         };
         // While a response is under way (stopped by the fault), a client is either still

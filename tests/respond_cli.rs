@@ -48,7 +48,12 @@ fn health_event(account: &str, key: &str, arn: &str) -> tempfile::NamedTempFile 
     file
 }
 
-fn respond_event(world: &World, policy: &tempfile::NamedTempFile, file: &tempfile::NamedTempFile, day: i64) -> std::process::Output {
+fn respond_event(
+    world: &World,
+    policy: &tempfile::NamedTempFile,
+    file: &tempfile::NamedTempFile,
+    day: i64,
+) -> std::process::Output {
     run(TIME
         .keyrotor(world, policy, day)
         .args(["--output", "json", "respond", "--event"])
@@ -110,7 +115,11 @@ async fn a_health_event_replaces_deactivates_revokes_and_investigates_once() {
     // Day 1: someone else uses the leaked key: looks around, then makes a user.
     TIME.set_clock(&world, 1);
     let attacker = as_attacker(&world, &leak.key).await;
-    attacker.list_users().send().await.expect("attacker lists users");
+    attacker
+        .list_users()
+        .send()
+        .await
+        .expect("attacker lists users");
     attacker
         .create_user()
         .user_name("backdoor")
@@ -147,7 +156,10 @@ async fn a_health_event_replaces_deactivates_revokes_and_investigates_once() {
     let new_key = current["accessKeyId"].as_str().unwrap().to_owned();
     assert_ne!(new_key, leak.key.id);
     assert_eq!(r["replacement"]["key"], new_key.as_str());
-    assert!(keys.contains(&(new_key.clone(), StatusType::Active)), "{keys:?}");
+    assert!(
+        keys.contains(&(new_key.clone(), StatusType::Active)),
+        "{keys:?}"
+    );
     let sts = seed::sts_as(
         &world,
         &new_key,
@@ -216,18 +228,30 @@ async fn a_health_event_replaces_deactivates_revokes_and_investigates_once() {
     );
 
     // Every change is audited, and the trail verifies.
-    let listed = ok(&run(TIME
-        .keyrotor(&world, &policy, 400)
-        .args(["--output", "json", "audit", "list", "--resource", &leak.key.id])));
+    let listed = ok(&run(TIME.keyrotor(&world, &policy, 400).args([
+        "--output",
+        "json",
+        "audit",
+        "list",
+        "--resource",
+        &leak.key.id,
+    ])));
     for action in ["deactivate", "investigate"] {
-        assert!(listed.contains(&format!("\"{action}\"")), "{action}: {listed}");
+        assert!(
+            listed.contains(&format!("\"{action}\"")),
+            "{action}: {listed}"
+        );
     }
-    ok(&run(TIME.keyrotor(&world, &policy, 400).args(["audit", "verify"])));
+    ok(&run(TIME
+        .keyrotor(&world, &policy, 400)
+        .args(["audit", "verify"])));
 
     // Undo: the person reactivates the key.
-    ok(&run(TIME
-        .keyrotor(&world, &policy, 401)
-        .args(["reactivate", "iam-key", &leak.key.id])));
+    ok(&run(TIME.keyrotor(&world, &policy, 401).args([
+        "reactivate",
+        "iam-key",
+        &leak.key.id,
+    ])));
     assert_eq!(
         support::inspect::key_status(&leak.iam, "svc", &leak.key.id).await,
         Some(StatusType::Active)
@@ -314,7 +338,10 @@ async fn a_break_glass_key_is_left_alone_until_a_person_overrides() {
     let r = &json_out(&out)[0];
     assert_eq!(r["status"], "blocked");
     assert!(
-        r["detail"].as_str().unwrap().contains("--override-exemption"),
+        r["detail"]
+            .as_str()
+            .unwrap()
+            .contains("--override-exemption"),
         "{r:#}"
     );
     assert_eq!(
@@ -362,7 +389,11 @@ async fn a_malformed_event_changes_nothing_says_why_and_is_on_the_record() {
     .unwrap();
     let out = respond_event(&world, &policy, &file, 1);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("nothing was changed"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nothing was changed"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(
         support::inspect::key_status(&iam, "ci", &key.id).await,
         Some(StatusType::Active)

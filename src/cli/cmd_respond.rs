@@ -168,7 +168,8 @@ fn read_event(path: &PathBuf) -> Result<String, CliError> {
             .take(EVENT_FILE_LIMIT + 1)
             .read_to_string(&mut text)
     } else {
-        std::fs::File::open(path).and_then(|f| f.take(EVENT_FILE_LIMIT + 1).read_to_string(&mut text))
+        std::fs::File::open(path)
+            .and_then(|f| f.take(EVENT_FILE_LIMIT + 1).read_to_string(&mut text))
     };
     read.map_err(|e| {
         CliError::Usage(format!(

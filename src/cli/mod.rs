@@ -103,12 +103,8 @@ async fn run(cli: Cli) -> Result<Exit, CliError> {
             override_exemption,
             no_investigation,
         } => {
-            let request = cmd_respond::What::from_args(
-                command,
-                event,
-                override_exemption,
-                no_investigation,
-            )?;
+            let request =
+                cmd_respond::What::from_args(command, event, override_exemption, no_investigation)?;
             aws.run(async |ctx| cmd_respond::respond(ctx, &request).await)
                 .await
         }

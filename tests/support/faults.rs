@@ -128,7 +128,7 @@ impl Call {
         let name = self.op.split(':').nth(1).unwrap_or_default();
         !self.op.starts_with("dynamodb:")
             && ![
-                "Get", "List", "Describe", "Query", "Scan", "Generate", "Batch",
+                "Get", "List", "Describe", "Query", "Scan", "Generate", "Batch", "Lookup",
             ]
             .iter()
             .any(|p| name.starts_with(p))

@@ -29,8 +29,8 @@ pub use iam::{iam_sweep_table, reactivated_text};
 pub use migration::{funnel_table, migration_plan_text, migration_sweep_table};
 pub use plan::plan_table;
 pub use posture::posture_table;
-pub use respond::responses_text;
 pub use records::{init_json, init_table, records_json, records_table, verify_text};
+pub use respond::responses_text;
 
 /// Whether output may be coloured: set once by the CLI when stdout is a terminal and
 /// `NO_COLOR` is not set.

@@ -75,12 +75,17 @@ async fn target_key(ports: &RespondPorts<'_>, target: &Target) -> Result<AccessK
         Target::Key(key) => return Ok(key.clone()),
         Target::User(user) => user,
     };
-    let keys = ports.hook.iam.access_keys(user).await.map_err(|e| match e {
-        PortError::NotFound { .. } => {
-            StepError::InvalidInput(format!("IAM user {user} (named by the event) does not exist"))
-        }
-        e => e.into(),
-    })?;
+    let keys = ports
+        .hook
+        .iam
+        .access_keys(user)
+        .await
+        .map_err(|e| match e {
+            PortError::NotFound { .. } => StepError::InvalidInput(format!(
+                "IAM user {user} (named by the event) does not exist"
+            )),
+            e => e.into(),
+        })?;
     let active: Vec<&AccessKeyId> = keys
         .iter()
         .filter(|k| k.status == KeyStatus::Active)
@@ -243,7 +248,9 @@ impl Responding<'_> {
                 response.steps.push(ResponseStep {
                     step: "replace",
                     status: Status::NoOp,
-                    detail: format!("secret {name} already holds another key of {owner}, {current}"),
+                    detail: format!(
+                        "secret {name} already holds another key of {owner}, {current}"
+                    ),
                 });
             }
             Bound::Unbound(why) => response.steps.push(ResponseStep {
@@ -258,7 +265,9 @@ impl Responding<'_> {
         response.steps.push(self.revoke_sessions(&owner).await?);
         // 4. Record: the key's lifecycle (contained: never deleted by keyrotor) and the
         //    response (idempotency).
-        response.steps.push(self.record(&owner, previous, &response).await?);
+        response
+            .steps
+            .push(self.record(&owner, previous, &response).await?);
         response.undo = undo(&self.key, &owner);
         response.owner = owner_of(self.policy, &user);
         response.detail = summary(&response);
@@ -324,10 +333,11 @@ impl Responding<'_> {
     async fn replace(&self, arn: &str, name: &str, response: &mut Response) -> ResponseStep {
         let hook = &self.ports.hook;
         // Boxed: the rotation's future is large, and this one holds it across awaits.
-        let rotated = Box::pin(crate::steps::secret_rotation::rotate_locally(
+        let rotated = Box::pin(crate::steps::secret_rotation::resume_or_rotate_locally(
             hook,
             self.policy,
             arn,
+            &rotation_token(&self.key, &self.request.exposure.event_id),
             &self.request.region,
             self.now,
             self.wall,
@@ -408,20 +418,29 @@ impl Responding<'_> {
         let detail = format!(
             "put inline policy {REVOKE_POLICY} on {owner}: deny requests made with sessions issued before {stamp}"
         );
-        let mut intent = self.entry("revoke-sessions", detail, "sessions-valid", "sessions-revoked");
+        let mut intent = self.entry(
+            "revoke-sessions",
+            detail,
+            "sessions-valid",
+            "sessions-revoked",
+        );
         intent.resource.id = format!("{}:{REVOKE_POLICY}", self.key);
         mutate(
             &self.log,
             self.wall,
             intent,
-            self.ports.roles.put_user_policy(owner, REVOKE_POLICY, &document),
+            self.ports
+                .roles
+                .put_user_policy(owner, REVOKE_POLICY, &document),
             |_| format!("sessions of {owner} issued before {stamp} are denied"),
         )
         .await??;
         Ok(ResponseStep {
             step: "revoke-sessions",
             status: Status::Done,
-            detail: format!("sessions of {owner} issued before {stamp} are denied ({REVOKE_POLICY})"),
+            detail: format!(
+                "sessions of {owner} issued before {stamp} are denied ({REVOKE_POLICY})"
+            ),
         })
     }
 
@@ -467,8 +486,7 @@ impl Responding<'_> {
                 replacement: replacement_pair(response),
                 version: 0,
             },
-        }
-        ;
+        };
         // The event is answered once nothing is left: a failed replacement is tried again
         // when the event (or the command) comes again.
         let replaced = !response
@@ -500,6 +518,14 @@ impl Responding<'_> {
     }
 }
 
+/// The rotation token of the replacement for `key` answering `event`: the same on every
+/// retry of that response, so a retry continues the rotation the stopped run began.
+fn rotation_token(key: &AccessKeyId, event: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{key}\n{event}").as_bytes());
+    format!("respond-{}", &hex::encode(digest)[..32])
+}
+
 fn replacement_pair(response: &Response) -> Option<(String, String)> {
     response
         .replacement
@@ -518,7 +544,10 @@ fn undo(key: &AccessKeyId, owner: &str) -> Vec<String> {
 /// One line of what was done.
 fn summary(r: &Response) -> String {
     let replaced = match &r.replacement {
-        Some(Replacement { secret, key: Some(k) }) => {
+        Some(Replacement {
+            secret,
+            key: Some(k),
+        }) => {
             format!("replacement {k} published in {secret}; ")
         }
         _ => String::new(),

@@ -36,7 +36,11 @@ pub(super) fn exposed(r: &Response) -> Notification {
             .to_owned(),
     };
     let activity = match &r.activity {
-        Some(a) => format!("Activity (CloudTrail, last 90 days): {}\n{}\n", a.headline(), a.describe()),
+        Some(a) => format!(
+            "Activity (CloudTrail, last 90 days): {}\n{}\n",
+            a.headline(),
+            a.describe()
+        ),
         None => "Activity: not investigated yet.\n".to_owned(),
     };
     let problems = if r.investigation_problems.is_empty() {

@@ -207,7 +207,14 @@ fn key_target() -> Target {
 }
 
 async fn run(w: &World, policy: &Policy, request: &Request) -> Result<Response, StepError> {
-    respond(&w.ports(), policy, request, now(), &SystemClock::Fixed(now())).await
+    respond(
+        &w.ports(),
+        policy,
+        request,
+        now(),
+        &SystemClock::Fixed(now()),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -280,9 +287,14 @@ async fn the_same_event_again_or_another_after_containment_changes_nothing() {
     assert_eq!(w.audit.resource_records().len(), records);
     // After a person reactivated the key, the same event does not undo the undo; a new
     // event contains it again.
-    crate::ports::IamKeyAdmin::set_key_active(&w.iam, "ci", &AccessKeyId::parse(KEY).unwrap(), true)
-        .await
-        .unwrap();
+    crate::ports::IamKeyAdmin::set_key_active(
+        &w.iam,
+        "ci",
+        &AccessKeyId::parse(KEY).unwrap(),
+        true,
+    )
+    .await
+    .unwrap();
     let same = run(&w, &enforce(), &request(key_target(), "event-1"))
         .await
         .unwrap();
@@ -307,7 +319,11 @@ async fn a_break_glass_user_is_told_urgently_and_left_alone_unless_overridden() 
         .await
         .unwrap();
     assert_eq!(done.status, Status::Blocked);
-    assert!(done.detail.contains("--override-exemption"), "{}", done.detail);
+    assert!(
+        done.detail.contains("--override-exemption"),
+        "{}",
+        done.detail
+    );
     assert!(w.iam.changes().is_empty());
     assert_eq!(w.sent.events(), vec!["action-blocked".to_owned()]);
     let mut overridden = request(key_target(), "event-1");
@@ -360,7 +376,10 @@ async fn a_user_target_resolves_to_its_only_active_key_and_never_guesses() {
     let err = run(&w, &enforce(), &request(Target::User("ci".into()), "e"))
         .await
         .unwrap_err();
-    assert!(matches!(err, StepError::InvalidInput(ref m) if m.contains("2 active keys")), "{err}");
+    assert!(
+        matches!(err, StepError::InvalidInput(ref m) if m.contains("2 active keys")),
+        "{err}"
+    );
     assert!(w.iam.changes().is_empty());
 }
 

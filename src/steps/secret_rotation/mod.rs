@@ -309,11 +309,54 @@ pub async fn rotate_locally(
     now: DateTime<Utc>,
     wall: &dyn Clock,
 ) -> Result<Vec<StepResult>, StepError> {
+    rotate_here(ports, policy, secret_id, region, now, wall, None).await
+}
+
+/// [`rotate_locally`] for a caller that may run again after stopping halfway (a response
+/// to a leaked key, retried): it continues a rotation already under way when the secret
+/// has an AWSPENDING version, and otherwise rotates with `token`, which the caller derives
+/// the same way on every retry. Either way a retry uses the token of the run that stopped,
+/// as Secrets Manager retries a rotation with the same token, so the hook recognises the
+/// key that run made (published, or removed as its own leftover) instead of being blocked
+/// by it under the 2-key limit. The hook checks a pending version like any other (same
+/// user, a key of that user, and it must work).
+pub async fn resume_or_rotate_locally(
+    ports: &HookPorts<'_>,
+    policy: &Policy,
+    secret_id: &str,
+    token: &str,
+    region: &str,
+    now: DateTime<Utc>,
+    wall: &dyn Clock,
+) -> Result<Vec<StepResult>, StepError> {
+    rotate_here(ports, policy, secret_id, region, now, wall, Some(token)).await
+}
+
+async fn rotate_here(
+    ports: &HookPorts<'_>,
+    policy: &Policy,
+    secret_id: &str,
+    region: &str,
+    now: DateTime<Utc>,
+    wall: &dyn Clock,
+    resume: Option<&str>,
+) -> Result<Vec<StepResult>, StepError> {
     let secret = ports.secrets.describe(secret_id).await?.ok_or_else(|| {
         StepError::InvalidInput(format!("secret {secret_id:?} does not exist in {region}"))
     })?;
     let run_id = new_run_id(wall.now());
-    let token = uuid::Uuid::new_v4().to_string();
+    let pending = secret
+        .versions
+        .iter()
+        .find(|(_, stages)| {
+            stages.iter().any(|s| s == "AWSPENDING") && !stages.iter().any(|s| s == "AWSCURRENT")
+        })
+        .map(|(version, _)| version.clone());
+    let token = match (resume, pending) {
+        (Some(_), Some(pending)) => pending,
+        (Some(token), None) => token.to_owned(),
+        (None, _) => uuid::Uuid::new_v4().to_string(),
+    };
     let work = async {
         let mut done = Vec::new();
         for step in ProtocolStep::ALL {
