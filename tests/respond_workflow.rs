@@ -339,3 +339,60 @@ async fn a_malformed_event_takes_the_audited_failure_path_and_changes_nothing() 
     ])));
     assert!(failures.contains("KeyRotor.InvalidInput"), "{failures}");
 }
+
+#[tokio::test]
+async fn a_break_glass_key_found_by_guardduty_is_left_active_investigated_and_the_run_fails() {
+    // GIVEN a break-glass user's key, and a GuardDuty finding about it
+    let world = World::new();
+    let iam = aws_sdk_iam::Client::new(&world.sdk().await);
+    let key = seed::user_with_key(&iam, "emergency", &[]).await;
+    let policy = PolicyText::mode("enforce")
+        .with("[exemptions]\nbreak_glass = [\"emergency\"]\n")
+        .file();
+    ok(&run(keyrotor(&world, &policy).arg("init")));
+    let mut finding: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("examples/events/guardduty-finding.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    finding["account"] = json!(world.account);
+    finding["detail"]["accountId"] = json!(world.account);
+    finding["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] = json!(key.id);
+    finding["detail"]["resource"]["accessKeyDetails"]["userName"] = json!("emergency");
+
+    // WHEN the respond machine runs on it
+    let (succeeded, doc, _) = execute(&world, &policy, &finding);
+
+    // THEN the key is not changed (a person must decide, and was told at once), its
+    // activity is still read for that person, and the execution ends failed so the
+    // respond alarm fires: the key is not contained
+    assert!(!succeeded, "{doc:#}");
+    assert_eq!(doc["Error"], "KeyRotor.RespondIncomplete", "{doc:#}");
+    assert_eq!(
+        entered(&doc),
+        vec![
+            "Decode",
+            "Respond",
+            "Contain",
+            "Investigate",
+            "Notify",
+            "AnyFailed",
+            "Incomplete"
+        ],
+        "{doc:#}"
+    );
+    assert_eq!(
+        support::inspect::key_status(&iam, "emergency", &key.id).await,
+        Some(StatusType::Active)
+    );
+    let audit = ok(&run(keyrotor(&world, &policy).args([
+        "--output",
+        "json",
+        "audit",
+        "list",
+        "--resource",
+        &key.id,
+    ])));
+    assert!(audit.contains("blocked"), "{audit}");
+    assert!(audit.contains("investigate"), "{audit}");
+}
