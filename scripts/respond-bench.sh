@@ -7,13 +7,18 @@
 # full (containment, then the investigation), at the default pacing. Prints wall time and
 # the AWS calls per operation of each run.
 # Usage: scripts/respond-bench.sh [HISTORY...]   (default: 0 5000)
+#        PROFILE=dev scripts/respond-bench.sh   (a debug build; default: release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+profile=${PROFILE:-release}
+dir=$([[ $profile == dev ]] && echo debug || echo "$profile")
+target=${CARGO_TARGET_DIR:-target}
 
 histories=("$@")
 [[ ${#histories[@]} -gt 0 ]] || histories=(0 5000)
 
-cargo build --quiet --release --bin keyrotor
+cargo build --quiet --profile "$profile" --bin keyrotor
+bin=$target/$dir/keyrotor
 base=$(scripts/emulator.sh start)
 work=$(mktemp -d)
 trap 'scripts/emulator.sh stop; rm -rf "$work"' EXIT
@@ -53,11 +58,11 @@ PY
 run() { # account key label extra-args...
   local account=$1 key=$2 label=$3
   shift 3
-  KEYROTOR_NOW=$now target/release/keyrotor --endpoint-url "$base/_account/$account" \
+  KEYROTOR_NOW=$now "$bin" --endpoint-url "$base/_account/$account" \
     --config "$work/policy.toml" --output json init >/dev/null
   local start end
   start=$(date +%s.%N)
-  KEYROTOR_NOW=$now target/release/keyrotor --endpoint-url "$base/_account/$account" \
+  KEYROTOR_NOW=$now "$bin" --endpoint-url "$base/_account/$account" \
     --config "$work/policy.toml" --call-stats --output json respond iam-key "$key" "$@" \
     >"$work/out" 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
   end=$(date +%s.%N)

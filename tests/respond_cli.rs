@@ -54,8 +54,10 @@ fn respond_event(
     file: &tempfile::NamedTempFile,
     day: i64,
 ) -> std::process::Output {
+    // Debug logging on: the leak checks below read stderr too.
     run(TIME
         .keyrotor(world, policy, day)
+        .env("KEYROTOR_LOG", "debug")
         .args(["--output", "json", "respond", "--event"])
         .arg(file.path()))
 }
@@ -188,9 +190,26 @@ async fn a_health_event_replaces_deactivates_revokes_and_investigates_once() {
     let text = activity.to_string();
     assert!(text.contains("CreateUser"), "{activity:#}");
     assert!(text.contains("attacker-tool"), "{activity:#}");
-    assert!(!text.contains(&leak.key.secret), "no secret in the summary");
-    assert!(!stdout(&out).contains(&leak.key.secret));
-    assert!(!stdout(&out).contains(current["secretAccessKey"].as_str().unwrap()));
+    // No secret value (the leaked key's, the replacement's) in the output, the debug log,
+    // or the audit trail.
+    let new_secret = current["secretAccessKey"].as_str().unwrap().to_owned();
+    let trail = ok(&run(TIME
+        .keyrotor(&world, &policy, 2)
+        .args(["--output", "json", "audit", "list"])));
+    for (what, text) in [
+        ("summary", text.as_str()),
+        ("stdout", &stdout(&out)),
+        ("stderr", &stderr(&out)),
+        ("audit trail", &trail),
+    ] {
+        for secret in [&leak.key.secret, &new_secret] {
+            assert!(
+                !text.contains(secret.as_str()),
+                "a secret value in the {what}"
+            );
+        }
+    }
+    assert!(stderr(&out).contains("DEBUG"), "debug logging was on");
 
     // The same event again changes nothing.
     let versions_before = leak
@@ -486,4 +505,85 @@ async fn plan_mode_says_what_it_would_do_and_changes_nothing() {
         support::inspect::keys(&leak.iam, "svc").await,
         vec![(leak.key.id.clone(), StatusType::Active)]
     );
+}
+
+/// An example event of examples/events/, about `account`, key `key` and user `user`.
+fn example_event(name: &str, account: &str, key: &str, user: &str) -> tempfile::NamedTempFile {
+    let text = std::fs::read_to_string(support::repo_root().join("examples/events").join(name))
+        .unwrap()
+        .replace("123456789012", account)
+        .replace("AKIAIOSFODNN7EXAMPLE", key)
+        .replace("app-deployer", user);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), text).unwrap();
+    file
+}
+
+#[tokio::test]
+async fn guardduty_and_quarantine_events_are_answered_and_other_accounts_refused() {
+    let world = World::new();
+    TIME.set_clock(&world, 0);
+    let iam = aws_sdk_iam::Client::new(&world.sdk().await);
+    let found = seed::user_with_key(&iam, "deployer", &[]).await;
+    let quarantined = seed::user_with_key(&iam, "builder", &[]).await;
+    let policy = policy();
+    ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
+
+    // An event about another account changes nothing here.
+    let elsewhere = example_event(
+        "guardduty-finding.json",
+        "999999999999",
+        &found.id,
+        "deployer",
+    );
+    let out = respond_event(&world, &policy, &elsewhere, 1);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("999999999999"), "{}", stderr(&out));
+    assert_eq!(
+        support::inspect::key_status(&iam, "deployer", &found.id).await,
+        Some(StatusType::Active)
+    );
+
+    // GuardDuty names the key: contained, for the reason "compromised".
+    let finding = example_event(
+        "guardduty-finding.json",
+        &world.account,
+        &found.id,
+        "deployer",
+    );
+    let out = respond_event(&world, &policy, &finding, 1);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = &json_out(&out)[0];
+    assert_eq!(
+        (r["trigger"].as_str(), r["reason"].as_str()),
+        (Some("guardduty"), Some("compromised"))
+    );
+    assert_eq!(
+        support::inspect::key_status(&iam, "deployer", &found.id).await,
+        Some(StatusType::Inactive)
+    );
+
+    // CloudTrail's AttachUserPolicy of the quarantine policy names a user with one active
+    // key: that key is contained.
+    let attach = example_event(
+        "cloudtrail-quarantine-attach.json",
+        &world.account,
+        &quarantined.id,
+        "builder",
+    );
+    let out = respond_event(&world, &policy, &attach, 1);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json_out(&out)[0]["key"], quarantined.id.as_str());
+    assert_eq!(
+        support::inspect::key_status(&iam, "builder", &quarantined.id).await,
+        Some(StatusType::Inactive)
+    );
+    // AWS's quarantine policy is never detached (here: nothing is detached at all).
+    let attached = iam
+        .list_attached_user_policies()
+        .user_name("builder")
+        .send()
+        .await
+        .unwrap();
+    assert!(attached.attached_policies().is_empty());
 }

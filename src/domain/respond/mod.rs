@@ -37,8 +37,10 @@ pub enum Trigger {
     /// An AWS Health event (`source` = `aws.health`).
     Health,
     /// A GuardDuty finding (`source` = `aws.guardduty`).
+    #[serde(rename = "guardduty")]
     GuardDuty,
     /// A CloudTrail event of AWS attaching its quarantine policy (`AttachUserPolicy`).
+    #[serde(rename = "cloudtrail")]
     CloudTrail,
     /// A person, with `keyrotor respond iam-key`.
     Cli,
@@ -116,6 +118,18 @@ pub fn revoke_sessions_policy(before: chrono::DateTime<chrono::Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn triggers_serialise_as_their_names() {
+        for t in [
+            Trigger::Health,
+            Trigger::GuardDuty,
+            Trigger::CloudTrail,
+            Trigger::Cli,
+        ] {
+            assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
+        }
+    }
 
     #[test]
     fn the_revocation_denies_only_sessions_issued_before_the_response() {
