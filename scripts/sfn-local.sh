@@ -9,7 +9,8 @@
 # then take the policy time from the event ("at", KEYROTOR_EVENT_TIME=1), so a 7-day grace
 # period passes in a moment.
 #
-# Usage: scripts/sfn-local.sh sweep|api-key-rotation [INPUT_JSON]
+# Usage: scripts/sfn-local.sh sweep|api-key-rotation|respond [INPUT_JSON]
+# (respond: INPUT_JSON is the event as EventBridge delivers it, e.g. an AWS Health event)
 # Environment:
 #   KEYROTOR_SFN_ENDPOINT  AWS endpoint the functions call (required), e.g.
 #                          http://127.0.0.1:PORT/_account/123456789012
@@ -29,7 +30,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-machine=${1:?usage: scripts/sfn-local.sh sweep|api-key-rotation [INPUT_JSON]}
+machine=${1:?usage: scripts/sfn-local.sh sweep|api-key-rotation|respond [INPUT_JSON]}
 input=${2:-"{}"}
 : "${KEYROTOR_SFN_ENDPOINT:?set KEYROTOR_SFN_ENDPOINT to the AWS endpoint the functions call}"
 pause=${KEYROTOR_SFN_PAUSE_MS:-20}
@@ -42,7 +43,7 @@ if [[ -z $bin_dir ]]; then
   cargo build --quiet --bins
   bin_dir=target/debug
 fi
-functions=(plan iam-keys api-key migration certs record-failure)
+functions=(plan iam-keys api-key migration certs record-failure respond-decode respond-contain respond-investigate respond-notify)
 
 work=$(mktemp -d)
 pids=()
@@ -96,6 +97,10 @@ for asl in state-machine/*.asl.json; do
     -e 's/\${MigrationFunctionArn}/keyrotor-migration/g' \
     -e 's/\${CertsFunctionArn}/keyrotor-certs/g' \
     -e 's/\${RecordFailureFunctionArn}/keyrotor-record-failure/g' \
+    -e 's/\${RespondDecodeFunctionArn}/keyrotor-respond-decode/g' \
+    -e 's/\${RespondContainFunctionArn}/keyrotor-respond-contain/g' \
+    -e 's/\${RespondInvestigateFunctionArn}/keyrotor-respond-investigate/g' \
+    -e 's/\${RespondNotifyFunctionArn}/keyrotor-respond-notify/g' \
     -e 's/\${ApiKeyRotationStateMachineArn}/arn:aws:states:us-east-1:000000000000:stateMachine:keyrotor-api-key-rotation/g' \
     "$asl" >"$work/$(basename "$asl")"
 done

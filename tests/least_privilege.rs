@@ -19,6 +19,13 @@
 //! exemptions, break-glass), which the code re-reads before each such step. It is never
 //! accepted on `*`.
 //!
+//! A second exception is named, for one role only: the respond workflow's containment role
+//! (`RespondContainRole`) may put an inline policy on every user (`iam:PutUserPolicy`), to
+//! revoke a leaked key's older sessions with `keyrotor-revoke-sessions`. IAM has no
+//! condition key for an inline policy's name or document, so this cannot be narrowed: it is
+//! a real escalation path (that role could grant any user anything), accepted knowingly and
+//! listed in the report so a reviewer sees it. Never on `*`, never for another role.
+//!
 //! The checker reads every policy a role can get: the `Policies` of `AWS::Serverless::Function`
 //! and `AWS::Serverless::StateMachine` (inline statements, SAM policy templates, managed policy
 //! names), and the inline and managed policies of `AWS::IAM::Role`, `AWS::IAM::Policy` and
@@ -171,6 +178,10 @@ const EVERY_OF_A_KIND: &[(&str, &str)] = &[
 /// The key hygiene actions accepted on every IAM user of the account (never on `*`).
 const EVERY_USER_KEY_HYGIENE: &[&str] = &["iam:UpdateAccessKey", "iam:DeleteAccessKey"];
 
+/// The one role, and the one action, accepted on every IAM user for revoking a leaked key's
+/// sessions (never on `*`): IAM cannot hold `iam:PutUserPolicy` to one policy name.
+const SESSION_REVOCATION: (&str, &str) = ("RespondContainRole", "iam:PutUserPolicy");
+
 /// The actions that put a tag on a resource of a service: a role that holds one can satisfy a
 /// resource tag condition of that service by itself.
 const TAGGING_ACTIONS: &[(&str, &[&str])] = &[
@@ -222,6 +233,8 @@ struct Report {
     /// Statements inspected, and how many of them reach the audit table.
     statements: usize,
     audit_statements: usize,
+    /// Grants accepted only as the named [`SESSION_REVOCATION`] exception (`resource: action`).
+    exceptions: Vec<String>,
 }
 
 /// What one resource grants, and the role (group) that receives it.
@@ -446,6 +459,7 @@ fn check_statement(
 
     // Rule 1: destructive IAM / API Gateway / Secrets Manager actions, and reading a secret's
     // value, need a resource narrower than everything, or a condition that scopes them.
+    let mut accepted = Vec::new();
     if !scoped {
         let everything = resources.iter().any(|r| is_unscoped_resource(r));
         let every_user_only = !everything && resources.iter().any(|r| is_every_user(r));
@@ -455,6 +469,13 @@ fn check_statement(
                 && EVERY_USER_KEY_HYGIENE
                     .iter()
                     .any(|h| h.eq_ignore_ascii_case(action));
+            let revocation = every_user_only
+                && id == SESSION_REVOCATION.0
+                && SESSION_REVOCATION.1.eq_ignore_ascii_case(action);
+            if revocation && !everything {
+                accepted.push(format!("{id}: {action}"));
+                continue;
+            }
             if everything || (every_of_a_kind && !hygiene) {
                 violation(
                     "no-destructive-on-star",
@@ -463,6 +484,8 @@ fn check_statement(
             }
         }
     }
+
+    report.exceptions.extend(accepted);
 
     // Rule 2: the audit table is append-only: PutItem and Query, nothing else.
     let reaches_audit = resources
@@ -760,15 +783,136 @@ fn the_deployed_roles_are_least_privilege() {
         "RecordFailureRole",
         "SecretRotationRole",
         "MigrationGuardPolicy",
+        "RespondDecodeFunction",
+        "RespondContainFunction",
+        "RespondInvestigateFunction",
+        "RespondNotifyFunction",
+        "RespondStateMachine",
+        "RespondDecodeRole",
+        "RespondContainRole",
+        "RespondInvestigateRole",
+        "RespondNotifyRole",
     ] {
         assert!(
             report.inspected.iter().any(|i| i == id),
             "{id} not inspected"
         );
     }
-    assert!(report.statements >= 40, "{report:#?}");
-    assert_eq!(report.audit_statements, 6, "{report:#?}");
+    assert!(report.statements >= 60, "{report:#?}");
+    // The six sweep and hook functions, and the respond workflow's decode, contain and
+    // investigate steps (notify writes no audit record).
+    assert_eq!(report.audit_statements, 9, "{report:#?}");
     assert_eq!(report.violations, vec![], "{report:#?}");
+    // The one named exception, and only where it is named.
+    assert_eq!(
+        report.exceptions,
+        vec!["RespondContainRole: iam:PutUserPolicy"],
+        "{report:#?}"
+    );
+}
+
+#[test]
+fn only_the_containment_step_of_the_respond_workflow_can_change_a_key_or_a_secret() {
+    // GIVEN the central template
+    let doc: Value = serde_yaml::from_str(&read("infra/template.yaml")).unwrap();
+    let actions_of = |role: &str| -> Vec<String> {
+        let policies = &doc["Resources"][role]["Properties"]["Policies"];
+        seq(Some(policies))
+            .flat_map(|p| statements(p.get("PolicyDocument")))
+            .filter(|s| s.get("Effect").and_then(Value::as_str) == Some("Allow"))
+            .flat_map(|s| seq(s.get("Action")).map(render))
+            .collect()
+    };
+
+    // THEN the roles that read the event, CloudTrail or send a notice hold no guarded
+    // action (nothing destructive, no secret value) ...
+    for role in [
+        "RespondDecodeRole",
+        "RespondInvestigateRole",
+        "RespondNotifyRole",
+    ] {
+        let actions = actions_of(role);
+        assert!(!actions.is_empty(), "{role} has no policy");
+        let guarded: Vec<&String> = actions.iter().filter(|a| is_guarded(a)).collect();
+        assert_eq!(guarded, Vec::<&String>::new(), "{role}");
+    }
+    assert!(actions_of("RespondInvestigateRole").contains(&"cloudtrail:LookupEvents".to_owned()));
+    // ... and the containment role holds what containment does, and no more: keys are
+    // deactivated, never deleted outside the bound-secret rotation (whose statement is
+    // scoped by the user's keyrotor:secret tag, checked by the least-privilege test).
+    let contain = actions_of("RespondContainRole");
+    for needed in [
+        "iam:GetAccessKeyLastUsed",
+        "iam:ListAccessKeys",
+        "iam:GetUser",
+        "iam:ListUserTags",
+        "iam:UpdateAccessKey",
+        "iam:CreateAccessKey",
+        "iam:DeleteAccessKey",
+        "iam:PutUserPolicy",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:UpdateSecretVersionStage",
+    ] {
+        assert!(
+            contain.contains(&needed.to_owned()),
+            "{needed}: {contain:?}"
+        );
+    }
+    for never in [
+        "iam:DetachUserPolicy",
+        "iam:DeleteUserPolicy",
+        "iam:AttachUserPolicy",
+        "iam:DeleteUser",
+        "secretsmanager:DeleteSecret",
+    ] {
+        assert!(
+            !contain.iter().any(|a| glob(a, never)),
+            "{never}: {contain:?}"
+        );
+    }
+}
+
+#[test]
+fn putting_an_inline_policy_on_every_user_is_accepted_only_for_the_containment_role() {
+    let every_user = "!Sub arn:${AWS::Partition}:iam::${AWS::AccountId}:user/*";
+    let role = |id: &str, resource: &str| {
+        check_template(&format!(
+            r#"
+Resources:
+  AuditTable:
+    Type: AWS::DynamoDB::Table
+  {id}:
+    Type: AWS::IAM::Role
+    Properties:
+      Policies:
+        - PolicyDocument:
+            Statement:
+              - Effect: Allow
+                Action: iam:PutUserPolicy
+                Resource: {resource}
+"#
+        ))
+    };
+
+    let named = role("RespondContainRole", every_user);
+    assert_eq!(rules(&named), Vec::<&str>::new());
+    assert_eq!(
+        named.exceptions,
+        vec!["RespondContainRole: iam:PutUserPolicy"]
+    );
+    assert_eq!(
+        rules(&role("RespondContainRole", r#""*""#)),
+        vec!["no-destructive-on-star"]
+    );
+    assert_eq!(
+        rules(&role("RespondNotifyRole", every_user)),
+        vec!["no-destructive-on-star"]
+    );
+    assert_eq!(
+        rules(&role("IamKeysRole", every_user)),
+        vec!["no-destructive-on-star"]
+    );
 }
 
 #[test]

@@ -5,7 +5,9 @@
 //! `!Split`, conditions) into plain JSON, and the checks compare ARNs, not spellings.
 //!
 //! What is checked: the member role trusts exactly the central roles that assume it, by ARN
-//! and with an external id; no role writes inline user policies and users can be given only
+//! and with an external id; no role writes inline user policies (but the respond workflow's
+//! containment role, which puts `keyrotor-revoke-sessions` and can be held to no policy
+//! name: the one named exception) and users can be given only
 //! the migration guard, whose document is the one the code checks; state machines get log
 //! delivery, not managed full-access policies; the state and audit tables, the plan bucket,
 //! the event bus and the topic deny every writer but keyrotor's own roles; Secrets Manager may
@@ -535,7 +537,7 @@ Resources:
 fn central_function_roles_have_fixed_names_under_the_service_path() {
     let central = Stack::central();
     let functions = central.ids("AWS::Serverless::Function");
-    assert_eq!(functions.len(), 7, "{functions:?}");
+    assert_eq!(functions.len(), 11, "{functions:?}");
     for function in functions {
         let raw = central.raw(&function)["Properties"].clone();
         assert!(
@@ -647,13 +649,28 @@ fn every_assume_role_stays_in_the_callers_organization() {
 // ------------------------------------------------------------------------- users' policies
 
 #[test]
-fn no_role_writes_inline_user_policies() {
+fn no_role_writes_inline_user_policies_but_the_containment_of_a_leaked_key() {
     for stack in [Stack::central(), Stack::member()] {
-        for action in ["iam:PutUserPolicy", "iam:DeleteUserPolicy"] {
-            let found = stack.allowing(action);
-            assert!(found.is_empty(), "{action}: {found:#?}");
-        }
+        assert!(
+            stack.allowing("iam:DeleteUserPolicy").is_empty(),
+            "no role removes an inline policy (the revocation stays until a person removes it)"
+        );
     }
+    assert!(Stack::member().allowing("iam:PutUserPolicy").is_empty());
+    // The respond workflow revokes a leaked key's older sessions with an inline deny
+    // (keyrotor-revoke-sessions); IAM has no condition key for the policy's name or
+    // document, so the grant reaches every user of the account. It is the containment
+    // role's alone, and only that action in its statement.
+    let found = Stack::central().allowing("iam:PutUserPolicy");
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let (id, _, statement) = &found[0];
+    assert_eq!(id, "RespondContainRole", "{found:#?}");
+    assert_eq!(statement["Action"], "iam:PutUserPolicy", "{id}");
+    assert_eq!(
+        statement["Resource"],
+        json!(format!("arn:aws:iam::{CENTRAL}:user/*")),
+        "{id}: this account's users, never *"
+    );
 }
 
 #[test]
@@ -717,7 +734,9 @@ fn the_guard_policy_is_the_document_the_code_checks() {
 fn access_keys_are_created_only_for_users_bound_to_a_secret() {
     let stack = Stack::central();
     let found = stack.allowing("iam:CreateAccessKey");
-    assert_eq!(found.len(), 1, "{found:#?}");
+    // The rotation hook's, and the respond workflow's containment (which replaces a leaked
+    // key through the hook's own path).
+    assert_eq!(found.len(), 2, "{found:#?}");
     for (id, _, statement) in found {
         assert_eq!(
             statement["Condition"],
@@ -831,7 +850,8 @@ fn state_machines_get_log_delivery_not_managed_policies() {
     ]);
     let stack = Stack::central();
     let machines = stack.ids("AWS::Serverless::StateMachine");
-    assert_eq!(machines.len(), 2);
+    // The sweep, the API key rotation, the response to a leaked key.
+    assert_eq!(machines.len(), 3);
     for id in machines {
         let mut logs = BTreeSet::new();
         for policy in as_list(&stack.props(&id)["Policies"]) {
@@ -909,7 +929,8 @@ fn the_state_table_denies_every_writer_but_keyrotors_writers() {
             "keyrotor-api-key",
             "keyrotor-migration",
             "keyrotor-certs",
-            "keyrotor-secret-rotation"
+            "keyrotor-secret-rotation",
+            "keyrotor-respond-contain"
         ]
         .map(|n| role_arn(CENTRAL, n)))
     );
@@ -930,7 +951,8 @@ fn the_audit_table_is_append_only_and_only_keyrotor_appends() {
     let table = stack.attribute("AuditTable", "Arn");
     let table = table.as_str().unwrap();
     let appenders = stack.roles_allowed(&["dynamodb:PutItem"], table);
-    assert_eq!(appenders.len(), 6, "{appenders:?}");
+    // Six, and the respond workflow's decode, contain and investigate roles.
+    assert_eq!(appenders.len(), 9, "{appenders:?}");
     assert!(
         stack
             .roles_allowed(
@@ -1017,7 +1039,8 @@ fn only_keyrotor_puts_events_on_its_own_bus() {
         .into_iter()
         .map(|(_, arn, _)| arn.unwrap())
         .collect();
-    assert_eq!(putters.len(), 6, "{putters:?}");
+    // Six, and the respond workflow's contain and notify roles.
+    assert_eq!(putters.len(), 8, "{putters:?}");
 
     let deny = statement_with_sid(&props["Policy"], "OnlyKeyrotorPutsEvents");
     assert_denies_everyone(&deny, bus);
@@ -1031,7 +1054,8 @@ fn only_keyrotor_its_bus_rules_and_its_alarms_publish_notifications() {
     let topic = stack.reference("NotificationTopic");
     let topic = topic.as_str().unwrap();
     let publishers = stack.roles_allowed(&["sns:Publish"], topic);
-    assert_eq!(publishers.len(), 6, "{publishers:?}");
+    // Six, and the respond workflow's contain and notify roles.
+    assert_eq!(publishers.len(), 8, "{publishers:?}");
 
     let policies: Vec<String> = stack
         .ids("AWS::SNS::TopicPolicy")
@@ -1210,4 +1234,119 @@ fn the_external_id_never_enters_an_environment() {
         .filter(|id| with.props(id).to_string().contains(VALUE))
         .collect();
     assert_eq!(holders, vec!["MemberExternalIdSecret"]);
+}
+
+// ------------------------------------------------------------------------- the respond rules
+
+/// Whether `event` matches an EventBridge `pattern` (the subset the template uses: exact
+/// values, `prefix`, `exists`, nested objects; an array in the event matches when any of
+/// its elements does).
+fn matches_pattern(pattern: &Json, event: Option<&Json>) -> bool {
+    match pattern {
+        Json::Object(fields) => fields.iter().all(|(name, inner)| {
+            let value = event.and_then(|e| e.get(name));
+            match inner {
+                Json::Object(_) => matches_pattern(inner, value),
+                Json::Array(alternatives) => alternatives.iter().any(|a| matches_one(a, value)),
+                other => panic!("pattern field {name}: {other} is not an array or an object"),
+            }
+        }),
+        other => panic!("pattern {other} is not an object"),
+    }
+}
+
+fn matches_one(alternative: &Json, value: Option<&Json>) -> bool {
+    if let Some(Json::Array(items)) = value {
+        return items.iter().any(|i| matches_one(alternative, Some(i)));
+    }
+    match alternative {
+        Json::Object(rule) => match (rule.get("prefix"), rule.get("exists")) {
+            (Some(prefix), None) => value
+                .and_then(Json::as_str)
+                .zip(prefix.as_str())
+                .is_some_and(|(v, p)| v.starts_with(p)),
+            (None, Some(exists)) => exists.as_bool() == Some(value.is_some()),
+            _ => panic!("unsupported pattern rule {alternative}"),
+        },
+        scalar => value == Some(scalar),
+    }
+}
+
+fn example_event(name: &str) -> Json {
+    serde_json::from_str(&read(&format!("examples/events/{name}"))).unwrap()
+}
+
+/// The names of the respond machine's rules that `event` matches.
+fn respond_rules_matching(stack: &Stack, event: &Json) -> Vec<String> {
+    let events = &stack.props("RespondStateMachine")["Events"];
+    events
+        .as_object()
+        .unwrap()
+        .iter()
+        .inspect(|(name, rule)| assert_eq!(rule["Type"], "EventBridgeRule", "{name}"))
+        .filter(|(_, rule)| matches_pattern(&rule["Properties"]["Pattern"], Some(event)))
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+#[test]
+fn the_respond_rules_start_the_machine_for_each_kind_of_exposure_event_and_no_other() {
+    let stack = Stack::central();
+    // The example events as EventBridge delivers them: each starts exactly one rule.
+    for (file, rule) in [
+        ("health-credentials-exposed.json", "HealthCredentialRisk"),
+        ("health-iam-quarantine.json", "HealthCredentialRisk"),
+        ("guardduty-finding.json", "GuardDutyAccessKeyFinding"),
+        (
+            "cloudtrail-quarantine-attach.json",
+            "QuarantinePolicyAttached",
+        ),
+    ] {
+        assert_eq!(
+            respond_rules_matching(&stack, &example_event(file)),
+            vec![rule],
+            "{file}"
+        );
+    }
+    // Every risk code of the issue.
+    let mut health = example_event("health-credentials-exposed.json");
+    for code in [
+        "AWS_RISK_CREDENTIALS_EXPOSED",
+        "AWS_RISK_CREDENTIALS_EXPOSURE_SUSPECTED",
+        "AWS_RISK_CREDENTIALS_COMPROMISED",
+        "AWS_RISK_CREDENTIALS_COMPROMISE_SUSPECTED",
+        "AWS_RISK_IAM_QUARANTINE",
+    ] {
+        health["detail"]["eventTypeCode"] = json!(code);
+        assert_eq!(respond_rules_matching(&stack, &health).len(), 1, "{code}");
+    }
+    // Not exposures: another Health event, a GuardDuty finding about a session's key or
+    // with no key, another managed policy attached, another IAM call.
+    health["detail"]["eventTypeCode"] = json!("AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED");
+    let mut session = example_event("guardduty-finding.json");
+    session["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] =
+        json!("ASIAIOSFODNN7EXAMPLE");
+    let mut no_key = example_event("guardduty-finding.json");
+    no_key["detail"]["resource"]
+        .as_object_mut()
+        .unwrap()
+        .remove("accessKeyDetails");
+    let mut other_policy = example_event("cloudtrail-quarantine-attach.json");
+    other_policy["detail"]["requestParameters"]["policyArn"] =
+        json!("arn:aws:iam::aws:policy/ReadOnlyAccess");
+    let mut other_call = example_event("cloudtrail-quarantine-attach.json");
+    other_call["detail"]["eventName"] = json!("DetachUserPolicy");
+    for (what, event) in [
+        ("another Health event", health),
+        ("a session key", session),
+        ("a finding without a key", no_key),
+        ("another policy", other_policy),
+        ("another call", other_call),
+    ] {
+        assert_eq!(
+            respond_rules_matching(&stack, &event),
+            Vec::<String>::new(),
+            "{what}"
+        );
+    }
 }

@@ -17,6 +17,7 @@ pub mod input;
 pub mod output;
 mod plan;
 mod record_failure;
+mod respond;
 mod sweeps;
 
 use std::future::Future;
@@ -89,6 +90,15 @@ pub enum Job {
     RecordFailure,
     /// `keyrotor-secret-rotation`: the Secrets Manager rotation hook.
     SecretRotation,
+    /// `keyrotor-respond-decode`: reads the exposures an EventBridge event reports (AWS
+    /// Health, GuardDuty, CloudTrail's quarantine `AttachUserPolicy`).
+    RespondDecode,
+    /// `keyrotor-respond-contain`: contains one exposed key (`{"exposure", "region"}`).
+    RespondContain,
+    /// `keyrotor-respond-investigate`: adds the key's CloudTrail activity to a response.
+    RespondInvestigate,
+    /// `keyrotor-respond-notify`: sends a response's "Credential Exposed" notification.
+    RespondNotify,
 }
 
 impl Job {
@@ -102,6 +112,10 @@ impl Job {
             Job::Certs => "certs",
             Job::RecordFailure => "record-failure",
             Job::SecretRotation => "secret-rotation",
+            Job::RespondDecode => "respond-decode",
+            Job::RespondContain => "respond-contain",
+            Job::RespondInvestigate => "respond-investigate",
+            Job::RespondNotify => "respond-notify",
         }
     }
 }
@@ -207,6 +221,18 @@ async fn run_wired(ctx: &Context, wiring: &Wiring, job: Job, event: Value) -> Co
             Box::pin(async move {
                 record_failure::run(ctx, wiring, &failure, account.as_ref(), &kind, now).await
             })
+        }
+        Input::RespondDecode { event } => {
+            Box::pin(async move { respond::decode(ctx, wiring, &event, now).await })
+        }
+        Input::RespondContain { exposure, region } => {
+            Box::pin(async move { respond::contain(ctx, wiring, exposure, region, now).await })
+        }
+        Input::RespondInvestigate { response } => {
+            Box::pin(async move { respond::investigate(ctx, wiring, *response, now).await })
+        }
+        Input::RespondNotify { response } => {
+            Box::pin(async move { respond::notify(wiring, &response).await })
         }
     };
     job.await

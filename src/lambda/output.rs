@@ -260,3 +260,29 @@ pub struct PlanAccount {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_keys_due: Option<usize>,
 }
+
+/// `keyrotor-respond-decode`: the exposures an event reports, each one item of the respond
+/// state machine's Map. Bounded by the event itself (at most 256 KiB).
+#[derive(Debug, Serialize)]
+pub struct DecodedEvent {
+    pub exposures: Vec<crate::domain::respond::Exposure>,
+    /// The region of the secrets a replacement is published in: the function's own.
+    pub region: String,
+}
+
+/// `keyrotor-respond-notify`: one exposure's line in the respond execution's result (the
+/// whole response is in the audit trail and the notification).
+#[derive(Debug, Serialize)]
+pub struct RespondedOutput {
+    pub key: String,
+    pub user: Option<String>,
+    pub run_id: String,
+    pub status: crate::steps::status::Status,
+    /// The replacement key published, if any.
+    pub replacement: Option<String>,
+    /// The "Credential Exposed" notification was sent.
+    pub notified: bool,
+    /// A step of the response failed (the replacement could not be published): a person
+    /// must finish it; the execution ends failed.
+    pub failed: bool,
+}

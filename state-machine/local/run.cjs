@@ -34,7 +34,7 @@ async function execute(name, input, label) {
     overrides: {
       waitTimeOverrides: { WaitForNextStep: pause },
       retryIntervalOverrides: Object.fromEntries(
-        ['Plan', 'IamKeys', 'Certs', 'Migration', 'Advance', 'RotateApiKey'].map((s) => [s, pause]),
+        ['Plan', 'IamKeys', 'Certs', 'Migration', 'Advance', 'RotateApiKey', 'Decode', 'Contain', 'Investigate', 'Notify'].map((s) => [s, pause]),
       ),
       taskResourceLocalHandlers: {
         // states:startExecution starts the child and returns; locally the child runs to its

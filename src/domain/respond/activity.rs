@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One CloudTrail management event made with an access key. Identifiers and metadata only:
 /// never a request body or a credential value.
@@ -126,7 +126,7 @@ pub fn is_check_first(name: &str) -> bool {
 }
 
 /// A value and how many events had it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counted {
     pub value: String,
     pub count: usize,
@@ -135,7 +135,7 @@ pub struct Counted {
 /// The most frequent values of one field: `top` (at most [`TOP_VALUES`], most frequent
 /// first), `others` events with a value not in `top`, `unknown` events without one. So
 /// `top` counts + `others` + `unknown` = the summary's event count.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct TopValues {
     /// How many distinct values there were.
     pub distinct: usize,
@@ -178,7 +178,7 @@ impl TopValues {
 
 /// A call that changed something (or may have: CloudTrail did not say it was read-only),
 /// or one of the [`CHECK_FIRST`] calls.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
     pub name: String,
     pub source: String,
@@ -192,7 +192,7 @@ pub struct Change {
 }
 
 /// The investigation summary of one key's activity between `since` and `until`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActivitySummary {
     pub since: DateTime<Utc>,
     pub until: DateTime<Utc>,

@@ -5,12 +5,12 @@
 pub mod activity;
 pub mod event;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::model::AccessKeyId;
 
 /// Why a credential is being responded to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Reason {
     /// Seen in public (AWS Health `AWS_RISK_CREDENTIALS_EXPOSED`, `_EXPOSURE_SUSPECTED`,
@@ -31,7 +31,7 @@ impl Reason {
 }
 
 /// Who told keyrotor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Trigger {
     /// An AWS Health event (`source` = `aws.health`).
@@ -58,7 +58,7 @@ impl Trigger {
 }
 
 /// What the exposure names.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "type", content = "id")]
 pub enum Target {
     /// One access key (Health, GuardDuty, the command line).
@@ -69,7 +69,7 @@ pub enum Target {
 }
 
 /// A decoded exposure: what to respond to, why, and the event that said so.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Exposure {
     pub target: Target,
     pub reason: Reason,

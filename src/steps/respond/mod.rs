@@ -34,7 +34,7 @@ mod store;
 mod tests;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::StepError;
 use super::secret_rotation::HookPorts;
@@ -79,15 +79,16 @@ pub struct ResponseStep {
 }
 
 /// The replacement published for a bound key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Replacement {
     pub secret: String,
     /// The new key now in the secret's AWSCURRENT, when it could be read back.
     pub key: Option<String>,
 }
 
-/// What a response did.
-#[derive(Debug, Clone, Serialize)]
+/// What a response did. It is also the payload the respond state machine passes from
+/// containment to the investigation and the notification (identifiers only).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Response {
     pub run_id: String,
     pub account: String,
@@ -112,8 +113,37 @@ pub struct Response {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub activity: Option<ActivitySummary>,
     /// Why the investigation is incomplete (a region that could not be read, ...).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub investigation_problems: Vec<String>,
+}
+
+/// The names a [`ResponseStep`] may have.
+const STEP_NAMES: [&str; 4] = ["replace", "deactivate", "revoke-sessions", "record"];
+
+/// A [`ResponseStep`] as a payload holds it (a state machine passes a response between
+/// its functions); its name must be one of [`STEP_NAMES`].
+#[derive(Deserialize)]
+struct StepPayload {
+    step: String,
+    status: Status,
+    detail: String,
+}
+
+impl<'de> Deserialize<'de> for ResponseStep {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ResponseStep, D::Error> {
+        let p = StepPayload::deserialize(d)?;
+        let step = STEP_NAMES
+            .iter()
+            .find(|s| **s == p.step)
+            .copied()
+            .ok_or_else(|| format!("step {:?} is not one of {}", p.step, STEP_NAMES.join(", ")))
+            .map_err(serde::de::Error::custom)?;
+        Ok(ResponseStep {
+            step,
+            status: p.status,
+            detail: p.detail,
+        })
+    }
 }
 
 impl crate::steps::outcome::JobOutcome for Response {
