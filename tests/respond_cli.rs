@@ -587,3 +587,68 @@ async fn guardduty_and_quarantine_events_are_answered_and_other_accounts_refused
         .unwrap();
     assert!(attached.attached_policies().is_empty());
 }
+
+#[tokio::test]
+async fn an_attackers_staged_key_is_never_published_and_its_extra_key_is_reported() {
+    // Between the leak and the response, whoever holds the leaked key makes a second key
+    // for the user and stages it as the secret's AWSPENDING: the response must neither
+    // publish that key nor stay silent about it.
+    let world = World::new();
+    let leak = bound_leak(&world).await;
+    let policy = policy();
+    ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
+    TIME.set_clock(&world, 1);
+    let attacker = as_attacker(&world, &leak.key).await;
+    let made = attacker
+        .create_access_key()
+        .user_name("svc")
+        .send()
+        .await
+        .unwrap()
+        .access_key
+        .unwrap();
+    let planted = made.access_key_id.clone();
+    leak.secrets
+        .put_secret_value()
+        .secret_id("svc/iam")
+        .client_request_token("11111111-2222-3333-4444-555555555555")
+        .secret_string(
+            json!({"userName": "svc", "accessKeyId": planted, "secretAccessKey": made.secret_access_key})
+                .to_string(),
+        )
+        .version_stages("AWSPENDING")
+        .send()
+        .await
+        .unwrap();
+    let event = health_event(
+        &world.account,
+        &leak.key.id,
+        "arn:aws:health:global::event/RISK/X/staged",
+    );
+    let out = respond_event(&world, &policy, &event, 1);
+    let current = support::inspect::secret_stage(&leak.secrets, "svc/iam", "AWSCURRENT")
+        .await
+        .unwrap();
+    assert_ne!(
+        current["accessKeyId"],
+        planted.as_str(),
+        "the planted key was published"
+    );
+    assert_eq!(
+        support::inspect::key_status(&leak.iam, "svc", &leak.key.id).await,
+        Some(StatusType::Inactive)
+    );
+    // The planted key is active and unaccounted for: the response says so and fails.
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let r = &json_out(&out)[0];
+    let steps = r["steps"].as_array().unwrap();
+    let other = steps
+        .iter()
+        .find(|s| s["step"] == "other-keys")
+        .expect("other-keys step");
+    assert_eq!(other["status"], "blocked");
+    assert!(
+        other["detail"].as_str().unwrap().contains(&planted),
+        "{other:#}"
+    );
+}

@@ -124,27 +124,53 @@ pub(super) async fn respond(ctx: &Context, what: &What) -> Result<Exit, CliError
         }
     };
     let ports = ctx.wiring.respond();
+    // Every key is contained first, each on its own (one that cannot be does not stop the
+    // others); only then is anything investigated, so no containment waits for CloudTrail.
+    let single = exposures.len() == 1;
     let mut done: Vec<Response> = Vec::new();
+    let mut errors: Vec<String> = Vec::new();
     for exposure in exposures {
         let request = Request {
             exposure,
             override_exemption,
             region: ctx.region.clone(),
         };
-        let mut response =
-            respond::respond(&ports, &ctx.policy, &request, now, &SystemClock::Real).await?;
-        if investigate && matches!(response.status, Status::Done | Status::Blocked) {
-            respond::investigate(&ports, &mut response, &ctx.region, now, &SystemClock::Real)
-                .await?;
+        match respond::respond(&ports, &ctx.policy, &request, now, &SystemClock::Real).await {
+            Ok(response) => done.push(response),
+            // One key alone: its error is the command's (exit code by kind).
+            Err(e) if single => return Err(e.into()),
+            Err(e) => errors.push(format!("{}: {e}", describe(&request.exposure))),
         }
-        respond::notify(ports.hook.notifier, &response).await;
-        done.push(response);
+    }
+    for response in &mut done {
+        if investigate && matches!(response.status, Status::Done | Status::Blocked) {
+            let read =
+                respond::investigate(&ports, response, &ctx.region, now, &SystemClock::Real).await;
+            if let Err(e) = read {
+                response
+                    .investigation_problems
+                    .push(format!("the investigation stopped: {e}"));
+            }
+        }
+        respond::notify(ports.hook.notifier, response).await;
     }
     ctx.render(&done, |d| output::responses_text(d))?;
-    let failed = done
-        .iter()
-        .any(|r| crate::steps::outcome::JobOutcome::failed(r) > 0);
+    for e in &errors {
+        eprintln!("keyrotor: error: {}", output::clean_lines(e));
+    }
+    let failed = !errors.is_empty()
+        || done
+            .iter()
+            .any(|r| crate::steps::outcome::JobOutcome::failed(r) > 0);
     Ok(if failed { Exit::Failed } else { Exit::Success })
+}
+
+/// What an exposure names, for a message.
+fn describe(e: &Exposure) -> String {
+    match &e.target {
+        Target::Key(k) => format!("key {k}"),
+        Target::User(u) => format!("user {u}"),
+    }
 }
 
 /// Reads an event file ('-': stdin), bounded.

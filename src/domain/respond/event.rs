@@ -416,6 +416,20 @@ fn cloudtrail(
              to respond to"
         )));
     }
+    // AWS attaches its quarantine policy itself (userIdentity AWSService or invoked by "AWS
+    // Internal"); the same call by a principal of the account is a person's or a tool's
+    // decision, not an exposure AWS found: it does not deactivate anybody's key.
+    let by_aws = object(detail, "detail.", "userIdentity")
+        .map_err(|p| ctx.err(p))?
+        .is_some_and(|who| {
+            field(who, "type").and_then(Value::as_str) == Some("AWSService")
+                || field(who, "invokedBy").and_then(Value::as_str) == Some("AWS Internal")
+        });
+    if !by_aws {
+        return Err(ctx.err(
+            "the quarantine policy was attached by a principal of the account, not by AWS              (detail.userIdentity is not AWSService nor invoked by AWS Internal); keyrotor              responds to AWS's own quarantine — if a key did leak, respond by hand:              keyrotor respond iam-key AKIA…",
+        ));
+    }
     let Some(params) = object(detail, "detail.", "requestParameters").map_err(|p| ctx.err(p))?
     else {
         return Err(ctx.err(

@@ -13,7 +13,7 @@ use crate::domain::lifecycle::{KeyRecord, Stage};
 use crate::domain::model::{AccessKeyId, AccountId, IamUser, KeyStatus, Kind, TAG_OWNER};
 use crate::domain::plan::GLOBAL;
 use crate::domain::policy::{Mode, Policy};
-use crate::domain::respond::{REVOKE_POLICY, Target, revoke_sessions_policy};
+use crate::domain::respond::{REVOKE_POLICY, Target, Trigger, revoke_sessions_policy};
 use crate::domain::scope::{self, Exclusion};
 use crate::ports::{Clock, PortError, notify_or_log};
 use crate::steps::audited::mutate;
@@ -22,10 +22,40 @@ use crate::steps::secret_rotation::iam_secret_names;
 use crate::steps::status::Status;
 use crate::steps::{StepError, new_run_id, with_lease};
 
+mod actions;
+
 /// Responds to the exposure in `request`: contains the key (or plans it, in plan mode, or
 /// stops at an exempt user), records and notifies. Does not investigate: the caller runs
 /// [`super::investigate`] after this returns, so containment never waits for it.
 pub async fn respond(
+    ports: &RespondPorts<'_>,
+    policy: &Policy,
+    request: &Request,
+    now: DateTime<Utc>,
+    wall: &dyn Clock,
+) -> Result<Response, StepError> {
+    let result = Box::pin(respond_locked(ports, policy, request, now, wall)).await;
+    // An event keyrotor cannot act on (a user with several active keys, a temporary or
+    // unknown key, another account) is on the record and told to a person at once: it may
+    // be an attacker's way around the response.
+    if let Err(StepError::InvalidInput(why)) = &result
+        && request.exposure.trigger != Trigger::Cli
+    {
+        let e = &request.exposure;
+        super::refused(
+            ports,
+            Some(&e.event_id),
+            Some(&e.event_type),
+            why,
+            now,
+            wall,
+        )
+        .await?;
+    }
+    result
+}
+
+async fn respond_locked(
     ports: &RespondPorts<'_>,
     policy: &Policy,
     request: &Request,
@@ -201,6 +231,26 @@ impl Responding<'_> {
                 self.key
             )));
         };
+        // The event says whose key it is (GuardDuty, CloudTrail, a Health user ARN): a key of
+        // someone else is not acted on by itself (a crafted event, or the user renamed since);
+        // a person decides.
+        if let Some(named) = exposure.user.as_deref().filter(|n| *n != owner) {
+            let detail = format!(
+                "the event names user {named}, but key {} belongs to {owner}: nothing was changed; if the key did leak, contain it by hand: keyrotor respond iam-key {} --reason {}",
+                self.key,
+                self.key,
+                exposure.reason.as_str()
+            );
+            self.decide(Outcome::Blocked, &detail).await?;
+            notify_or_log(
+                hook.notifier,
+                &super::notice::blocked(owner_of(self.policy, &user), &user, &self.key, &detail),
+            )
+            .await;
+            let mut r = self.response(Some(&owner), Status::Blocked, detail);
+            r.owner = owner_of(self.policy, &user);
+            return Ok(r);
+        }
         let keys = hook.iam.access_keys(&owner).await?;
         let Some(current) = keys.iter().find(|k| k.id == self.key) else {
             return Err(StepError::InvalidInput(format!(
@@ -271,12 +321,28 @@ impl Responding<'_> {
                 detail: format!("{why}: deactivated at once"),
             }),
         }
-        // 2. Deactivate: a leaked key never stays active, replacement or not.
-        response.steps.push(self.deactivate(&owner).await?);
-        // 3. Revoke the sessions issued before now.
+        // 2. Deactivate: a leaked key never stays active, replacement or not — unless the
+        //    user left keyrotor's scope meanwhile (a person decides then).
+        let (owner, deactivated) = self.deactivate(&owner).await?;
+        let stopped = deactivated.status == Status::Blocked;
+        response.steps.push(deactivated);
+        if stopped {
+            response.status = Status::Blocked;
+            response.detail = summary(&response);
+            return Ok(response);
+        }
+        // 3. The key's lifecycle is `contained` at once: never deleted by keyrotor, whatever
+        //    fails after this.
+        response.steps.push(self.hold(&owner, &response).await?);
+        // 4. Revoke the sessions issued before now (a failure is reported, not fatal: the
+        //    key is off).
         response.steps.push(self.revoke_sessions(&owner).await?);
-        // 4. Record: the key's lifecycle (contained: never deleted by keyrotor) and the
-        //    response (idempotency).
+        // 5. Other active keys of the user nobody accounts for: an attacker holding the
+        //    leaked key can make one. Reported for a person; not changed.
+        if let Some(step) = self.other_keys(&owner, &bound, &response).await? {
+            response.steps.push(step);
+        }
+        // 6. The response, recorded (idempotency).
         response
             .steps
             .push(self.record(&owner, previous, &response).await?);
@@ -338,195 +404,6 @@ impl Responding<'_> {
         );
         self.decide(Outcome::Planned, &detail).await?;
         Ok(self.response(Some(owner), Status::DryRun, detail))
-    }
-
-    /// Publishes a replacement through the rotation hook's four steps. A failure is
-    /// reported, not returned: the key is deactivated anyway.
-    async fn replace(&self, arn: &str, name: &str, response: &mut Response) -> ResponseStep {
-        let hook = &self.ports.hook;
-        // Boxed: the rotation's future is large, and this one holds it across awaits.
-        let rotated = Box::pin(crate::steps::secret_rotation::resume_or_rotate_locally(
-            hook,
-            self.policy,
-            arn,
-            &rotation_token(&self.key, &self.request.exposure.event_id),
-            &self.request.region,
-            self.now,
-            self.wall,
-        ))
-        .await;
-        match rotated {
-            Ok(_) => {
-                let new_key = match hook.secrets.value(arn, None, Some("AWSCURRENT")).await {
-                    Ok(Some(v)) => iam_secret_names(v.expose()).ok().map(|(_, k)| k),
-                    _ => None,
-                };
-                response.replacement = Some(Replacement {
-                    secret: arn.to_owned(),
-                    key: new_key.as_ref().map(ToString::to_string),
-                });
-                ResponseStep {
-                    step: "replace",
-                    status: Status::Done,
-                    detail: format!(
-                        "replacement {} created, verified and published as AWSCURRENT of secret {name}",
-                        new_key.map_or_else(|| "(key id unreadable)".to_owned(), |k| k.to_string())
-                    ),
-                }
-            }
-            Err(e) => ResponseStep {
-                step: "replace",
-                status: Status::Failed,
-                detail: format!(
-                    "no replacement could be published in secret {name} ({e}); the key is deactivated anyway, so its clients fail until the secret is rotated: keyrotor rotate secret {name}"
-                ),
-            },
-        }
-    }
-
-    /// Deactivates the key (audited), after reading its status again.
-    async fn deactivate(&self, owner: &str) -> Result<ResponseStep, StepError> {
-        let hook = &self.ports.hook;
-        let keys = hook.iam.access_keys(owner).await?;
-        let Some(current) = keys.iter().find(|k| k.id == self.key) else {
-            return Ok(ResponseStep {
-                step: "deactivate",
-                status: Status::NoOp,
-                detail: format!("key {} no longer exists", self.key),
-            });
-        };
-        if current.status == KeyStatus::Inactive {
-            return Ok(ResponseStep {
-                step: "deactivate",
-                status: Status::NoOp,
-                detail: format!("key {} is already inactive", self.key),
-            });
-        }
-        let detail = format!(
-            "deactivate leaked key {} of {owner} ({} {}); kept as evidence, never deleted by keyrotor",
-            self.key, self.request.exposure.event_type, self.request.exposure.event_id
-        );
-        let intent = self.entry("deactivate", detail, "active", "inactive");
-        mutate(
-            &self.log,
-            self.wall,
-            intent,
-            hook.iam_admin.set_key_active(owner, &self.key, false),
-            |_| format!("deactivated key {} of {owner}", self.key),
-        )
-        .await??;
-        Ok(ResponseStep {
-            step: "deactivate",
-            status: Status::Done,
-            detail: format!("key {} of {owner} is inactive", self.key),
-        })
-    }
-
-    /// Puts the inline deny on sessions issued before now (audited).
-    async fn revoke_sessions(&self, owner: &str) -> Result<ResponseStep, StepError> {
-        let before = self.wall.now();
-        let document = revoke_sessions_policy(before);
-        let stamp = before.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let detail = format!(
-            "put inline policy {REVOKE_POLICY} on {owner}: deny requests made with sessions issued before {stamp}"
-        );
-        let mut intent = self.entry(
-            "revoke-sessions",
-            detail,
-            "sessions-valid",
-            "sessions-revoked",
-        );
-        intent.resource.id = format!("{}:{REVOKE_POLICY}", self.key);
-        mutate(
-            &self.log,
-            self.wall,
-            intent,
-            self.ports
-                .roles
-                .put_user_policy(owner, REVOKE_POLICY, &document),
-            |_| format!("sessions of {owner} issued before {stamp} are denied"),
-        )
-        .await??;
-        Ok(ResponseStep {
-            step: "revoke-sessions",
-            status: Status::Done,
-            detail: format!(
-                "sessions of {owner} issued before {stamp} are denied ({REVOKE_POLICY})"
-            ),
-        })
-    }
-
-    /// The key's lifecycle becomes `contained`; the response is recorded per key.
-    async fn record(
-        &self,
-        owner: &str,
-        previous: Option<ResponseRecord>,
-        response: &Response,
-    ) -> Result<ResponseStep, StepError> {
-        let hook = &self.ports.hook;
-        let keys = KeyRecordStore::new(hook.state, &self.account);
-        let existing = keys.list().await?.into_iter().find(|r| r.key == self.key);
-        let version = existing.as_ref().map_or(0, |r| r.version);
-        let next = KeyRecord {
-            key: self.key.clone(),
-            user: owner.to_owned(),
-            stage: Stage::Contained,
-            since: self.now,
-            version,
-            secret: response.replacement.as_ref().map(|r| r.secret.clone()),
-        };
-        if keys.replace(version, next).await?.is_none() {
-            return Err(StepError::InProgress(format!(
-                "the lifecycle record of {} changed while it was contained (another keyrotor run); run the response again: what is done stays done",
-                self.key
-            )));
-        }
-        let exposure = &self.request.exposure;
-        let record = match previous {
-            Some(p) => ResponseRecord {
-                run_id: self.run_id.clone(),
-                contained_at: self.now,
-                replacement: replacement_pair(response).or(p.replacement.clone()),
-                ..p
-            },
-            None => ResponseRecord {
-                key: self.key.clone(),
-                user: owner.to_owned(),
-                events: Vec::new(),
-                run_id: self.run_id.clone(),
-                contained_at: self.now,
-                replacement: replacement_pair(response),
-                version: 0,
-            },
-        };
-        // The event is answered once nothing is left: a failed replacement is tried again
-        // when the event (or the command) comes again.
-        let replaced = !response
-            .steps
-            .iter()
-            .any(|s| s.step == "replace" && s.status.is_failure());
-        let record = if replaced {
-            record.with_event(&exposure.event_id)
-        } else {
-            record
-        };
-        if !ResponseStore::new(hook.state, &self.account)
-            .put(&record)
-            .await?
-        {
-            return Err(StepError::InProgress(format!(
-                "another keyrotor run recorded a response to {} at the same time; run again to see its result",
-                self.key
-            )));
-        }
-        Ok(ResponseStep {
-            step: "record",
-            status: Status::Done,
-            detail: format!(
-                "lifecycle of {} is contained (kept inactive, never deleted by keyrotor); response recorded for {}",
-                self.key, exposure.event_id
-            ),
-        })
     }
 }
 

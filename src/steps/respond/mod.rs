@@ -72,7 +72,7 @@ pub struct Request {
 /// One step of a response and what became of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ResponseStep {
-    /// `replace`, `deactivate`, `revoke-sessions`, `record`.
+    /// One of [`STEP_NAMES`], in that order.
     pub step: &'static str,
     pub status: Status,
     pub detail: String,
@@ -118,7 +118,14 @@ pub struct Response {
 }
 
 /// The names a [`ResponseStep`] may have.
-const STEP_NAMES: [&str; 4] = ["replace", "deactivate", "revoke-sessions", "record"];
+const STEP_NAMES: [&str; 6] = [
+    "replace",
+    "deactivate",
+    "hold",
+    "revoke-sessions",
+    "other-keys",
+    "record",
+];
 
 /// A [`ResponseStep`] as a payload holds it (a state machine passes a response between
 /// its functions); its name must be one of [`STEP_NAMES`].
@@ -175,28 +182,48 @@ pub async fn could_not_act(
     now: DateTime<Utc>,
     wall: &dyn Clock,
 ) -> Result<String, StepError> {
+    refused(
+        ports,
+        error.event_id.as_deref(),
+        error.event_type.as_deref(),
+        &error.message,
+        now,
+        wall,
+    )
+    .await?;
+    Ok(error.message.clone())
+}
+
+/// An exposure event that is not acted on, for `why`: a `could-not-act` decision on the
+/// event's own audit chain (`event:<id>`), and an urgent "Action Blocked" notification.
+pub(crate) async fn refused(
+    ports: &RespondPorts<'_>,
+    event_id: Option<&str>,
+    event_type: Option<&str>,
+    why: &str,
+    now: DateTime<Utc>,
+    wall: &dyn Clock,
+) -> Result<(), StepError> {
     let caller = ports.hook.identity.caller().await?;
     let run_id = super::new_run_id(wall.now());
     let log = crate::audit::AuditLog::new(ports.hook.audit, run_id, caller.arn.clone());
+    let id = format!("event:{}", event_id.unwrap_or("unidentified"));
+    let detail = format!(
+        "{} event could not be acted on: {why}",
+        event_type.unwrap_or("an")
+    );
     let entry = Entry {
         resource: ResourceRef {
             kind: Kind::IamKeys,
             account: caller.account.to_string(),
             region: GLOBAL.to_owned(),
-            id: format!(
-                "event:{}",
-                error.event_id.as_deref().unwrap_or("unidentified")
-            ),
+            id: id.clone(),
         },
         action: "respond".into(),
         phase: Phase::Decision,
         outcome: Some(Outcome::Blocked),
         reason: "could-not-act".into(),
-        detail: format!(
-            "{} event could not be acted on: {}",
-            error.event_type.as_deref().unwrap_or("an"),
-            error.message
-        ),
+        detail: detail.clone(),
         before: None,
         after: None,
         dry_run: false,
@@ -204,5 +231,20 @@ pub async fn could_not_act(
     };
     let appended = log.append(&entry, wall.now()).await.map(|_| ());
     log.finish(appended, wall.now()).await?;
-    Ok(error.message.clone())
+    crate::ports::notify_or_log(
+        ports.hook.notifier,
+        &crate::ports::Notification {
+            event: "action-blocked".into(),
+            resource: id,
+            owner: None,
+            subject: "URGENT: a credential exposure event was not acted on".into(),
+            message: format!(
+                "{detail}.\nA leaked key may still be active: look at the event and respond by hand (keyrotor respond iam-key AKIA...)."
+            ),
+            at: None,
+            undo: None,
+        },
+    )
+    .await;
+    Ok(())
 }

@@ -26,14 +26,24 @@ pub(super) fn exposed(r: &Response) -> Notification {
         .iter()
         .map(|s| format!("- {}: {} — {}", s.step, s.status, s.detail))
         .collect();
-    let replacement = match &r.replacement {
-        Some(rep) => format!(
+    let failed_replacement = r
+        .steps
+        .iter()
+        .find(|s| s.step == "replace" && s.status.is_failure());
+    let replacement = match (&r.replacement, failed_replacement) {
+        (_, Some(failed)) => format!(
+            "The replacement could NOT be published: {}\n",
+            failed.detail
+        ),
+        (Some(rep), None) => format!(
             "Replacement: {} in secret {}; clients reading the secret pick it up.\n",
             rep.key.as_deref().unwrap_or("(unknown key id)"),
             rep.secret
         ),
-        None => "No keyrotor secret holds this key: its clients need a new key from its owner.\n"
-            .to_owned(),
+        (None, None) => {
+            "No keyrotor secret holds this key: its clients need a new key from its owner.\n"
+                .to_owned()
+        }
     };
     let activity = match &r.activity {
         Some(a) => format!(

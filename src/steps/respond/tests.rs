@@ -239,6 +239,7 @@ async fn an_unbound_key_is_deactivated_its_sessions_revoked_and_every_change_aud
         vec![
             ("replace", Status::Skipped),
             ("deactivate", Status::Done),
+            ("hold", Status::Done),
             ("revoke-sessions", Status::Done),
             ("record", Status::Done)
         ]
@@ -410,5 +411,54 @@ async fn an_event_about_another_account_is_refused_and_changes_nothing() {
         "{err}"
     );
     assert!(w.iam.changes().is_empty());
-    assert!(w.audit.resource_records().is_empty());
+    // The refusal is on the event's record, and told to a person.
+    let records = w.audit.resource_records();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].resource_id, "event:e");
+    assert_eq!(records[0].reason, "could-not-act");
+    assert_eq!(w.sent.events(), vec!["action-blocked".to_owned()]);
+}
+
+#[tokio::test]
+async fn a_key_of_another_user_than_the_event_names_is_left_to_a_person() {
+    let w = world(&[]);
+    let mut crafted = request(key_target(), "e");
+    crafted.exposure.user = Some("mallory".into());
+    let done = run(&w, &enforce(), &crafted).await.unwrap();
+    assert_eq!(done.status, Status::Blocked);
+    assert!(done.detail.contains("mallory"), "{}", done.detail);
+    assert!(w.iam.changes().is_empty());
+    assert_eq!(w.status("ci", KEY), KeyStatus::Active);
+}
+
+#[tokio::test]
+async fn another_active_key_nobody_accounts_for_is_reported_not_touched() {
+    let w = world(&[]);
+    w.iam
+        .0
+        .lock()
+        .unwrap()
+        .users
+        .get_mut("ci")
+        .unwrap()
+        .keys
+        .push(AccessKey {
+            id: AccessKeyId::parse("AKIAIOSFODNN7SECOND0").unwrap(),
+            status: KeyStatus::Active,
+            created: now(),
+            last_used: None,
+        });
+    let done = run(&w, &enforce(), &request(key_target(), "e"))
+        .await
+        .unwrap();
+    let other = done.steps.iter().find(|s| s.step == "other-keys").unwrap();
+    assert_eq!(other.status, Status::Blocked);
+    assert!(
+        other.detail.contains("AKIAIOSFODNN7SECOND0"),
+        "{}",
+        other.detail
+    );
+    assert_eq!(w.status("ci", "AKIAIOSFODNN7SECOND0"), KeyStatus::Active);
+    assert_eq!(w.status("ci", KEY), KeyStatus::Inactive);
+    assert_eq!(crate::steps::outcome::JobOutcome::failed(&done), 1);
 }

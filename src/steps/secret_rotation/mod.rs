@@ -312,15 +312,14 @@ pub async fn rotate_locally(
     rotate_here(ports, policy, secret_id, region, now, wall, None).await
 }
 
-/// [`rotate_locally`] for a caller that may run again after stopping halfway (a response
-/// to a leaked key, retried): it continues a rotation already under way when the secret
-/// has an AWSPENDING version, and otherwise rotates with `token`, which the caller derives
-/// the same way on every retry. Either way a retry uses the token of the run that stopped,
-/// as Secrets Manager retries a rotation with the same token, so the hook recognises the
-/// key that run made (published, or removed as its own leftover) instead of being blocked
-/// by it under the 2-key limit. The hook checks a pending version like any other (same
-/// user, a key of that user, and it must work).
-pub async fn resume_or_rotate_locally(
+/// [`rotate_locally`] with the caller's `token`, for a caller that may run again after
+/// stopping halfway (a response to a leaked key, retried): it derives the same token on
+/// every retry, as Secrets Manager retries a rotation with the same token, so the hook
+/// recognises the key the stopped run made (published, or removed as its own leftover)
+/// instead of being blocked by it under the 2-key limit. Any other AWSPENDING version is
+/// cleared by createSecret, never continued: a pending value someone else wrote (a key of
+/// their choosing) is never published.
+pub async fn rotate_locally_with_token(
     ports: &HookPorts<'_>,
     policy: &Policy,
     secret_id: &str,
@@ -339,23 +338,15 @@ async fn rotate_here(
     region: &str,
     now: DateTime<Utc>,
     wall: &dyn Clock,
-    resume: Option<&str>,
+    token: Option<&str>,
 ) -> Result<Vec<StepResult>, StepError> {
     let secret = ports.secrets.describe(secret_id).await?.ok_or_else(|| {
         StepError::InvalidInput(format!("secret {secret_id:?} does not exist in {region}"))
     })?;
     let run_id = new_run_id(wall.now());
-    let pending = secret
-        .versions
-        .iter()
-        .find(|(_, stages)| {
-            stages.iter().any(|s| s == "AWSPENDING") && !stages.iter().any(|s| s == "AWSCURRENT")
-        })
-        .map(|(version, _)| version.clone());
-    let token = match (resume, pending) {
-        (Some(_), Some(pending)) => pending,
-        (Some(token), None) => token.to_owned(),
-        (None, _) => uuid::Uuid::new_v4().to_string(),
+    let token = match token {
+        Some(token) => token.to_owned(),
+        None => uuid::Uuid::new_v4().to_string(),
     };
     let work = async {
         let mut done = Vec::new();

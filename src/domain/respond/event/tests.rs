@@ -912,3 +912,21 @@ fn pointers(value: &Value, at: String) -> Vec<String> {
     }
     out
 }
+
+#[test]
+fn a_quarantine_attached_by_a_principal_of_the_account_is_not_an_exposure() {
+    let mut event: Value = serde_json::from_str(CLOUDTRAIL).unwrap();
+    event["detail"]["userIdentity"] = serde_json::json!({
+        "type": "IAMUser",
+        "userName": "delegated-admin",
+        "arn": "arn:aws:iam::123456789012:user/delegated-admin"
+    });
+    let err = decode(&event.to_string()).unwrap_err();
+    assert!(err.message.contains("not by AWS"), "{}", err.message);
+    assert_eq!(err.event_type.as_deref(), Some("AttachUserPolicy"));
+    event["detail"]
+        .as_object_mut()
+        .unwrap()
+        .remove("userIdentity");
+    assert!(decode(&event.to_string()).is_err());
+}
