@@ -267,12 +267,13 @@ impl Responding<'_> {
         }
         let bound = bound_secret(hook, &user, &self.key).await?;
         // Idempotent per key and event: the same event again changes nothing more (also
-        // after a person undid the response), nor does any event once the key is inactive
-        // and no replacement is left to publish. A replacement that failed earlier is
-        // tried again: the clients of the secret can still be saved.
+        // after a person undid the response), nor does any event once the key is inactive,
+        // no replacement is left to publish and the last response went through. A step that
+        // failed earlier (a replacement: the clients can still be saved; a revocation) is
+        // tried again.
         let replace_due = matches!(bound, Bound::Current { .. });
         if let Some(done) = &previous
-            && (done.answered(&exposure.event_id) || (!active && !replace_due))
+            && (done.answered(&exposure.event_id) || (done.complete && !active && !replace_due))
         {
             let mut r = self.response(
                 Some(&owner),

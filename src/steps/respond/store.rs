@@ -23,6 +23,9 @@ pub(crate) struct ResponseRecord {
     pub contained_at: DateTime<Utc>,
     /// The secret whose replacement was published, and the replacement key.
     pub replacement: Option<(String, String)>,
+    /// Every step of the last response went through; `false`: a step failed (a
+    /// replacement, a revocation) and the next event or command redoes what is left.
+    pub complete: bool,
     /// The item version, for compare-and-set writes (0: none yet).
     pub version: u64,
 }
@@ -34,6 +37,7 @@ impl ResponseRecord {
             ("events".to_owned(), self.events.join("\n")),
             ("run_id".to_owned(), self.run_id.clone()),
             ("contained_at".to_owned(), self.contained_at.to_rfc3339()),
+            ("complete".to_owned(), self.complete.to_string()),
         ]);
         if let Some((secret, key)) = &self.replacement {
             a.insert("replacement_secret".into(), secret.clone());
@@ -71,6 +75,7 @@ impl ResponseRecord {
             run_id: field("run_id")?,
             contained_at,
             replacement,
+            complete: a.get("complete").is_none_or(|v| v == "true"),
             version,
         })
     }
@@ -154,6 +159,7 @@ mod tests {
                 .unwrap()
                 .with_timezone(&Utc),
             replacement: Some(("arn:secret".into(), "AKIANEWKEY0000000000".into())),
+            complete: false,
             version: 0,
         };
         for i in 0..30 {

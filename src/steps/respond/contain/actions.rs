@@ -301,16 +301,15 @@ impl Responding<'_> {
                 run_id: self.run_id.clone(),
                 contained_at: self.now,
                 replacement: replacement_pair(response),
+                complete: true,
                 version: 0,
             },
         };
-        // The event is answered once nothing is left: a failed replacement is tried again
-        // when the event (or the command) comes again.
-        let replaced = !response
-            .steps
-            .iter()
-            .any(|s| s.step == "replace" && s.status.is_failure());
-        let record = if replaced {
+        // The event is answered once nothing is left: a step that failed (a replacement, a
+        // revocation) is tried again when the event (or the command) comes again.
+        let complete = !response.steps.iter().any(|s| s.status == Status::Failed);
+        let record = ResponseRecord { complete, ..record };
+        let record = if complete {
             record.with_event(&exposure.event_id)
         } else {
             record
