@@ -652,3 +652,69 @@ async fn an_attackers_staged_key_is_never_published_and_its_extra_key_is_reporte
         "{other:#}"
     );
 }
+
+#[tokio::test]
+async fn a_leak_in_the_grace_period_after_a_rotation_restores_the_previous_key() {
+    // After a routine rotation both of the user's keys are in the secret (AWSPREVIOUS is
+    // still active for the grace period): no new key fits under IAM's 2-key limit. The new
+    // key leaks: its clients are saved by making the previous, unexposed key current again.
+    let world = World::new();
+    let leak = bound_leak(&world).await;
+    let policy = policy();
+    ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
+    ok(&run(TIME
+        .keyrotor(&world, &policy, 1)
+        .args(["rotate", "secret", "svc/iam"])));
+    let rotated = support::inspect::secret_stage(&leak.secrets, "svc/iam", "AWSCURRENT")
+        .await
+        .unwrap();
+    let leaked = rotated["accessKeyId"].as_str().unwrap().to_owned();
+    assert_ne!(leaked, leak.key.id);
+    let event = health_event(
+        &world.account,
+        &leaked,
+        "arn:aws:health:global::event/RISK/X/grace",
+    );
+    let out = respond_event(&world, &policy, &event, 2);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let current = support::inspect::secret_stage(&leak.secrets, "svc/iam", "AWSCURRENT")
+        .await
+        .unwrap();
+    assert_eq!(
+        current["accessKeyId"],
+        leak.key.id.as_str(),
+        "the previous key serves again"
+    );
+    let keys = support::inspect::keys(&leak.iam, "svc").await;
+    assert!(
+        keys.contains(&(leak.key.id.clone(), StatusType::Active)),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&(leaked.clone(), StatusType::Inactive)),
+        "{keys:?}"
+    );
+    seed::sts_as(
+        &world,
+        &leak.key.id,
+        current["secretAccessKey"].as_str().unwrap(),
+        None,
+    )
+    .await
+    .get_caller_identity()
+    .send()
+    .await
+    .expect("the restored key works");
+    let listed = ok(&run(TIME
+        .keyrotor(&world, &policy, 2)
+        .args(["--output", "json", "audit", "list"])));
+    assert!(listed.contains("restore-previous"), "audited");
+    // Later sweeps keep the restored key: it is AWSCURRENT again.
+    ok(&run(TIME
+        .keyrotor(&world, &policy, 60)
+        .args(["sweep", "--kind", "iam-keys"])));
+    assert_eq!(
+        support::inspect::key_status(&leak.iam, "svc", &leak.key.id).await,
+        Some(StatusType::Active)
+    );
+}

@@ -44,14 +44,106 @@ impl Responding<'_> {
                     ),
                 }
             }
-            Err(e) => ResponseStep {
-                step: "replace",
-                status: Status::Failed,
-                detail: format!(
-                    "no replacement could be published in secret {name} ({e}); the key is deactivated anyway, so its clients fail until the secret is rotated: keyrotor rotate secret {name}"
-                ),
+            Err(e) => match self.previous_version(arn, name, &e, response).await {
+                Ok(Some(step)) => step,
+                Ok(None) => ResponseStep {
+                    step: "replace",
+                    status: Status::Failed,
+                    detail: format!(
+                        "no replacement could be published in secret {name} ({e}); the key is deactivated anyway, so its clients fail until a new key is in the secret (remove a key of the user the message names, then: keyrotor rotate secret {name})"
+                    ),
+                },
+                Err(fallback) => ResponseStep {
+                    step: "replace",
+                    status: Status::Failed,
+                    detail: format!(
+                        "no replacement could be published in secret {name} ({e}), and its previous version could not be restored ({fallback}); the key is deactivated anyway, so its clients fail until a new key is in the secret"
+                    ),
+                },
             },
         }
+    }
+
+    /// When no replacement can be made — typically in the grace period after a rotation,
+    /// when both of the user's keys are in the secret — the clients are saved by making the
+    /// previous version AWSCURRENT again, if it holds another key of the same user that is
+    /// still active (read from IAM now). Audited. `None` when there is no such version.
+    async fn previous_version(
+        &self,
+        arn: &str,
+        name: &str,
+        failure: &StepError,
+        response: &mut Response,
+    ) -> Result<Option<ResponseStep>, StepError> {
+        let hook = &self.ports.hook;
+        let Some(secret) = hook.secrets.describe(arn).await? else {
+            return Ok(None);
+        };
+        let staged = |label: &str| {
+            secret
+                .versions
+                .iter()
+                .find(|(_, stages)| stages.iter().any(|s| s == label))
+                .map(|(v, _)| v.clone())
+        };
+        let (Some(current), Some(previous)) = (staged("AWSCURRENT"), staged("AWSPREVIOUS")) else {
+            return Ok(None);
+        };
+        let (Some(now_value), Some(previous_value)) = (
+            hook.secrets.value(arn, Some(&current), None).await?,
+            hook.secrets.value(arn, Some(&previous), None).await?,
+        ) else {
+            return Ok(None);
+        };
+        let (Ok((current_user, current_key)), Ok((previous_user, previous_key))) = (
+            iam_secret_names(now_value.expose()),
+            iam_secret_names(previous_value.expose()),
+        ) else {
+            return Ok(None);
+        };
+        // Only while AWSCURRENT still holds the leaked key, and only to a key of the same
+        // user, that is not the leaked one, and that IAM says is active and that user's.
+        if current_key != self.key || previous_key == self.key || previous_user != current_user {
+            return Ok(None);
+        }
+        if hook.iam.key_owner(&previous_key).await?.as_deref() != Some(current_user.as_str()) {
+            return Ok(None);
+        }
+        let active = hook
+            .iam
+            .access_keys(&current_user)
+            .await?
+            .iter()
+            .any(|k| k.id == previous_key && k.status == KeyStatus::Active);
+        if !active {
+            return Ok(None);
+        }
+        let detail = format!(
+            "no new key could be made ({failure}); make the previous version of secret {name} (key {previous_key}, still active) AWSCURRENT again, so its clients keep working once the leaked key is off"
+        );
+        let mut intent = self.entry("restore-previous", detail, "exposed", "previous-current");
+        intent.resource.id = format!("{}:{arn}", self.key);
+        mutate(
+            &self.log,
+            self.wall,
+            intent,
+            hook.secrets
+                .move_stage(arn, "AWSCURRENT", Some(&previous), Some(&current)),
+            |_| format!("AWSCURRENT of {name} is version {previous} (key {previous_key})"),
+        )
+        .await??;
+        response.replacement = Some(Replacement {
+            secret: arn.to_owned(),
+            key: Some(previous_key.to_string()),
+        });
+        Ok(Some(ResponseStep {
+            step: "replace",
+            status: Status::Done,
+            detail: format!(
+                "no new key could be made ({failure}); the previous version of secret {name} is AWSCURRENT again: key {previous_key}, still active, serves its clients. Rotate the secret once the leaked key {} is deleted by hand (it is kept as evidence and holds one of the user's two key slots)",
+                self.key
+            ),
+        }))
     }
 
     /// Deactivates the key (audited), after reading again whose it is, whether the user is
