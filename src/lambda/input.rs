@@ -527,6 +527,7 @@ mod tests {
             undo: vec!["keyrotor reactivate iam-key AKIAIOSFODNN7EXAMPLE".into()],
             activity: None,
             investigation_problems: Vec::new(),
+            sessions_revoked_before: None,
         };
         let payload = serde_json::to_value(&response).unwrap();
         for job in [Job::RespondInvestigate, Job::RespondNotify] {

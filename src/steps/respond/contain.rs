@@ -170,6 +170,7 @@ impl Responding<'_> {
             undo: Vec::new(),
             activity: None,
             investigation_problems: Vec::new(),
+            sessions_revoked_before: None,
         }
     }
 
@@ -337,7 +338,14 @@ impl Responding<'_> {
         response.steps.push(self.hold(&owner, &response).await?);
         // 4. Revoke the sessions issued before now (a failure is reported, not fatal: the
         //    key is off).
-        response.steps.push(self.revoke_sessions(&owner).await?);
+        // A retry of a response that did not go through keeps its cut-off; a new exposure
+        // (after a reactivation, say) revokes up to now.
+        let earlier = previous
+            .as_ref()
+            .filter(|p| !p.complete)
+            .and_then(|p| p.revoked_before);
+        let revoked = self.revoke_sessions(&owner, earlier, &mut response).await?;
+        response.steps.push(revoked);
         // 5. Other active keys of the user nobody accounts for: an attacker holding the
         //    leaked key can make one. Reported for a person; not changed.
         if let Some(step) = self.other_keys(&owner, &bound, &response).await? {

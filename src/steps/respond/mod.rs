@@ -107,6 +107,10 @@ pub struct Response {
     pub steps: Vec<ResponseStep>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replacement: Option<Replacement>,
+    /// Sessions issued before this time are denied (`keyrotor-revoke-sessions`); the
+    /// same cut-off on every retry of a response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions_revoked_before: Option<DateTime<Utc>>,
     /// Commands that undo what was done.
     pub undo: Vec<String>,
     /// The key's activity (after containment), when investigated.

@@ -23,6 +23,9 @@ pub(crate) struct ResponseRecord {
     pub contained_at: DateTime<Utc>,
     /// The secret whose replacement was published, and the replacement key.
     pub replacement: Option<(String, String)>,
+    /// The cut-off of the session revocation, once one went through: a retry revokes with
+    /// the same time, so sessions the replacement's clients got since are not denied.
+    pub revoked_before: Option<DateTime<Utc>>,
     /// Every step of the last response went through; `false`: a step failed (a
     /// replacement, a revocation) and the next event or command redoes what is left.
     pub complete: bool,
@@ -39,6 +42,9 @@ impl ResponseRecord {
             ("contained_at".to_owned(), self.contained_at.to_rfc3339()),
             ("complete".to_owned(), self.complete.to_string()),
         ]);
+        if let Some(t) = self.revoked_before {
+            a.insert("revoked_before".into(), t.to_rfc3339());
+        }
         if let Some((secret, key)) = &self.replacement {
             a.insert("replacement_secret".into(), secret.clone());
             a.insert("replacement_key".into(), key.clone());
@@ -76,6 +82,14 @@ impl ResponseRecord {
             contained_at,
             replacement,
             complete: a.get("complete").is_none_or(|v| v == "true"),
+            revoked_before: match a.get("revoked_before") {
+                Some(t) => Some(
+                    DateTime::parse_from_rfc3339(t)
+                        .map_err(|e| format!("response record {sk}: revoked_before: {e}"))?
+                        .with_timezone(&Utc),
+                ),
+                None => None,
+            },
             version,
         })
     }
@@ -160,6 +174,11 @@ mod tests {
                 .with_timezone(&Utc),
             replacement: Some(("arn:secret".into(), "AKIANEWKEY0000000000".into())),
             complete: false,
+            revoked_before: Some(
+                DateTime::parse_from_rfc3339("2026-12-04T10:00:05Z")
+                    .unwrap()
+                    .with_timezone(&Utc),
+            ),
             version: 0,
         };
         for i in 0..30 {

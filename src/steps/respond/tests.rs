@@ -462,3 +462,52 @@ async fn another_active_key_nobody_accounts_for_is_reported_not_touched() {
     assert_eq!(w.status("ci", KEY), KeyStatus::Inactive);
     assert_eq!(crate::steps::outcome::JobOutcome::failed(&done), 1);
 }
+
+#[tokio::test]
+async fn a_retried_response_keeps_the_first_revocation_cut_off() {
+    use super::store::{ResponseRecord, ResponseStore};
+    let w = world(&[]);
+    let first = Utc.with_ymd_and_hms(2026, 12, 4, 9, 0, 0).unwrap();
+    // A response that stopped before it went through (complete = false), after revoking.
+    let stopped = ResponseRecord {
+        key: AccessKeyId::parse(KEY).unwrap(),
+        user: "ci".into(),
+        events: Vec::new(),
+        run_id: "run-earlier".into(),
+        contained_at: first,
+        replacement: None,
+        complete: false,
+        revoked_before: Some(first),
+        version: 0,
+    };
+    let account = crate::domain::model::AccountId::parse("123456789012").unwrap();
+    assert!(
+        ResponseStore::new(&w.state, &account)
+            .put(&stopped)
+            .await
+            .unwrap()
+    );
+    let done = run(&w, &enforce(), &request(key_target(), "e"))
+        .await
+        .unwrap();
+    assert_eq!(done.sessions_revoked_before, Some(first));
+    let document =
+        w.iam.0.lock().unwrap().users["ci"].inline[crate::domain::respond::REVOKE_POLICY].clone();
+    assert_eq!(
+        document["Statement"][0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"],
+        "2026-12-04T09:00:00Z"
+    );
+    // A new exposure after the response went through revokes up to its own time.
+    crate::ports::IamKeyAdmin::set_key_active(
+        &w.iam,
+        "ci",
+        &AccessKeyId::parse(KEY).unwrap(),
+        true,
+    )
+    .await
+    .unwrap();
+    let again = run(&w, &enforce(), &request(key_target(), "later"))
+        .await
+        .unwrap();
+    assert_eq!(again.sessions_revoked_before, Some(now()));
+}

@@ -328,8 +328,15 @@ impl Responding<'_> {
     }
 
     /// Puts the inline deny on sessions issued before now (audited).
-    pub(super) async fn revoke_sessions(&self, owner: &str) -> Result<ResponseStep, StepError> {
-        let before = self.wall.now();
+    pub(super) async fn revoke_sessions(
+        &self,
+        owner: &str,
+        earlier: Option<chrono::DateTime<chrono::Utc>>,
+        response: &mut Response,
+    ) -> Result<ResponseStep, StepError> {
+        // A retry keeps the first cut-off: a later one would also deny the sessions the
+        // replacement's clients obtained in between.
+        let before = earlier.unwrap_or_else(|| self.wall.now());
         let document = revoke_sessions_policy(before);
         let stamp = before.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let detail = format!(
@@ -361,6 +368,7 @@ impl Responding<'_> {
                 ),
             });
         }
+        response.sessions_revoked_before = Some(before);
         Ok(ResponseStep {
             step: "revoke-sessions",
             status: Status::Done,
@@ -381,6 +389,7 @@ impl Responding<'_> {
         let exposure = &self.request.exposure;
         let record = match previous {
             Some(p) => ResponseRecord {
+                revoked_before: response.sessions_revoked_before.or(p.revoked_before),
                 run_id: self.run_id.clone(),
                 contained_at: self.now,
                 replacement: replacement_pair(response).or(p.replacement.clone()),
@@ -394,6 +403,7 @@ impl Responding<'_> {
                 contained_at: self.now,
                 replacement: replacement_pair(response),
                 complete: true,
+                revoked_before: response.sessions_revoked_before,
                 version: 0,
             },
         };
