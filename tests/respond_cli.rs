@@ -718,3 +718,66 @@ async fn a_leak_in_the_grace_period_after_a_rotation_restores_the_previous_key()
         Some(StatusType::Active)
     );
 }
+
+#[tokio::test]
+async fn overriding_a_break_glass_exemption_still_saves_the_clients_of_its_secret() {
+    let world = World::new();
+    let leak = bound_leak(&world).await;
+    let policy = PolicyText::mode("enforce")
+        .with("[exemptions]\nbreak_glass = [\"svc\"]\n")
+        .file();
+    ok(&run(TIME.keyrotor(&world, &policy, 0).arg("init")));
+    let respond = |extra: &[&str]| {
+        let mut cmd = TIME.keyrotor(&world, &policy, 1);
+        cmd.args([
+            "--output",
+            "json",
+            "respond",
+            "iam-key",
+            &leak.key.id,
+            "--no-investigation",
+        ])
+        .args(extra);
+        run(&mut cmd)
+    };
+    let out = respond(&[]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert_eq!(json_out(&out)[0]["status"], "blocked");
+    let out = respond(&["--override-exemption"]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let current = support::inspect::secret_stage(&leak.secrets, "svc/iam", "AWSCURRENT")
+        .await
+        .unwrap();
+    assert_ne!(
+        current["accessKeyId"],
+        leak.key.id.as_str(),
+        "a replacement was published"
+    );
+    seed::sts_as(
+        &world,
+        current["accessKeyId"].as_str().unwrap(),
+        current["secretAccessKey"].as_str().unwrap(),
+        None,
+    )
+    .await
+    .get_caller_identity()
+    .send()
+    .await
+    .expect("the replacement works");
+    assert_eq!(
+        support::inspect::key_status(&leak.iam, "svc", &leak.key.id).await,
+        Some(StatusType::Inactive)
+    );
+    let trail = ok(&run(TIME.keyrotor(&world, &policy, 1).args([
+        "--output",
+        "json",
+        "audit",
+        "list",
+        "--resource",
+        &leak.key.id,
+    ])));
+    assert!(
+        trail.contains("exemption-overridden"),
+        "the override is on the record"
+    );
+}

@@ -265,6 +265,25 @@ impl Responding<'_> {
             if !(overridable && self.request.override_exemption) {
                 return self.blocked(&user, &exclusion, overridable).await;
             }
+            // On the record: a person decided the exemption does not stop this response.
+            if self.policy.mode == Mode::Enforce {
+                let mut entry = self.entry(
+                    "respond",
+                    format!(
+                        "user {} is excluded from automatic changes ({}: {}), and a person overrode it with --override-exemption to contain leaked key {}",
+                        user.name,
+                        exclusion.code(),
+                        exclusion.detail(),
+                        self.key
+                    ),
+                    "exposed",
+                    "exposed",
+                );
+                entry.phase = Phase::Decision;
+                entry.outcome = Some(Outcome::Succeeded);
+                entry.reason = "exemption-overridden".into();
+                self.log.append(&entry, self.wall.now()).await?;
+            }
         }
         let bound = bound_secret(hook, &user, &self.key).await?;
         // Idempotent per key and event: the same event again changes nothing more (also

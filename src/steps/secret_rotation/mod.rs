@@ -149,6 +149,10 @@ pub enum Caller {
     /// `keyrotor rotate secret`: createSecret writes the token version itself, and the
     /// secret need not have rotation enabled.
     Local,
+    /// `keyrotor respond --override-exemption`: as [`Caller::Local`], and a person decided
+    /// that the user's exemption (break-glass, exempt tag, out of scope) does not stop the
+    /// replacement of a leaked key; the root user still does.
+    LocalOverridingExemption,
 }
 
 /// The two credential shapes.
@@ -172,6 +176,8 @@ struct Hook<'a> {
     kind: SecretType,
     /// Changes this step made to AWS besides its main one (named in a failed outcome).
     effects: std::sync::Mutex<Vec<String>>,
+    /// A person overrode the user's exemption ([`Caller::LocalOverridingExemption`]).
+    exemption_overridden: bool,
 }
 
 /// Runs one protocol step.
@@ -243,7 +249,9 @@ pub async fn run_step(
                 request.token, secret.name
             )));
         }
-        None if !(caller_kind == Caller::Local && request.step == ProtocolStep::CreateSecret) => {
+        None if !(caller_kind != Caller::SecretsManager
+            && request.step == ProtocolStep::CreateSecret) =>
+        {
             return Err(invalid(format!(
                 "ClientRequestToken {} is not a version of secret {}",
                 request.token, secret.name
@@ -274,6 +282,7 @@ pub async fn run_step(
         secret,
         kind,
         effects: Default::default(),
+        exemption_overridden: caller_kind == Caller::LocalOverridingExemption,
     };
     // Every step on an API key runs under the key's lease, like the API key rotation's
     // (schedule, CLI): while one of those is under way, this step answers "in progress"
@@ -309,7 +318,17 @@ pub async fn rotate_locally(
     now: DateTime<Utc>,
     wall: &dyn Clock,
 ) -> Result<Vec<StepResult>, StepError> {
-    rotate_here(ports, policy, secret_id, region, now, wall, None).await
+    rotate_here(
+        ports,
+        policy,
+        secret_id,
+        region,
+        now,
+        wall,
+        None,
+        Caller::Local,
+    )
+    .await
 }
 
 /// [`rotate_locally`] with the caller's `token`, for a caller that may run again after
@@ -319,18 +338,39 @@ pub async fn rotate_locally(
 /// instead of being blocked by it under the 2-key limit. Any other AWSPENDING version is
 /// cleared by createSecret, never continued: a pending value someone else wrote (a key of
 /// their choosing) is never published.
+///
+/// `override_exemption`: a person decided the user's exemption does not stop the
+/// replacement ([`Caller::LocalOverridingExemption`]).
+#[allow(clippy::too_many_arguments)]
 pub async fn rotate_locally_with_token(
     ports: &HookPorts<'_>,
     policy: &Policy,
     secret_id: &str,
     token: &str,
+    override_exemption: bool,
     region: &str,
     now: DateTime<Utc>,
     wall: &dyn Clock,
 ) -> Result<Vec<StepResult>, StepError> {
-    rotate_here(ports, policy, secret_id, region, now, wall, Some(token)).await
+    let caller = if override_exemption {
+        Caller::LocalOverridingExemption
+    } else {
+        Caller::Local
+    };
+    rotate_here(
+        ports,
+        policy,
+        secret_id,
+        region,
+        now,
+        wall,
+        Some(token),
+        caller,
+    )
+    .await
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn rotate_here(
     ports: &HookPorts<'_>,
     policy: &Policy,
@@ -339,6 +379,7 @@ async fn rotate_here(
     now: DateTime<Utc>,
     wall: &dyn Clock,
     token: Option<&str>,
+    caller: Caller,
 ) -> Result<Vec<StepResult>, StepError> {
     let secret = ports.secrets.describe(secret_id).await?.ok_or_else(|| {
         StepError::InvalidInput(format!("secret {secret_id:?} does not exist in {region}"))
@@ -356,7 +397,7 @@ async fn rotate_here(
                 secret_id: secret.arn.clone(),
                 token: token.clone(),
             };
-            done.push(run_step(ports, policy, &request, Caller::Local, region, now, wall).await?);
+            done.push(run_step(ports, policy, &request, caller, region, now, wall).await?);
         }
         Ok(done)
     };

@@ -20,6 +20,7 @@ impl Responding<'_> {
             self.policy,
             arn,
             &rotation_token(&self.key, &self.request.exposure.event_id),
+            self.request.override_exemption,
             &self.request.region,
             self.now,
             self.wall,
