@@ -65,10 +65,7 @@ pub(super) fn exposed(r: &Response) -> Notification {
         event: "credential-exposed".into(),
         resource: r.key.clone(),
         owner: r.owner.clone(),
-        subject: truncate(format!(
-            "Leaked IAM access key {} of {user} was contained",
-            r.key
-        )),
+        subject: format!("Leaked IAM access key {} of {user} was contained", r.key),
         message: format!(
             "AWS reported access key {} of {user} in account {} as {} ({} {}).\nkeyrotor contained it:\n{}\n{replacement}{activity}{problems}Check the calls listed above first; the key is kept, inactive, as evidence.\nUndo: {}",
             r.key,
@@ -95,25 +92,9 @@ pub(super) fn blocked(
         event: "action-blocked".into(),
         resource: key.to_string(),
         owner,
-        subject: truncate(format!(
-            "URGENT: leaked key {key} of {} is NOT contained",
-            user.name
-        )),
+        subject: format!("URGENT: leaked key {key} of {} is NOT contained", user.name),
         message: format!("{detail}.\nThe key is still active: act now."),
         at: None,
         undo: None,
     }
-}
-
-/// SNS subjects are at most 100 characters.
-fn truncate(mut s: String) -> String {
-    if s.len() > 100 {
-        let mut end = 97;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
-        s.push_str("...");
-    }
-    s
 }

@@ -64,6 +64,26 @@ pub(crate) fn secret_names(text: &str) -> Result<(String, AccessKeyId), String> 
     Ok((body.user_name, key))
 }
 
+/// Access key ids named by any staged version of an IAM key secret (versions whose value
+/// is not that shape are skipped).
+pub(crate) async fn keys_in_staged_versions(
+    secrets: &dyn crate::ports::SecretVersions,
+    secret: &crate::ports::SecretDescription,
+) -> crate::ports::PortResult<Vec<String>> {
+    let mut ids = Vec::new();
+    for (version, stages) in &secret.versions {
+        if stages.is_empty() {
+            continue;
+        }
+        if let Some(v) = secrets.value(&secret.name, Some(version), None).await?
+            && let Ok(body) = IamKeySecret::parse(v.expose())
+        {
+            ids.push(body.access_key_id);
+        }
+    }
+    Ok(ids)
+}
+
 impl Hook<'_> {
     /// IAM: the user AWSCURRENT names carries `keyrotor:secret` = this secret's ARN, and
     /// the keys in AWSCURRENT and in this token's version (`mine`) belong to that user.
@@ -355,22 +375,7 @@ impl Hook<'_> {
 
     /// Access key ids named by any staged version of the secret.
     async fn referenced_keys(&self) -> Result<Vec<String>, Stop> {
-        let mut ids = Vec::new();
-        for (version, stages) in &self.secret.versions {
-            if stages.is_empty() {
-                continue;
-            }
-            if let Some(v) = self
-                .ports
-                .secrets
-                .value(&self.secret.name, Some(version), None)
-                .await?
-                && let Ok(body) = IamKeySecret::parse(v.expose())
-            {
-                ids.push(body.access_key_id);
-            }
-        }
-        Ok(ids)
+        Ok(keys_in_staged_versions(self.ports.secrets, &self.secret).await?)
     }
 
     /// testSecret: the pending key works (sts:GetCallerIdentity), retried with backoff

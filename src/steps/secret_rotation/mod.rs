@@ -21,7 +21,7 @@ mod iam_attempt;
 mod protocol;
 mod versions;
 
-pub(crate) use iam::secret_names as iam_secret_names;
+pub(crate) use iam::{keys_in_staged_versions, secret_names as iam_secret_names};
 
 use aws_lambda_events::event::secretsmanager::SecretsManagerSecretRotationEvent;
 use chrono::{DateTime, Utc};

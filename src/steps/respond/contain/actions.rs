@@ -288,16 +288,10 @@ impl Responding<'_> {
         if let Bound::Current { arn, .. } | Bound::Replaced { arn, .. } = bound
             && let Some(description) = hook.secrets.describe(arn).await?
         {
-            for (version, stages) in &description.versions {
-                if stages.is_empty() {
-                    continue;
-                }
-                if let Some(v) = hook.secrets.value(arn, Some(version), None).await?
-                    && let Ok((_, k)) = iam_secret_names(v.expose())
-                {
-                    known.push(k.to_string());
-                }
-            }
+            known.extend(
+                crate::steps::secret_rotation::keys_in_staged_versions(hook.secrets, &description)
+                    .await?,
+            );
         }
         let others: Vec<String> = hook
             .iam
